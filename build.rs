@@ -1,0 +1,81 @@
+//! Probes the target and names each platform capability the sources choose
+//! a code path by, as a `daemonic_*` cfg.
+//!
+//! Cargo sets `CARGO_CFG_TARGET_*` for the target being built (not the host
+//! running this script), so cross builds pick the right paths.
+
+use std::env;
+
+/// One capability: its cfg name, what it means, and whether the target has it.
+struct Capability {
+    cfg: &'static str,
+    has: fn(&Target) -> bool,
+}
+
+struct Target {
+    os: String,
+    family: String,
+}
+
+impl Target {
+    fn is_linux_like(&self) -> bool {
+        self.os == "linux" || self.os == "android"
+    }
+    fn is_any(&self, oses: &[&str]) -> bool {
+        oses.contains(&self.os.as_str())
+    }
+}
+
+const CAPABILITIES: &[Capability] = &[
+    // pipe2(2) with O_CLOEXEC: the report pipe is close-on-exec from birth.
+    // Without it, pipe(2) then fcntl(F_SETFD) (racy only against a
+    // concurrent exec in another thread of the caller, which is documented).
+    Capability {
+        cfg: "daemonic_pipe2",
+        has: |t| {
+            t.is_linux_like()
+                || t.is_any(&[
+                    "freebsd",
+                    "netbsd",
+                    "openbsd",
+                    "dragonfly",
+                    "illumos",
+                    "solaris",
+                    "redox",
+                ])
+        },
+    },
+    // /proc/self/fd and /proc/PID/stat as Linux lays them out.
+    Capability {
+        cfg: "daemonic_procfs",
+        has: |t| t.is_linux_like(),
+    },
+    // Linux numbers /dev/null as character device 1:3, so the daemon can
+    // check it got the real null device (as glibc's daemon(3) does).
+    Capability {
+        cfg: "daemonic_dev_null_1_3",
+        has: |t| t.is_linux_like(),
+    },
+];
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    let target = Target {
+        os: env::var("CARGO_CFG_TARGET_OS").unwrap_or_default(),
+        family: env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default(),
+    };
+    if !target.family.split(',').any(|f| f == "unix") {
+        // A daemon is a Unix notion: say so plainly instead of failing in
+        // rustix or libc with a wall of missing items.
+        println!(
+            "cargo::error=daemonic supports Unix targets only (target_os = {:?})",
+            target.os
+        );
+    }
+    for capability in CAPABILITIES {
+        println!("cargo::rustc-check-cfg=cfg({})", capability.cfg);
+        if (capability.has)(&target) {
+            println!("cargo::rustc-cfg={}", capability.cfg);
+        }
+    }
+}

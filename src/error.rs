@@ -1,0 +1,200 @@
+//! What went wrong, and at which step of the sequence.
+
+use core::fmt;
+use core::time::Duration;
+
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+/// One step of the daemonizing sequence, as named in errors.
+///
+/// The numbering is part of the report pipe's record format
+/// ([`crate::report`]), so variants are only ever added at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum Step {
+    /// Preparing in the caller before the first fork (opening the starting
+    /// directory that relative paths are resolved against).
+    Prepare = 1,
+    /// Creating the report pipe, [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe.2.html).
+    ReportPipe = 2,
+    /// The first [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html).
+    Fork = 3,
+    /// [`setsid(2)`](https://man7.org/linux/man-pages/man2/setsid.2.html) in the first child.
+    NewSession = 4,
+    /// The second [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html), in the session leader.
+    SecondFork = 5,
+    /// [`chdir(2)`](https://man7.org/linux/man-pages/man2/chdir.2.html) to the working directory.
+    ChangeDirectory = 6,
+    /// Opening standard input's file and putting it on fd 0.
+    RedirectStdin = 7,
+    /// Opening standard output's file and putting it on fd 1.
+    RedirectStdout = 8,
+    /// Opening standard error's file and putting it on fd 2.
+    RedirectStderr = 9,
+    /// Creating and writing the PID file.
+    PidFile = 10,
+    /// The program's own initialization, reported through [`crate::Daemon::fail`].
+    Initialization = 11,
+}
+
+impl Step {
+    /// Every step, in the order the sequence runs them.
+    pub const ALL: [Step; 11] = [
+        Step::Prepare,
+        Step::ReportPipe,
+        Step::Fork,
+        Step::NewSession,
+        Step::SecondFork,
+        Step::ChangeDirectory,
+        Step::RedirectStdin,
+        Step::RedirectStdout,
+        Step::RedirectStderr,
+        Step::PidFile,
+        Step::Initialization,
+    ];
+
+    /// The step with this wire number, if any.
+    pub(crate) fn from_u8(n: u8) -> Option<Step> {
+        Step::ALL.iter().copied().find(|step| *step as u8 == n)
+    }
+
+    /// What the step does, in words that fit "failed to ...".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Prepare => "prepare (open the starting directory)",
+            Step::ReportPipe => "create the report pipe (pipe2)",
+            Step::Fork => "fork",
+            Step::NewSession => "start a new session (setsid)",
+            Step::SecondFork => "fork the daemon from the session leader",
+            Step::ChangeDirectory => "change directory (chdir)",
+            Step::RedirectStdin => "redirect standard input",
+            Step::RedirectStdout => "redirect standard output",
+            Step::RedirectStderr => "redirect standard error",
+            Step::PidFile => "write the PID file",
+            Step::Initialization => "initialize (reported by the daemon)",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Why a daemon could not be started.
+///
+/// Every error returned in the caller means nothing is left behind: no daemon
+/// process, no zombie, no PID file written by this start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed at `step`, in the caller, the session leader or
+    /// the daemon.
+    Os {
+        /// Which step failed.
+        step: Step,
+        /// The error the system call returned.
+        errno: Errno,
+    },
+    /// The daemon (or the session leader before it) ended without reporting
+    /// success or failure: killed by a signal, or it closed the report pipe.
+    Vanished {
+        /// The daemon's PID, when it was known.
+        pid: Option<Pid>,
+    },
+    /// The daemon did not report ready within the timeout. It was killed and
+    /// its PID file removed.
+    NotReady {
+        /// The daemon's PID.
+        pid: Option<Pid>,
+        /// The timeout that ran out.
+        timeout: Duration,
+    },
+    /// An option's value cannot work. Found before anything forked.
+    Invalid {
+        /// Which option.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A path given to the builder holds a NUL byte, so no system call can
+    /// take it. Found before anything forked.
+    InteriorNul {
+        /// Which option held the path.
+        option: &'static str,
+    },
+}
+
+impl Error {
+    /// The step that failed, for [`Error::Os`].
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Error::Os { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
+
+    /// The OS error, for [`Error::Os`].
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Os { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Os { step, errno } => write!(f, "failed to {step}: {errno}"),
+            Error::Vanished { pid: Some(pid) } => write!(
+                f,
+                "daemon {} ended before reporting ready or failed",
+                pid.as_raw_pid()
+            ),
+            Error::Vanished { pid: None } => {
+                f.write_str("daemon ended before reporting ready or failed")
+            }
+            Error::NotReady { pid, timeout } => {
+                write!(f, "daemon ")?;
+                if let Some(pid) = pid {
+                    write!(f, "{} ", pid.as_raw_pid())?;
+                }
+                write!(
+                    f,
+                    "not ready within {}.{:03} s; it was killed",
+                    timeout.as_secs(),
+                    timeout.subsec_millis()
+                )
+            }
+            Error::Invalid { option, reason } => write!(f, "invalid {option}: {reason}"),
+            Error::InteriorNul { option } => {
+                write!(f, "the path given for {option} contains a NUL byte")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Os { errno, .. } => std::io::Error::new(errno.kind(), error),
+            Error::NotReady { .. } => std::io::Error::new(std::io::ErrorKind::TimedOut, error),
+            Error::InteriorNul { .. } | Error::Invalid { .. } => {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, error)
+            }
+            Error::Vanished { .. } => std::io::Error::other(error),
+        }
+    }
+}
+
+/// A failure at `step` with `errno`.
+pub(crate) fn os(step: Step) -> impl Fn(Errno) -> Error {
+    move |errno| Error::Os { step, errno }
+}
