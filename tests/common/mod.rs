@@ -1,0 +1,373 @@
+//! Support shared by the integration tests: a small harness (each test
+//! binary also serves as the helper program its tests start, picked by an
+//! environment variable), `/proc` readers, temporary directories and
+//! bounded waits.
+//!
+//! Each test binary makes itself a child subreaper, so the daemons its
+//! helpers start are reparented to it: a test can then wait for exactly the
+//! daemon it started, by PID, and see how it ended.
+
+#![allow(dead_code)]
+
+pub mod plan_helper;
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The environment variable that turns a test binary into a helper.
+pub const HELPER_ENV: &str = "DAEMONIC_TEST_HELPER";
+
+/// How long a test waits for anything before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub type Test = (&'static str, fn());
+
+/// Runs the helper named by [`HELPER_ENV`] if set (passing the program's
+/// arguments), else every test, in parallel, and exits like libtest.
+pub fn main(helper: fn(&str, Vec<String>), tests: &[Test]) {
+    if let Some(name) = std::env::var_os(HELPER_ENV) {
+        let args = std::env::args().skip(1).collect();
+        helper(&name.to_string_lossy(), args);
+        std::process::exit(0);
+    }
+    become_subreaper();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let selected: Vec<&Test> = tests
+        .iter()
+        .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let started = Instant::now();
+    let failed = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for (name, test) in &selected {
+            let failed = &failed;
+            scope.spawn(move || {
+                let outcome = std::panic::catch_unwind(test);
+                let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
+                if outcome.is_err() {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                println!("test {name} ... {verdict}");
+            });
+        }
+    });
+    let failed = failed.load(Ordering::SeqCst);
+    let passed = selected.len() - failed;
+    let status = if failed == 0 { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {status}. {passed} passed; {failed} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        tests.len() - selected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    std::process::exit(if failed == 0 { 0 } else { 101 });
+}
+
+/// Orphans of our descendants (the daemons) become our children.
+pub fn become_subreaper() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) takes plain integers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// This test binary, started as the helper `name` with `args`.
+pub fn helper(name: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.env(HELPER_ENV, name).args(args);
+    command.stdin(Stdio::null());
+    command
+}
+
+/// An example program built by `cargo test` (it builds examples too).
+pub fn example(name: &str) -> Command {
+    let exe = std::env::current_exe().unwrap();
+    // target/PROFILE/deps/TEST-HASH -> target/PROFILE/examples/NAME
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo test` (which builds examples)",
+        path.display()
+    );
+    let mut command = Command::new(path);
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` to its end (bounded by [`PATIENCE`]) and returns what it
+/// printed and how it exited.
+pub fn run(command: &mut Command) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match receiver.recv_timeout(PATIENCE) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            kill(pid, libc::SIGKILL);
+            panic!("process {pid} still running after {PATIENCE:?}");
+        }
+    }
+}
+
+/// Text of a process's standard output.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Text of a process's standard error.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The value of `key=VALUE` among the whitespace-separated words of `text`.
+pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+}
+
+pub fn kill(pid: i32, signal: i32) {
+    // SAFETY: kill takes plain integers; `pid` is a process this test started.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// A daemon this test started: killed and reaped when dropped, so a failing
+/// assertion leaves nothing running.
+pub struct Started {
+    pub pid: i32,
+    reaped: bool,
+}
+
+impl Started {
+    pub fn new(pid: i32) -> Started {
+        Started { pid, reaped: false }
+    }
+
+    /// Sends `signal` and waits for the daemon to end; returns its wait status.
+    pub fn stop(&mut self, signal: i32) -> i32 {
+        kill(self.pid, signal);
+        self.wait()
+    }
+
+    /// Waits (bounded) for the daemon, our child through the subreaper, to
+    /// end; returns its wait status.
+    pub fn wait(&mut self) -> i32 {
+        let status = wait_pid(self.pid, PATIENCE).expect("daemon did not end in time");
+        self.reaped = true;
+        status
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill(self.pid, libc::SIGKILL);
+            let _ = wait_pid(self.pid, PATIENCE);
+        }
+    }
+}
+
+/// Waits up to `timeout` for our child `pid` to end; its wait status.
+pub fn wait_pid(pid: i32, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into our local.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc == pid {
+            return Some(status);
+        }
+        assert!(
+            rc == 0,
+            "waitpid({pid}): {}",
+            std::io::Error::last_os_error()
+        );
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The fields of `/proc/PID/stat` a daemon test looks at.
+#[derive(Debug)]
+pub struct Stat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    pub tty_nr: i32,
+}
+
+pub fn stat(pid: i32) -> Stat {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'.
+    let rest = &text[text.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Stat {
+        state: fields[0].chars().next().unwrap(),
+        ppid: fields[1].parse().unwrap(),
+        pgrp: fields[2].parse().unwrap(),
+        session: fields[3].parse().unwrap(),
+        tty_nr: fields[4].parse().unwrap(),
+    }
+}
+
+/// A line's value from `/proc/PID/status`, e.g. `Umask`.
+pub fn status(pid: i32, key: &str) -> String {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+        .trim()
+        .to_string()
+}
+
+/// Where the daemon's fd `n` points.
+pub fn fd_target(pid: i32, n: i32) -> PathBuf {
+    fs::read_link(format!("/proc/{pid}/fd/{n}")).expect("read fd link")
+}
+
+/// Every fd number the process has open.
+pub fn open_fds(pid: i32) -> Vec<i32> {
+    let mut fds: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd dir")
+        .map(|entry| {
+            entry
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+pub fn cwd(pid: i32) -> PathBuf {
+    fs::read_link(format!("/proc/{pid}/cwd")).expect("read cwd")
+}
+
+/// The PID a PID file names, checking its exact format: digits and `\n`.
+pub fn read_pid_file(path: &Path) -> i32 {
+    let text = fs::read_to_string(path).expect("read PID file");
+    assert!(
+        text.ends_with('\n') && !text[..text.len() - 1].contains('\n'),
+        "{text:?}"
+    );
+    text.trim_end().parse().expect("PID file holds a number")
+}
+
+/// Waits (bounded) until `condition` holds.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A directory of our own, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let base = std::env::var_os("TMPDIR").unwrap_or_else(|| OsString::from("/tmp"));
+        let path = PathBuf::from(base).join(format!("daemonic-{}-{tag}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        // Canonical, so it compares equal to what /proc shows.
+        TempDir(path.canonicalize().unwrap())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts `command` as the leader of a new session whose controlling
+/// terminal is a fresh pseudo-terminal, so a test can check the daemon left
+/// it behind. Returns the terminal's master side (keep it open: closing it
+/// hangs the terminal up) and our copy of the slave side (close it once the
+/// command is spawned).
+pub fn with_controlling_terminal(command: &mut Command) -> (fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname_r are called on the fd
+    // we just got, with a buffer of the size we pass.
+    let (master, slave_path) = unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(
+            master >= 0,
+            "posix_openpt: {}",
+            std::io::Error::last_os_error()
+        );
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let path = std::ffi::CStr::from_ptr(name.as_ptr()).to_owned();
+        (fs::File::from_raw_fd(master), path)
+    };
+    let slave = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(std::ffi::OsStr::from_bytes(slave_path.to_bytes()))
+        .expect("open terminal");
+    let slave = std::os::fd::OwnedFd::from(slave);
+    let slave_fd = slave.as_raw_fd();
+    // SAFETY: between fork and exec the closure makes only async-signal-safe
+    // calls (setsid, ioctl, dup2) on an fd that stays open until then.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for target in 0..3 {
+                if libc::dup2(slave_fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    (master, slave)
+}
