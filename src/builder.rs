@@ -141,21 +141,24 @@ impl Daemonize {
     /// umask, or an unreadable working directory to resolve relative paths
     /// against.
     pub fn daemonize(self) -> Result<Daemon<'static>, Error> {
-        let paths = Paths::prepare(&self)?;
+        let (umask, readiness, ready_timeout) = (self.umask, self.readiness, self.ready_timeout);
+        // The builder's own strings are freed here, in the caller.
+        let mut prepared = Prepared::new(self)?;
+        let [stdin, stdout, stderr] = &prepared.streams;
         let plan = Plan::new()
-            .working_directory(&paths.working_directory)
-            .umask(self.umask)
-            .stdin(paths.stdin.stdio())
-            .stdout(paths.stdout.stdio())
-            .stderr(paths.stderr.stdio())
-            .readiness(self.readiness)
-            .ready_timeout(self.ready_timeout);
-        let plan = match paths.pid_file.as_deref() {
+            .working_directory(&prepared.working_directory)
+            .umask(umask)
+            .stdin(stdin.stdio())
+            .stdout(stdout.stdio())
+            .stderr(stderr.stdio())
+            .readiness(readiness)
+            .ready_timeout(ready_timeout);
+        let plan = match prepared.pid_file.as_deref() {
             Some(path) => plan.pid_file(path),
             None => plan,
         };
-        // The daemon lets go of the borrowed strings before it takes the
-        // PID file's over; the caller never gets past this statement.
+        // The daemon lets go of the borrowed strings before it takes them
+        // over; the caller never gets past this statement.
         let daemon = match plan.start() {
             Ok(Started::Daemon(daemon)) => daemon.forget_pid_file(),
             Ok(Started::Parent(_)) => std::process::exit(0),
@@ -167,31 +170,45 @@ impl Daemonize {
                 std::process::exit(EXIT_START_FAILED)
             }
         };
-        Ok(daemon.owning(paths.pid_file))
+        // The fds given for the streams now sit on 0, 1 and 2: close the
+        // originals (a system call, no allocation).
+        for stream in &mut prepared.streams {
+            if let PreparedStdio::Fd(_) = stream {
+                *stream = PreparedStdio::Null;
+            }
+        }
+        let pid_file = prepared.pid_file.take();
+        Ok(daemon.owning(pid_file, prepared))
     }
 }
 
-/// The builder's paths as absolute C strings, made before the fork.
-struct Paths<'a> {
+/// The builder's data in the form the daemon uses, made before the fork:
+/// paths as absolute C strings, fds as they were.
+///
+/// The daemon's handle keeps it, so nothing here is freed between the fork
+/// and the moment the program drops the handle: `free` takes the allocator's
+/// lock just as `malloc` does.
+#[derive(Debug)]
+pub(crate) struct Prepared {
     working_directory: CString,
-    stdin: PreparedStdio<'a>,
-    stdout: PreparedStdio<'a>,
-    stderr: PreparedStdio<'a>,
+    streams: [PreparedStdio; 3],
     pid_file: Option<CString>,
 }
 
-impl Paths<'_> {
-    fn prepare(builder: &Daemonize) -> Result<Paths<'_>, Error> {
-        Ok(Paths {
+impl Prepared {
+    fn new(builder: Daemonize) -> Result<Prepared, Error> {
+        Ok(Prepared {
             // chdir resolves a relative directory against the caller's own,
             // as wanted; only files are opened after it.
             working_directory: c_string(
                 builder.working_directory.as_os_str(),
                 "working_directory",
             )?,
-            stdin: PreparedStdio::new(&builder.stdin, "stdin")?,
-            stdout: PreparedStdio::new(&builder.stdout, "stdout")?,
-            stderr: PreparedStdio::new(&builder.stderr, "stderr")?,
+            streams: [
+                PreparedStdio::new(builder.stdin, "stdin")?,
+                PreparedStdio::new(builder.stdout, "stdout")?,
+                PreparedStdio::new(builder.stderr, "stderr")?,
+            ],
             pid_file: builder
                 .pid_file
                 .as_deref()
@@ -202,25 +219,30 @@ impl Paths<'_> {
 }
 
 /// A [`Redirect`] with its path turned into a C string.
-enum PreparedStdio<'a> {
-    Ready(Stdio<'a>),
+#[derive(Debug)]
+enum PreparedStdio {
+    Null,
+    Inherit,
     File(CString),
+    Fd(OwnedFd),
 }
 
-impl<'a> PreparedStdio<'a> {
-    fn new(redirect: &'a Redirect, option: &'static str) -> Result<PreparedStdio<'a>, Error> {
+impl PreparedStdio {
+    fn new(redirect: Redirect, option: &'static str) -> Result<PreparedStdio, Error> {
         Ok(match redirect {
-            Redirect::Null => PreparedStdio::Ready(Stdio::Null),
-            Redirect::Inherit => PreparedStdio::Ready(Stdio::Inherit),
-            Redirect::Fd(fd) => PreparedStdio::Ready(Stdio::Fd(fd.as_fd())),
-            Redirect::File(path) => PreparedStdio::File(c_path(path, option)?),
+            Redirect::Null => PreparedStdio::Null,
+            Redirect::Inherit => PreparedStdio::Inherit,
+            Redirect::Fd(fd) => PreparedStdio::Fd(fd),
+            Redirect::File(path) => PreparedStdio::File(c_path(&path, option)?),
         })
     }
 
     fn stdio(&self) -> Stdio<'_> {
         match self {
-            PreparedStdio::Ready(stdio) => *stdio,
+            PreparedStdio::Null => Stdio::Null,
+            PreparedStdio::Inherit => Stdio::Inherit,
             PreparedStdio::File(path) => Stdio::File(path),
+            PreparedStdio::Fd(fd) => Stdio::Fd(fd.as_fd()),
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct Daemon<'a> {
     pid_dir: Option<OwnedFd>,
     /// The report pipe, until readiness is reported.
     report: Option<OwnedFd>,
+    /// What a [`Daemonize`](crate::Daemonize) builder prepared, kept so
+    /// that it is freed only when the program drops the handle.
+    #[cfg(feature = "std")]
+    _prepared: Option<crate::builder::Prepared>,
 }
 
 /// The PID file's path: borrowed from a [`Plan`](crate::Plan), or owned when
@@ -60,6 +64,8 @@ impl<'a> Daemon<'a> {
             pid_file: pid_file.map(PidFilePath::Borrowed),
             pid_dir,
             report: Some(report),
+            #[cfg(feature = "std")]
+            _prepared: None,
         }
     }
 
@@ -73,6 +79,7 @@ impl<'a> Daemon<'a> {
             pid_file: None,
             pid_dir: self.pid_dir.take(),
             report: self.report.take(),
+            _prepared: None,
         }
     }
 
@@ -138,13 +145,17 @@ impl<'a> Daemon<'a> {
 
 #[cfg(feature = "std")]
 impl Daemon<'static> {
-    /// The same handle owning its PID file path, so it outlives the builder
-    /// whose strings the plan borrowed. Moves the string; allocates nothing.
-    #[cfg(feature = "std")]
-    pub(crate) fn owning(self, pid_file: Option<std::ffi::CString>) -> Daemon<'static> {
-        let mut daemon = self;
-        daemon.pid_file = pid_file.map(PidFilePath::Owned);
-        daemon
+    /// The same handle owning its PID file path and what the builder
+    /// prepared, so they outlive the plan that borrowed them. Moves them;
+    /// allocates nothing.
+    pub(crate) fn owning(
+        mut self,
+        pid_file: Option<std::ffi::CString>,
+        prepared: crate::builder::Prepared,
+    ) -> Daemon<'static> {
+        self.pid_file = pid_file.map(PidFilePath::Owned);
+        self._prepared = Some(prepared);
+        self
     }
 }
 

@@ -8,8 +8,8 @@ use rustix::process::Pid;
 
 /// One step of the daemonizing sequence, as named in errors.
 ///
-/// The numbering is part of the report pipe's record format
-/// ([`crate::report`]), so variants are only ever added at the end.
+/// The numbering is part of the report pipe's record format (the daemon
+/// sends a step's number), so variants are only ever added at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[repr(u8)]
@@ -149,7 +149,10 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Os { step, errno } => write!(f, "failed to {step}: {errno}"),
+            Error::Os { step, errno } => {
+                write!(f, "failed to {step}: ")?;
+                write_errno(f, *errno)
+            }
             Error::Vanished { pid: Some(pid) } => write!(
                 f,
                 "daemon {} ended before reporting ready or failed",
@@ -179,6 +182,59 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// The OS error's text: std's (`No such file or directory (os error 2)`),
+/// or without std the errno's name (`ENOENT (os error 2)`).
+fn write_errno(f: &mut fmt::Formatter<'_>, errno: Errno) -> fmt::Result {
+    #[cfg(feature = "std")]
+    {
+        write!(f, "{errno}")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        match errno_name(errno) {
+            Some(name) => write!(f, "{name} (os error {})", errno.raw_os_error()),
+            None => write!(f, "os error {}", errno.raw_os_error()),
+        }
+    }
+}
+
+/// Names of the errors a daemon's start is likely to meet.
+#[cfg(not(feature = "std"))]
+fn errno_name(errno: Errno) -> Option<&'static str> {
+    const NAMES: &[(Errno, &str)] = &[
+        (Errno::PERM, "EPERM"),
+        (Errno::NOENT, "ENOENT"),
+        (Errno::SRCH, "ESRCH"),
+        (Errno::INTR, "EINTR"),
+        (Errno::IO, "EIO"),
+        (Errno::NOEXEC, "ENOEXEC"),
+        (Errno::BADF, "EBADF"),
+        (Errno::AGAIN, "EAGAIN"),
+        (Errno::NOMEM, "ENOMEM"),
+        (Errno::ACCESS, "EACCES"),
+        (Errno::BUSY, "EBUSY"),
+        (Errno::EXIST, "EEXIST"),
+        (Errno::NODEV, "ENODEV"),
+        (Errno::NOTDIR, "ENOTDIR"),
+        (Errno::ISDIR, "EISDIR"),
+        (Errno::INVAL, "EINVAL"),
+        (Errno::NFILE, "ENFILE"),
+        (Errno::MFILE, "EMFILE"),
+        (Errno::NOSPC, "ENOSPC"),
+        (Errno::ROFS, "EROFS"),
+        (Errno::PIPE, "EPIPE"),
+        (Errno::NAMETOOLONG, "ENAMETOOLONG"),
+        (Errno::NOSYS, "ENOSYS"),
+        (Errno::LOOP, "ELOOP"),
+        (Errno::ADDRINUSE, "EADDRINUSE"),
+        (Errno::TIMEDOUT, "ETIMEDOUT"),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| *known == errno)
+        .map(|(_, name)| *name)
+}
 
 #[cfg(feature = "std")]
 impl From<Error> for std::io::Error {

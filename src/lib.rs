@@ -74,6 +74,8 @@
 //! ```
 #![cfg_attr(all(not(feature = "std"), not(test)), no_std)]
 #![warn(missing_docs)]
+// The docs point at the std builder; without `std` it does not exist.
+#![cfg_attr(not(feature = "std"), allow(rustdoc::broken_intra_doc_links))]
 
 mod caller;
 mod daemon;
@@ -93,6 +95,9 @@ pub use builder::{Daemonize, EXIT_START_FAILED, Redirect};
 pub use daemon::Daemon;
 pub use error::{Error, Step};
 pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Parent, Plan, Readiness, Started};
+/// File descriptor types as [`Stdio::Fd`] takes them: `std`'s own with the
+/// `std` feature, rustix's stand-ins without it (re-exported from rustix).
+pub use rustix::fd;
 /// The `errno` values errors carry, and PIDs (re-exported from rustix).
 pub use rustix::io::Errno;
 pub use rustix::process::Pid;

@@ -1,1 +1,208 @@
-fn main() {}
+//! Nothing allocates after fork: a global allocator counts every call made
+//! by any process other than the one that started the daemon, into memory
+//! shared with all of them (`MAP_SHARED`), so the session leader's calls
+//! count as well as the daemon's. The daemon reads the count once the
+//! caller (which reaps the session leader before it exits) is gone.
+//!
+//! A control allocation in the daemon afterwards must raise the count, or
+//! the counter proves nothing.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::CString;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, field};
+
+struct CountingAfterFork;
+
+/// The PID of the process that starts the daemon; 0 while not counting.
+static ORIGINAL_PID: AtomicI32 = AtomicI32::new(0);
+/// The shared counter, once mapped.
+static SHARED_COUNT: AtomicPtr<AtomicUsize> = AtomicPtr::new(std::ptr::null_mut());
+
+fn note_call() {
+    let original = ORIGINAL_PID.load(Ordering::SeqCst);
+    // SAFETY: getpid has no preconditions and never allocates.
+    if original != 0 && unsafe { libc::getpid() } != original {
+        let shared = SHARED_COUNT.load(Ordering::SeqCst);
+        // SAFETY: set once, before counting starts, to a mapping that lives
+        // as long as the process.
+        unsafe { (*shared).fetch_add(1, Ordering::SeqCst) };
+    }
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for CountingAfterFork {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_call();
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_call();
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_call();
+        // SAFETY: forwarded as received.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_call();
+        // SAFETY: forwarded as received.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAfterFork = CountingAfterFork;
+
+fn main() {
+    common::main(helper, tests());
+}
+
+fn tests() -> Vec<common::Test> {
+    #[allow(unused_mut)]
+    let mut tests: Vec<common::Test> = vec![(
+        "plan_allocates_nothing_after_fork",
+        plan_allocates_nothing_after_fork,
+    )];
+    #[cfg(feature = "std")]
+    tests.push((
+        "builder_allocates_nothing_after_fork",
+        builder_allocates_nothing_after_fork,
+    ));
+    tests
+}
+
+/// `builder DIR` or `plan DIR`: starts a daemon with every option that
+/// takes a path, through that API; the daemon writes `DIR/result`.
+fn helper(api: &str, args: Vec<String>) {
+    let dir = Path::new(&args[0]);
+    start_counting();
+    match api {
+        #[cfg(feature = "std")]
+        "builder" => {
+            let mut daemon = daemonic::Daemonize::new()
+                .pid_file(dir.join("d.pid"))
+                .working_directory(dir)
+                .umask(0o027)
+                .stdin(daemonic::Redirect::File(dir.join("in")))
+                .stdout(daemonic::Redirect::File(dir.join("out")))
+                .stderr(daemonic::Redirect::File(dir.join("err")))
+                .readiness(daemonic::Readiness::Manual)
+                .daemonize()
+                .expect("valid input");
+            let _ = daemon.ready();
+            report(dir);
+        }
+        "plan" => {
+            let c = |name: &str| {
+                CString::new(dir.join(name).into_os_string().into_encoded_bytes()).unwrap()
+            };
+            let (pid_file, input, out, err) = (c("d.pid"), c("in"), c("out"), c("err"));
+            let cwd = CString::new(args[0].as_bytes()).unwrap();
+            let plan = daemonic::Plan::new()
+                .pid_file(&pid_file)
+                .working_directory(&cwd)
+                .stdin(daemonic::Stdio::File(&input))
+                .stdout(daemonic::Stdio::File(&out))
+                .stderr(daemonic::Stdio::File(&err))
+                .readiness(daemonic::Readiness::Manual);
+            match plan.start().expect("start") {
+                daemonic::Started::Parent(_) => {}
+                daemonic::Started::Daemon(mut daemon) => {
+                    let _ = daemon.ready();
+                    report(dir);
+                }
+            }
+        }
+        other => panic!("no helper {other}"),
+    }
+}
+
+fn start_counting() {
+    // SAFETY: an anonymous shared mapping of one page, checked below.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED);
+    SHARED_COUNT.store(page.cast(), Ordering::SeqCst);
+    // SAFETY: getpid has no preconditions.
+    ORIGINAL_PID.store(unsafe { libc::getpid() }, Ordering::SeqCst);
+}
+
+/// In the daemon, with no allocation until the count is read: waits for the
+/// caller to be gone, reads the count, allocates once as a control, reads
+/// again, and writes both.
+fn report(dir: &Path) -> ! {
+    let caller = ORIGINAL_PID.load(Ordering::SeqCst);
+    for _ in 0..5000 {
+        // SAFETY: kill with signal 0 only checks the process exists.
+        if unsafe { libc::kill(caller, 0) } != 0 {
+            break;
+        }
+        // SAFETY: usleep has no preconditions.
+        unsafe { libc::usleep(1000) };
+    }
+    // SAFETY: mapped by start_counting before the fork; shared with us.
+    let count = unsafe { (*SHARED_COUNT.load(Ordering::SeqCst)).load(Ordering::SeqCst) };
+    let control = std::hint::black_box(vec![0u8; 64]);
+    drop(control);
+    // SAFETY: as above.
+    let after = unsafe { (*SHARED_COUNT.load(Ordering::SeqCst)).load(Ordering::SeqCst) };
+    fs::write(
+        dir.join("result.tmp"),
+        format!("count={count} control={after}\n"),
+    )
+    .unwrap();
+    fs::rename(dir.join("result.tmp"), dir.join("result")).unwrap();
+    std::process::exit(0);
+}
+
+fn check(api: &str) {
+    let dir = TempDir::new(api);
+    fs::write(dir.join("in"), "").unwrap();
+    let output = common::run(&mut common::helper(api, &[dir.path().to_str().unwrap()]));
+    assert!(output.status.success(), "{output:?}");
+    let result = dir.join("result");
+    let deadline = Instant::now() + common::PATIENCE;
+    while !result.exists() {
+        assert!(Instant::now() < deadline, "daemon wrote no result");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let text = fs::read_to_string(&result).unwrap();
+    println!("{api}: allocator calls after fork: {}", text.trim());
+    let count: usize = field(&text, "count").unwrap().parse().unwrap();
+    let control: usize = field(&text, "control").unwrap().parse().unwrap();
+    assert_eq!(
+        count, 0,
+        "allocator calls between fork and return in the daemon: {text}"
+    );
+    assert!(
+        control >= 2,
+        "the counter missed the control allocation: {text}"
+    );
+}
+
+#[cfg(feature = "std")]
+fn builder_allocates_nothing_after_fork() {
+    check("builder");
+}
+
+fn plan_allocates_nothing_after_fork() {
+    check("plan");
+}

@@ -1,1 +1,216 @@
-fn main() {}
+//! Starting daemons from a busy multithreaded program cannot hang.
+//!
+//! The allocator here is a plain spin lock around the system allocator,
+//! with no fork handler (as many embedded, arena and bump allocators are):
+//! if another thread holds it at the fork, any allocation in the child spins
+//! for ever. Eight threads allocate, read the environment (Rust's env lock)
+//! and print (stdout's lock) in a loop while the main thread starts daemons.
+//!
+//! The control run allocates once in each daemon before it reports ready,
+//! as a sequence that allocates after fork would: it must hang, or this test
+//! proves nothing.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::field;
+
+struct SpinLocked {
+    locked: AtomicBool,
+}
+
+impl SpinLocked {
+    fn with_lock<T>(&self, f: impl FnOnce() -> T) -> T {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        let result = f();
+        self.locked.store(false, Ordering::Release);
+        result
+    }
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged, one
+// at a time.
+unsafe impl GlobalAlloc for SpinLocked {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as received.
+        self.with_lock(|| unsafe { System.alloc(layout) })
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as received.
+        self.with_lock(|| unsafe { System.dealloc(ptr, layout) })
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as received.
+        self.with_lock(|| unsafe { System.realloc(ptr, layout, new_size) })
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: SpinLocked = SpinLocked {
+    locked: AtomicBool::new(false),
+};
+
+const STARTS: usize = 500;
+const CONTROL_STARTS: usize = 200;
+
+fn main() {
+    common::main(helper, tests());
+}
+
+fn tests() -> Vec<common::Test> {
+    #[allow(unused_mut)]
+    let mut tests: Vec<common::Test> = vec![
+        (
+            "five_hundred_starts_under_load_never_hang",
+            five_hundred_starts_under_load_never_hang,
+        ),
+        (
+            "control_allocating_after_fork_hangs",
+            control_allocating_after_fork_hangs,
+        ),
+    ];
+    tests
+}
+
+/// `host STARTS MODE`: starts STARTS daemons from the main thread while
+/// eight threads load the allocator, and prints the tally. MODE `library`
+/// daemons exit as soon as `start` returns; MODE `control` daemons allocate
+/// before they report ready, and the run stops at the first hang.
+fn helper(name: &str, args: Vec<String>) {
+    assert_eq!(name, "host");
+    let starts: usize = args[0].parse().unwrap();
+    let control = args[1] == "control";
+    common::become_subreaper();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for n in 0..8 {
+            let stop = &stop;
+            scope.spawn(move || load(n, stop));
+        }
+        let tally = start_many(starts, control);
+        stop.store(true, Ordering::SeqCst);
+        // The load threads own stdout; the tally goes to stderr.
+        eprintln!("{tally}");
+    });
+}
+
+/// Allocates, reads the environment and prints until told to stop.
+fn load(n: usize, stop: &AtomicBool) {
+    let mut round = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let buffer = vec![n as u8; 16 + (round % 64) * 32];
+        let path = std::env::var("PATH").unwrap_or_default();
+        println!("thread {n} round {round} {} {}", buffer.len(), path.len());
+        round += 1;
+    }
+}
+
+fn start_many(starts: usize, control: bool) -> String {
+    let readiness = if control {
+        daemonic::Readiness::Manual
+    } else {
+        daemonic::Readiness::WhenStarted
+    };
+    let timeout = if control {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(5)
+    };
+    let plan = daemonic::Plan::new()
+        .readiness(readiness)
+        .ready_timeout(Some(timeout));
+    let (mut ready, mut hangs, mut errors, mut reaped, mut attempts) = (0, 0, 0, 0, 0);
+    for _ in 0..starts {
+        attempts += 1;
+        match plan.start() {
+            Ok(daemonic::Started::Daemon(mut daemon)) => {
+                if control {
+                    // What a sequence that allocates after fork would do.
+                    std::hint::black_box(Box::new(attempts));
+                    let _ = daemon.ready();
+                }
+                std::mem::forget(daemon);
+                // SAFETY: _exit ends the daemon at once, touching nothing.
+                unsafe { libc::_exit(0) };
+            }
+            Ok(daemonic::Started::Parent(parent)) => {
+                ready += 1;
+                let pid = parent.pid().as_raw_pid();
+                if common::wait_pid(pid, Duration::from_secs(5)).is_some() {
+                    reaped += 1;
+                } else {
+                    // Stuck after reporting ready: counted by `reaped`.
+                    common::kill(pid, libc::SIGKILL);
+                    let _ = common::wait_pid(pid, Duration::from_secs(5));
+                }
+            }
+            Err(daemonic::Error::NotReady { pid, .. }) => {
+                hangs += 1;
+                // `start` killed it; it was reparented to us: reap it.
+                if let Some(pid) = pid {
+                    let _ = common::wait_pid(pid.as_raw_pid(), Duration::from_secs(5));
+                }
+                if control {
+                    break;
+                }
+            }
+            Err(error) => {
+                errors += 1;
+                eprintln!("start failed: {error}");
+            }
+        }
+    }
+    // Every daemon was reaped above: no child of ours may remain.
+    let mut status = 0;
+    // SAFETY: waitpid writes into our local.
+    let rc = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    let leftover = if rc == -1 { 0 } else { 1 };
+    format!(
+        "attempts={attempts} ready={ready} hangs={hangs} errors={errors} reaped={reaped} leftover={leftover}"
+    )
+}
+
+fn tally(mode: &str, starts: usize) -> String {
+    let mut command = common::helper("host", &[&starts.to_string(), mode]);
+    // The load threads print a lot, to /dev/null; the tally is on stderr.
+    command.stdout(std::process::Stdio::null());
+    let output = common::run_keeping_stdout(&mut command);
+    let text = common::stderr(&output);
+    let last = text
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("attempts="))
+        .unwrap_or("")
+        .to_string();
+    assert!(output.status.success(), "host failed: {text}");
+    println!("threaded host, {mode}: {last}");
+    last
+}
+
+fn five_hundred_starts_under_load_never_hang() {
+    let tally = tally("library", STARTS);
+    let count = |key| field(&tally, key).unwrap().parse::<usize>().unwrap();
+    assert_eq!(count("hangs"), 0, "{tally}");
+    assert_eq!(count("errors"), 0, "{tally}");
+    assert_eq!(count("ready"), STARTS, "{tally}");
+    assert_eq!(count("reaped"), STARTS, "{tally}");
+    assert_eq!(count("leftover"), 0, "{tally}");
+}
+
+fn control_allocating_after_fork_hangs() {
+    let tally = tally("control", CONTROL_STARTS);
+    let hangs = field(&tally, "hangs").unwrap().parse::<usize>().unwrap();
+    assert!(
+        hangs >= 1,
+        "no daemon hung although each allocated after fork: {tally}"
+    );
+}

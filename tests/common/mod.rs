@@ -29,7 +29,7 @@ pub type Test = (&'static str, fn());
 
 /// Runs the helper named by [`HELPER_ENV`] if set (passing the program's
 /// arguments), else every test, in parallel, and exits like libtest.
-pub fn main(helper: fn(&str, Vec<String>), tests: &[Test]) {
+pub fn main(helper: fn(&str, Vec<String>), tests: Vec<Test>) {
     if let Some(name) = std::env::var_os(HELPER_ENV) {
         let args = std::env::args().skip(1).collect();
         helper(&name.to_string_lossy(), args);
@@ -69,6 +69,16 @@ pub fn main(helper: fn(&str, Vec<String>), tests: &[Test]) {
         started.elapsed().as_secs_f64()
     );
     std::process::exit(if failed == 0 { 0 } else { 101 });
+}
+
+/// How an error's message shows `errno`: std's text, or without std the
+/// errno's `name`, each followed by the number.
+pub fn errno_text(errno: i32, name: &str) -> String {
+    if cfg!(feature = "std") {
+        std::io::Error::from_raw_os_error(errno).to_string()
+    } else {
+        format!("{name} (os error {errno})")
+    }
 }
 
 /// Orphans of our descendants (the daemons) become our children.
@@ -115,11 +125,13 @@ pub fn example(name: &str) -> Command {
 /// Runs `command` to its end (bounded by [`PATIENCE`]) and returns what it
 /// printed and how it exited.
 pub fn run(command: &mut Command) -> Output {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    command.stdout(Stdio::piped());
+    run_keeping_stdout(command)
+}
+
+/// As [`run`], with standard output wherever the command already sends it.
+pub fn run_keeping_stdout(command: &mut Command) -> Output {
+    let child = command.stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id() as i32;
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || sender.send(child.wait_with_output()));

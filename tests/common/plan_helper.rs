@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -58,7 +57,7 @@ pub fn run(args: Vec<String>) {
             Some(fd) if fd.starts_with("fd:") => {
                 let n = fd[3..].parse().unwrap();
                 // SAFETY: the test passes fds it opened for this process.
-                Stdio::Fd(unsafe { BorrowedFd::borrow_raw(n) })
+                Stdio::Fd(unsafe { daemonic::fd::BorrowedFd::borrow_raw(n) })
             }
             Some(_) => Stdio::File(streams[i].as_deref().unwrap()),
         }
