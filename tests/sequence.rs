@@ -283,7 +283,12 @@ fn inherit_and_fd_streams() {
 fn manual_readiness_holds_the_caller() {
     let dir = TempDir::new("manual");
     let marker = dir.join("marker");
-    let output = plan(&["readiness=manual", &format!("marker={}", marker.display())]);
+    // The daemon takes its time before it writes the marker and reports.
+    let output = plan(&[
+        "readiness=manual",
+        "delay_ms=300",
+        &format!("marker={}", marker.display()),
+    ]);
     let mut daemon = started(&output);
     // The daemon writes the marker just before it reports ready: a caller
     // that returned earlier would find no marker.

@@ -101,22 +101,29 @@ pub fn helper(name: &str, args: &[&str]) -> Command {
     command
 }
 
-/// An example program built by `cargo test` (it builds examples too).
+/// An example program, built first (a no-op when it is fresh): `cargo test
+/// --test NAME` does not rebuild examples, and a stale one would test old
+/// code.
 pub fn example(name: &str) -> Command {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
     // target/PROFILE/deps/TEST-HASH -> target/PROFILE/examples/NAME
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} not built: run `cargo test` (which builds examples)",
-        path.display()
-    );
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == name) {
+        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        cargo
+            .args(["build", "--quiet", "--example", name, "--manifest-path"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+        if profile_dir.file_name() == Some(std::ffi::OsStr::new("release")) {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("run cargo");
+        assert!(status.success(), "cargo build --example {name} failed");
+        built.push(name.to_string());
+    }
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.exists(), "{} not built", path.display());
     let mut command = Command::new(path);
     command.stdin(Stdio::null());
     command
@@ -196,7 +203,11 @@ impl Drop for Started {
     fn drop(&mut self) {
         if !self.reaped {
             kill(self.pid, libc::SIGKILL);
-            let _ = wait_pid(self.pid, PATIENCE);
+            // Not `wait_pid`: a second panic while unwinding would abort.
+            let mut status = 0;
+            // SAFETY: waitpid writes into our local; it blocks only until
+            // the process we just killed is gone.
+            unsafe { libc::waitpid(self.pid, &mut status, 0) };
         }
     }
 }

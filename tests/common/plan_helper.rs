@@ -12,7 +12,8 @@
 //!
 //! Other keys: `pid_file`, `cwd`, `umask` (octal), `stdin`/`stdout`/`stderr`
 //! (`null`, `inherit`, `fd:N` or a path), `readiness=manual`, `timeout_ms`
-//! (0: none), `marker=PATH` (created just before reporting ready), `say=1`
+//! (0: none), `delay_ms=N` (the daemon's set-up time before it reports
+//! ready), `marker=PATH` (created just before reporting ready), `say=1`
 //! (the daemon writes a line to its stdout and stderr).
 
 use std::collections::HashMap;
@@ -137,6 +138,9 @@ pub fn run(args: Vec<String>) {
                 std::process::exit(0);
             }
             let signals = block_term();
+            if let Some(ms) = options.get("delay_ms") {
+                std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+            }
             if let Some(marker) = options.get("marker") {
                 std::fs::write(marker, b"ready").unwrap();
             }
