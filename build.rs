@@ -45,6 +45,30 @@ const CAPABILITIES: &[Capability] = &[
                 ])
         },
     },
+    // close_range(2): Linux 5.9 (raw syscall; the caller falls back on
+    // ENOSYS) and FreeBSD 12.2.
+    Capability {
+        cfg: "daemonic_close_range",
+        has: |t| t.is_linux_like() || t.os == "freebsd",
+    },
+    // O_PATH: a directory fd good only for *at() calls, which opens even
+    // where the directory cannot be listed.
+    Capability {
+        cfg: "daemonic_o_path",
+        has: |t| t.is_linux_like(),
+    },
+    // Credentials are per thread in the Linux kernel: rustix's raw
+    // set_thread_{uid,gid,groups} are right in the single-threaded daemon
+    // and skip glibc's signal-based broadcast to other threads.
+    Capability {
+        cfg: "daemonic_thread_credentials",
+        has: |t| t.is_linux_like(),
+    },
+    // AF_UNIX abstract socket names (NOTIFY_SOCKET=@name).
+    Capability {
+        cfg: "daemonic_abstract_sockets",
+        has: |t| t.is_linux_like(),
+    },
     // /proc/self/fd and /proc/PID/stat as Linux lays them out.
     Capability {
         cfg: "daemonic_procfs",

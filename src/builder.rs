@@ -1,14 +1,17 @@
 //! With `std`: a builder that owns its data and a `daemonize` that returns
 //! only in the daemon.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{Daemon, Error, Plan, Readiness, Started, Stdio, Step};
+use crate::{
+    CStrArray, Credentials, Daemon, Detach, Environment, Error, Exec, InheritedFds, Plan,
+    ProgramReadiness, Readiness, Started, Stdio, Step,
+};
 
 /// Exit status of the calling process when [`Daemonize::daemonize`] could
 /// not start the daemon.
@@ -26,6 +29,33 @@ pub enum Redirect {
     File(PathBuf),
     /// An open file, duplicated onto the stream.
     Fd(OwnedFd),
+}
+
+/// How the caller learns that an executed program is ready (see
+/// [`ProgramReadiness`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwaitReady {
+    /// A `NOTIFY_SOCKET` in a private directory the builder makes (under
+    /// `/run` for root, else `$TMPDIR` or `/tmp`) and removes.
+    NotifySocket,
+    /// The program writes a newline to this fd.
+    Fd(RawFd),
+}
+
+/// A user or group, by name or number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Id {
+    Name(String),
+    Number(u32),
+}
+
+impl Id {
+    fn parse(spec: &str) -> Id {
+        match spec.parse() {
+            Ok(n) => Id::Number(n),
+            Err(_) => Id::Name(spec.to_string()),
+        }
+    }
 }
 
 /// Builds a daemon from owned data, with the defaults of [`Plan`].
@@ -52,7 +82,22 @@ pub struct Daemonize {
     stdout: Redirect,
     stderr: Redirect,
     pid_file: Option<PathBuf>,
+    inherited_fds: InheritedFds,
+    keep_fds: Vec<RawFd>,
+    reset_signals: bool,
+    chroot: Option<PathBuf>,
+    user: Option<Id>,
+    group: Option<Id>,
+    disable_core_dumps: bool,
+    nice: Option<i32>,
+    program: Option<(OsString, Vec<OsString>)>,
+    env_clear: bool,
+    env_changes: Vec<(OsString, Option<OsString>)>,
+    detach: Detach,
     readiness: Readiness,
+    notify_socket: Option<Option<PathBuf>>,
+    notify_fd: Option<RawFd>,
+    await_ready: Option<AwaitReady>,
     ready_timeout: Option<Duration>,
 }
 
@@ -63,7 +108,8 @@ impl Default for Daemonize {
 }
 
 impl Daemonize {
-    /// A builder with every default of [`Plan`].
+    /// A builder with every default of [`Plan`]; the notification socket
+    /// defaults to the environment's `NOTIFY_SOCKET`.
     pub fn new() -> Daemonize {
         let plan = Plan::new();
         Daemonize {
@@ -73,7 +119,22 @@ impl Daemonize {
             stdout: Redirect::Null,
             stderr: Redirect::Null,
             pid_file: None,
+            inherited_fds: plan.inherited_fds,
+            keep_fds: Vec::new(),
+            reset_signals: plan.reset_signals,
+            chroot: None,
+            user: None,
+            group: None,
+            disable_core_dumps: false,
+            nice: None,
+            program: None,
+            env_clear: false,
+            env_changes: Vec::new(),
+            detach: plan.detach,
             readiness: plan.readiness,
+            notify_socket: None,
+            notify_fd: None,
+            await_ready: None,
             ready_timeout: plan.ready_timeout,
         }
     }
@@ -114,9 +175,113 @@ impl Daemonize {
         self
     }
 
+    /// See [`Plan::inherited_fds`].
+    pub fn inherited_fds(mut self, policy: InheritedFds) -> Self {
+        self.inherited_fds = policy;
+        self
+    }
+
+    /// Keeps `fd` open in the daemon (repeatable); see [`Plan::keep_fds`].
+    pub fn keep_fd(mut self, fd: RawFd) -> Self {
+        self.keep_fds.push(fd);
+        self
+    }
+
+    /// See [`Plan::reset_signals`].
+    pub fn reset_signals(mut self, reset: bool) -> Self {
+        self.reset_signals = reset;
+        self
+    }
+
+    /// See [`Plan::chroot`].
+    pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.chroot = Some(dir.into());
+        self
+    }
+
+    /// The user to run as, by name or number. By name, its primary group
+    /// and (when started as root) its supplementary groups come with it.
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(Id::parse(user));
+        self
+    }
+
+    /// The group to run as, by name or number (overrides the user's).
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = Some(Id::parse(group));
+        self
+    }
+
+    /// See [`Plan::disable_core_dumps`].
+    pub fn disable_core_dumps(mut self) -> Self {
+        self.disable_core_dumps = true;
+        self
+    }
+
+    /// See [`Plan::nice`].
+    pub fn nice(mut self, increment: i32) -> Self {
+        self.nice = Some(increment);
+        self
+    }
+
+    /// Executes `program` with `args` (`argv[1..]`) as the daemon's last
+    /// step. A program name without `/` is searched for in `PATH` first.
+    pub fn exec<I, S>(mut self, program: impl Into<OsString>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.program = Some((program.into(), args.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// Sets an environment variable for the executed program.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env_changes.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Removes an environment variable for the executed program.
+    pub fn env_remove(mut self, key: impl Into<OsString>) -> Self {
+        self.env_changes.push((key.into(), None));
+        self
+    }
+
+    /// Starts the executed program's environment empty (then [`env`](Self::env)).
+    pub fn env_clear(mut self) -> Self {
+        self.env_clear = true;
+        self.env_changes.clear();
+        self
+    }
+
+    /// See [`Plan::detach`].
+    pub fn detach(mut self, detach: Detach) -> Self {
+        self.detach = detach;
+        self
+    }
+
     /// See [`Plan::readiness`].
     pub fn readiness(mut self, readiness: Readiness) -> Self {
         self.readiness = readiness;
+        self
+    }
+
+    /// The `NOTIFY_SOCKET` the daemon tells when ready (default: the
+    /// environment's; `None`: none).
+    pub fn notify_socket(mut self, socket: Option<PathBuf>) -> Self {
+        self.notify_socket = Some(socket);
+        self
+    }
+
+    /// See [`Plan::notify_fd`].
+    pub fn notify_fd(mut self, fd: RawFd) -> Self {
+        self.notify_fd = Some(fd);
+        self
+    }
+
+    /// With [`exec`](Self::exec): wait for the program to report ready.
+    pub fn await_ready(mut self, how: AwaitReady) -> Self {
+        self.await_ready = Some(how);
         self
     }
 
@@ -129,45 +294,110 @@ impl Daemonize {
     /// Turns this process into a daemon. Returns only in the daemon: the
     /// calling process exits 0 once the daemon is ready, or prints the error
     /// (`PROGRAM: failed to STEP: OS ERROR`) on its standard error and exits
-    /// with [`EXIT_START_FAILED`].
+    /// with [`EXIT_START_FAILED`]. With [`exec`](Self::exec), the daemon
+    /// becomes the program, and this returns nowhere but in errors.
     ///
-    /// Every path is made absolute and turned into a C string here, before
-    /// anything forks, so the daemon allocates nothing.
+    /// Every path is made absolute and turned into a C string here, users
+    /// and groups are looked up, the program searched for in `PATH` and its
+    /// argument and environment vectors built, all before anything forks,
+    /// so the daemon allocates nothing.
     ///
     /// # Errors
     ///
-    /// Only for input found bad before anything forked, in the calling
-    /// process: a path with a NUL byte ([`Error::InteriorNul`]), an invalid
-    /// umask, or an unreadable working directory to resolve relative paths
-    /// against.
-    pub fn daemonize(self) -> Result<Daemon<'static>, Error> {
-        let (umask, readiness, ready_timeout) = (self.umask, self.readiness, self.ready_timeout);
+    /// In the calling process, for input found bad before anything forked:
+    /// a path with a NUL byte ([`Error::InteriorNul`]), an unknown user or
+    /// group, an invalid option ([`Error::Invalid`]), a PID file held by a
+    /// running daemon ([`Error::AlreadyRunning`]). With [`Detach::Never`]
+    /// (or [`Detach::Auto`] deciding so) every error is returned, as there
+    /// is no separate caller.
+    pub fn daemonize(mut self) -> Result<Daemon<'static>, Error> {
+        let detach = match self.detach {
+            Detach::Auto if !Plan::new().detach(Detach::Auto).detaches() => Detach::Never,
+            Detach::Auto => Detach::Always,
+            fixed => fixed,
+        };
+        let in_place = detach == Detach::Never;
+        let settings = (
+            self.umask,
+            self.readiness,
+            self.ready_timeout,
+            self.inherited_fds,
+        );
+        let (reset_signals, disable_core_dumps, nice, notify_fd) = (
+            self.reset_signals,
+            self.disable_core_dumps,
+            self.nice,
+            self.notify_fd,
+        );
         // The builder's own strings are freed here, in the caller.
-        let mut prepared = Prepared::new(self)?;
+        let mut prepared = Prepared::new(&mut self)?;
+        drop(self);
+        let (umask, readiness, ready_timeout, inherited_fds) = settings;
+        let mut argv_slots = std::mem::take(&mut prepared.argv_slots);
+        let mut env_slots = std::mem::take(&mut prepared.env_slots);
+        let exec = prepared.exec(&mut argv_slots, &mut env_slots)?;
         let [stdin, stdout, stderr] = &prepared.streams;
-        let plan = Plan::new()
+        let mut plan = Plan::new()
             .working_directory(&prepared.working_directory)
             .umask(umask)
             .stdin(stdin.stdio())
             .stdout(stdout.stdio())
             .stderr(stderr.stdio())
+            .inherited_fds(inherited_fds)
+            .keep_fds(&prepared.keep_fds)
+            .reset_signals(reset_signals)
+            .credentials(prepared.credentials())
+            .disable_core_dumps(disable_core_dumps)
+            .detach(detach)
             .readiness(readiness)
             .ready_timeout(ready_timeout);
-        let plan = match prepared.pid_file.as_deref() {
-            Some(path) => plan.pid_file(path),
-            None => plan,
-        };
+        if let Some(path) = prepared.pid_file.as_deref() {
+            plan = plan.pid_file(path);
+        }
+        if let Some(dir) = prepared.chroot.as_deref() {
+            plan = plan.chroot(dir);
+        }
+        if let Some(increment) = nice {
+            plan = plan.nice(increment);
+        }
+        if let Some(exec) = exec {
+            plan = plan.exec(exec);
+        }
+        if let Some(socket) = prepared.notify_socket.as_deref() {
+            plan = plan.notify_socket(socket);
+        }
+        if let Some(fd) = notify_fd {
+            plan = plan.notify_fd(fd);
+        }
+        match (prepared.await_ready, prepared.program_socket.as_deref()) {
+            (Some(AwaitReady::Fd(fd)), _) => {
+                plan = plan.program_readiness(ProgramReadiness::Fd(fd))
+            }
+            (Some(AwaitReady::NotifySocket), Some(socket)) => {
+                plan = plan.program_readiness(ProgramReadiness::NotifySocket(socket));
+            }
+            _ => {}
+        }
         // The daemon lets go of the borrowed strings before it takes them
         // over; the caller never gets past this statement.
         let daemon = match plan.start() {
-            Ok(Started::Daemon(daemon)) => daemon.forget_pid_file(),
-            Ok(Started::Parent(_)) => std::process::exit(0),
-            // Refused before anything forked: the program may know better.
-            Err(error @ Error::Invalid { .. }) => return Err(error),
+            Ok(Started::Daemon(daemon)) => daemon.forget_paths(),
+            Ok(Started::Parent(_)) => {
+                prepared.remove_private_dir();
+                std::process::exit(0)
+            }
             Err(error) => {
-                let program = program_name();
-                let _ = writeln!(std::io::stderr(), "{program}: {error}");
-                std::process::exit(EXIT_START_FAILED)
+                prepared.remove_private_dir();
+                match error {
+                    // Refused before anything forked: the program may know better.
+                    Error::Invalid { .. } | Error::AlreadyRunning { .. } => return Err(error),
+                    _ if in_place => return Err(error),
+                    _ => {
+                        let program = program_name();
+                        let _ = writeln!(std::io::stderr(), "{program}: {error}");
+                        std::process::exit(EXIT_START_FAILED)
+                    }
+                }
             }
         };
         // The fds given for the streams now sit on 0, 1 and 2: close the
@@ -178,12 +408,15 @@ impl Daemonize {
             }
         }
         let pid_file = prepared.pid_file.take();
-        Ok(daemon.owning(pid_file, prepared))
+        let notify_socket = prepared.notify_socket.take();
+        prepared.argv_slots = argv_slots;
+        prepared.env_slots = env_slots;
+        Ok(daemon.owning(pid_file, notify_socket, prepared))
     }
 }
 
 /// The builder's data in the form the daemon uses, made before the fork:
-/// paths as absolute C strings, fds as they were.
+/// paths as absolute C strings, names resolved to ids, vectors laid out.
 ///
 /// The daemon's handle keeps it, so nothing here is freed between the fork
 /// and the moment the program drops the handle: `free` takes the allocator's
@@ -193,28 +426,156 @@ pub(crate) struct Prepared {
     working_directory: CString,
     streams: [PreparedStdio; 3],
     pid_file: Option<CString>,
+    chroot: Option<CString>,
+    keep_fds: Vec<RawFd>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    program: Option<CString>,
+    argv: Vec<CString>,
+    env: Option<Vec<CString>>,
+    argv_slots: Vec<*const c_char>,
+    env_slots: Vec<*const c_char>,
+    notify_socket: Option<CString>,
+    await_ready: Option<AwaitReady>,
+    program_socket: Option<CString>,
+    private_dir: Option<PathBuf>,
 }
 
 impl Prepared {
-    fn new(builder: Daemonize) -> Result<Prepared, Error> {
-        Ok(Prepared {
-            // chdir resolves a relative directory against the caller's own,
-            // as wanted; only files are opened after it.
+    fn new(builder: &mut Daemonize) -> Result<Prepared, Error> {
+        let Ids { uid, gid, groups } = resolve_ids(builder.user.as_ref(), builder.group.as_ref())?;
+        let mut prepared = Prepared {
+            // chdir resolves a relative directory against the caller's own
+            // (or inside the new root), as wanted; files are opened first.
             working_directory: c_string(
                 builder.working_directory.as_os_str(),
                 "working_directory",
             )?,
             streams: [
-                PreparedStdio::new(builder.stdin, "stdin")?,
-                PreparedStdio::new(builder.stdout, "stdout")?,
-                PreparedStdio::new(builder.stderr, "stderr")?,
+                PreparedStdio::new(std::mem::take(&mut builder.stdin), "stdin")?,
+                PreparedStdio::new(std::mem::take(&mut builder.stdout), "stdout")?,
+                PreparedStdio::new(std::mem::take(&mut builder.stderr), "stderr")?,
             ],
             pid_file: builder
                 .pid_file
                 .as_deref()
-                .map(|path| c_path(path, "pid_file"))
+                .map(|p| c_path(p, "pid_file"))
                 .transpose()?,
-        })
+            chroot: builder
+                .chroot
+                .as_deref()
+                .map(|p| c_path(p, "chroot"))
+                .transpose()?,
+            keep_fds: std::mem::take(&mut builder.keep_fds),
+            uid,
+            gid,
+            groups,
+            program: None,
+            argv: Vec::new(),
+            env: None,
+            argv_slots: Vec::new(),
+            env_slots: Vec::new(),
+            notify_socket: None,
+            await_ready: builder.await_ready,
+            program_socket: None,
+            private_dir: None,
+        };
+        if builder.program.is_none() {
+            let socket = match builder.notify_socket.take() {
+                Some(choice) => choice,
+                None => std::env::var_os("NOTIFY_SOCKET").map(PathBuf::from),
+            };
+            prepared.notify_socket = socket
+                .map(|s| c_string(s.as_os_str(), "notify_socket"))
+                .transpose()?;
+        }
+        if let Some((program, args)) = builder.program.take() {
+            prepared.prepare_exec(builder, program, args)?;
+        }
+        Ok(prepared)
+    }
+
+    fn prepare_exec(
+        &mut self,
+        builder: &Daemonize,
+        program: OsString,
+        args: Vec<OsString>,
+    ) -> Result<(), Error> {
+        let mut env: Vec<(OsString, OsString)> = if builder.env_clear {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (key, value) in &builder.env_changes {
+            env.retain(|(k, _)| k != key);
+            if let Some(value) = value {
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        if self.await_ready == Some(AwaitReady::NotifySocket) {
+            let dir = private_dir()?;
+            let socket = dir.join("notify");
+            env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+            env.push(("NOTIFY_SOCKET".into(), socket.clone().into_os_string()));
+            self.program_socket = Some(c_string(socket.as_os_str(), "notify_socket")?);
+            self.private_dir = Some(dir);
+        }
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let resolved = search_path(&program, path_var.as_deref());
+        self.program = Some(c_string(resolved.as_os_str(), "exec")?);
+        self.argv = std::iter::once(&program)
+            .chain(&args)
+            .map(|arg| c_string(arg, "exec"))
+            .collect::<Result<_, _>>()?;
+        self.argv_slots = vec![std::ptr::null(); self.argv.len() + 1];
+        let mut entries = Vec::with_capacity(env.len());
+        for (key, value) in env {
+            let mut entry = key.into_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            entries.push(CString::new(entry).map_err(|_| Error::InteriorNul { option: "env" })?);
+        }
+        self.env_slots = vec![std::ptr::null(); entries.len() + 1];
+        self.env = Some(entries);
+        Ok(())
+    }
+
+    /// The exec description, laid out in the given slots.
+    fn exec<'a>(
+        &'a self,
+        argv_slots: &'a mut [*const c_char],
+        env_slots: &'a mut [*const c_char],
+    ) -> Result<Option<Exec<'a>>, Error> {
+        let Some(program) = self.program.as_deref() else {
+            return Ok(None);
+        };
+        let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
+        let env: Vec<&CStr> = self.env.iter().flatten().map(CString::as_c_str).collect();
+        Ok(Some(Exec {
+            program,
+            args: CStrArray::new(&argv, argv_slots)?,
+            env: Environment::Exact(CStrArray::new(&env, env_slots)?),
+        }))
+    }
+
+    fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            uid: self.uid,
+            gid: self.gid,
+            groups: self.groups.as_deref(),
+        }
+    }
+
+    /// In the caller (and on a failed start), the private notification
+    /// directory has served: remove it.
+    fn remove_private_dir(&self) {
+        if let Some(dir) = &self.private_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -247,12 +608,193 @@ impl PreparedStdio {
     }
 }
 
+/// Resolves the user and group to ids, and the supplementary groups to set:
+/// the user's own when started as root with a user named, none but the
+/// group when started as root with a number, untouched otherwise (only root
+/// may set them).
+fn resolve_ids(user: Option<&Id>, group: Option<&Id>) -> Result<Ids, Error> {
+    let mut uid = None;
+    let mut gid = None;
+    let mut user_name = None;
+    if let Some(user) = user {
+        let (id, primary) = match user {
+            Id::Number(n) => (*n, lookup_user_by_id(*n).map(|(_, g)| g)),
+            Id::Name(name) => {
+                let (id, primary) = lookup_user(name)?;
+                user_name = Some(name.clone());
+                (id, Some(primary))
+            }
+        };
+        uid = Some(id);
+        gid = primary;
+    }
+    if let Some(group) = group {
+        gid = Some(match group {
+            Id::Number(n) => *n,
+            Id::Name(name) => lookup_group(name)?,
+        });
+    }
+    let root = rustix::process::geteuid().is_root();
+    let groups = match (root, uid.is_some() || gid.is_some(), &user_name, gid) {
+        (true, _, Some(name), Some(gid)) => Some(group_list(name, gid)?),
+        (true, true, None, Some(gid)) => Some(vec![gid]),
+        _ => None,
+    };
+    Ok(Ids { uid, gid, groups })
+}
+
+/// Resolved user, group and supplementary groups.
+struct Ids {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+}
+
+fn unknown(option: &'static str) -> Error {
+    Error::Invalid {
+        option,
+        reason: "no such entry in the system's database",
+    }
+}
+
+/// `getpwnam_r`: the user's id and primary group.
+fn lookup_user(name: &str) -> Result<(u32, u32), Error> {
+    let c_name = CString::new(name).map_err(|_| Error::InteriorNul { option: "user" })?;
+    with_buffer(|passwd: &mut libc::passwd, buf, result| {
+        // SAFETY: every pointer is valid for the call; `buf` is as long as
+        // the length passed.
+        unsafe { libc::getpwnam_r(c_name.as_ptr(), passwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+    .map(|p: libc::passwd| (p.pw_uid, p.pw_gid))
+    .ok_or_else(|| unknown("user"))
+}
+
+/// `getpwuid_r`: a numeric user's primary group, if it has an entry.
+fn lookup_user_by_id(uid: u32) -> Option<(u32, u32)> {
+    with_buffer(|passwd: &mut libc::passwd, buf, result| {
+        // SAFETY: as in `lookup_user`.
+        unsafe { libc::getpwuid_r(uid, passwd, buf.as_mut_ptr(), buf.len(), result) }
+    })
+    .map(|p: libc::passwd| (p.pw_uid, p.pw_gid))
+}
+
+/// `getgrnam_r`: the group's id.
+fn lookup_group(name: &str) -> Result<u32, Error> {
+    let c_name = CString::new(name).map_err(|_| Error::InteriorNul { option: "group" })?;
+    with_buffer(|group: &mut libc::group, buf, result| {
+        // SAFETY: as in `lookup_user`.
+        unsafe { libc::getgrnam_r(c_name.as_ptr(), group, buf.as_mut_ptr(), buf.len(), result) }
+    })
+    .map(|g: libc::group| g.gr_gid)
+    .ok_or_else(|| unknown("group"))
+}
+
+/// Calls a `get*_r` function with a buffer that grows on `ERANGE`; the
+/// entry, if found.
+fn with_buffer<T>(
+    mut call: impl FnMut(&mut T, &mut [c_char], *mut *mut T) -> libc::c_int,
+) -> Option<T> {
+    let mut size = 1024;
+    loop {
+        // SAFETY: passwd and group are plain C structs for which all-zero
+        // is a valid (empty) value.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut buf = vec![0 as c_char; size];
+        let mut result: *mut T = std::ptr::null_mut();
+        match call(&mut entry, &mut buf, &mut result) {
+            libc::ERANGE if size < (1 << 20) => size *= 4,
+            0 if !result.is_null() => return Some(entry),
+            _ => return None,
+        }
+    }
+}
+
+/// `getgrouplist`: every group `user` belongs to, `gid` included.
+fn group_list(user: &str, gid: u32) -> Result<Vec<u32>, Error> {
+    let c_user = CString::new(user).map_err(|_| Error::InteriorNul { option: "user" })?;
+    let mut count: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; count as usize];
+        let capacity = count;
+        // SAFETY: `groups` holds `count` entries; getgrouplist writes at
+        // most that many and sets `count` to the number it needs.
+        let rc =
+            unsafe { libc::getgrouplist(c_user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            groups.truncate(count as usize);
+            return Ok(groups);
+        }
+        if count <= capacity {
+            count = capacity * 2;
+        }
+        if count > 65536 {
+            return Err(Error::Invalid {
+                option: "user",
+                reason: "belongs to too many groups",
+            });
+        }
+    }
+}
+
+/// `program` itself when it holds a `/`, else the first executable file of
+/// that name in `path`; unresolved, the name as given (the exec will then
+/// fail with ENOENT, reported like any failed exec).
+fn search_path(program: &OsStr, path: Option<&OsStr>) -> PathBuf {
+    if program.as_bytes().contains(&b'/') {
+        return PathBuf::from(program);
+    }
+    let default = OsStr::new("/usr/local/bin:/usr/bin:/bin");
+    for dir in std::env::split_paths(path.unwrap_or(default)) {
+        let candidate = dir.join(program);
+        if let Ok(c_candidate) = CString::new(candidate.as_os_str().as_bytes()) {
+            if rustix::fs::access(c_candidate.as_c_str(), rustix::fs::Access::EXEC_OK).is_ok()
+                && candidate.is_file()
+            {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(program)
+}
+
+/// A fresh directory, mode 0700, for the program's notification socket.
+fn private_dir() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = if rustix::process::geteuid().is_root() && Path::new("/run").is_dir() {
+        PathBuf::from("/run")
+    } else {
+        std::env::temp_dir()
+    };
+    for attempt in 0..100u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = base.join(format!(
+            "daemonic-notify.{}.{nanos}.{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_error(Step::Readiness, &e)),
+        }
+    }
+    Err(Error::Os {
+        step: Step::Readiness,
+        errno: rustix::io::Errno::EXIST,
+    })
+}
+
+fn io_error(step: Step, error: &std::io::Error) -> Error {
+    Error::Os {
+        step,
+        errno: rustix::io::Errno::from_io_error(error).unwrap_or(rustix::io::Errno::INVAL),
+    }
+}
+
 /// `path` made absolute against the current directory, as a C string.
 fn c_path(path: &Path, option: &'static str) -> Result<CString, Error> {
-    let absolute = std::path::absolute(path).map_err(|error| Error::Os {
-        step: Step::Prepare,
-        errno: rustix::io::Errno::from_io_error(&error).unwrap_or(rustix::io::Errno::INVAL),
-    })?;
+    let absolute = std::path::absolute(path).map_err(|error| io_error(Step::Prepare, &error))?;
     c_string(absolute.as_os_str(), option)
 }
 

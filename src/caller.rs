@@ -1,19 +1,20 @@
-//! The caller's side: wait for the report, reap the session leader, and
-//! clean up after a daemon that failed or never got ready.
+//! The caller's side: wait for the report (and an executed program's own
+//! readiness), reap the session leader, and clean up after a daemon that
+//! failed or never got ready.
 
 use core::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::CWD;
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
-use rustix::time::{ClockId, clock_gettime};
 
-use crate::error::Error;
+use crate::error::{Error, ExitStatus, Step};
+use crate::notify::{self, Said};
 use crate::pidfile;
-use crate::plan::Plan;
+use crate::plan::{Plan, ProgramReadiness, Setup};
 use crate::report::{RECORD_LEN, Record};
+use crate::time::{Deadline, sleep};
 
 /// How long the caller waits for a failed or killed daemon, and the session
 /// leader, to be gone: they have nothing left to do but exit.
@@ -26,104 +27,271 @@ pub(crate) fn await_report(
     plan: &Plan<'_>,
     reader: OwnedFd,
     session_leader: Pid,
-    start_dir: Option<&OwnedFd>,
+    setup: &mut Setup,
 ) -> Result<Pid, Error> {
-    let deadline = plan.ready_timeout.map(Deadline::after);
-    let mut daemon = None;
-    let outcome = loop {
-        match next_record(&reader, deadline.as_ref()) {
-            Ok(Some(Record::Forked(pid))) => daemon = Some(pid),
-            Ok(Some(Record::Ready(pid))) => break Ok(pid),
-            Ok(Some(Record::Failed { step, errno, .. })) => {
-                // The sender exits right after its report; the pipe closes
-                // once it (and the session leader) are gone.
-                drain_until_closed(&reader);
-                break Err(Error::Os { step, errno });
-            }
-            Ok(None) => {
-                stop(plan, daemon, &reader, start_dir);
-                break Err(Error::Vanished { pid: daemon });
-            }
-            Err(Waited::TimedOut) => {
-                stop(plan, daemon, &reader, start_dir);
-                let timeout = plan.ready_timeout.unwrap_or_default();
-                break Err(Error::NotReady {
-                    pid: daemon,
-                    timeout,
-                });
-            }
-        }
+    let mut wait = Wait {
+        plan,
+        report: Some(reader),
+        program: setup.program_ready_reader.take(),
+        deadline: plan.ready_timeout.map(Deadline::after),
+        daemon: None,
+        executing: false,
     };
+    let outcome = wait.outcome();
+    if outcome.is_err() {
+        wait.stop_daemon();
+        if let (Some(locked), Some(path)) = (&setup.pid_file, plan.pid_file) {
+            // Every other holder of the lock is gone: it is ours to remove.
+            let _ = pidfile::remove(locked, path);
+        }
+    }
+    if let Some(ProgramReadiness::NotifySocket(path)) = plan.program_readiness {
+        let _ = rustix::fs::unlink(path);
+    }
+    if plan.program_readiness.is_some() {
+        // It waits for the daemon to end: once the program is ready, or has
+        // failed, it has nothing left to report.
+        let _ = rustix::process::kill_process(session_leader, Signal::KILL);
+    }
     reap(session_leader);
     outcome
 }
 
-/// Kills a daemon that will not report, waits for it to be gone, and removes
-/// the PID file it may have written.
-fn stop(plan: &Plan<'_>, daemon: Option<Pid>, reader: &OwnedFd, start_dir: Option<&OwnedFd>) {
-    let Some(pid) = daemon else {
-        // The session leader never forked: reaping it is all there is to do.
-        return;
-    };
-    // ESRCH: it is gone already.
-    let _ = rustix::process::kill_process(pid, Signal::KILL);
-    drain_until_closed(reader);
-    if let Some(path) = plan.pid_file {
-        let dir = start_dir.map_or(CWD, |fd| fd.as_fd());
-        let _ = pidfile::remove_if_names(dir, path, pid);
-    }
+/// The state of one wait.
+struct Wait<'p, 'a> {
+    plan: &'p Plan<'a>,
+    /// The report pipe, until every writer closed it.
+    report: Option<OwnedFd>,
+    /// The program's readiness channel, until it closes.
+    program: Option<OwnedFd>,
+    deadline: Option<Deadline>,
+    /// The daemon's PID, once known.
+    daemon: Option<Pid>,
+    /// The daemon said it is about to exec.
+    executing: bool,
 }
 
-enum Waited {
+/// What one readable fd had to say.
+enum Event {
+    Record(Record),
+    ReportClosed,
+    Program(Said),
+    ProgramClosed,
     TimedOut,
 }
 
-/// The next record, `None` at end of file (every writer gone). Bytes that
-/// are not a record end the wait as a vanished daemon would.
-fn next_record(reader: &OwnedFd, deadline: Option<&Deadline>) -> Result<Option<Record>, Waited> {
+impl Wait<'_, '_> {
+    fn outcome(&mut self) -> Result<Pid, Error> {
+        let awaits_program = self.plan.program_readiness.is_some();
+        loop {
+            match self.next_event() {
+                Event::Record(Record::Forked(pid)) => self.daemon = Some(pid),
+                Event::Record(Record::Ready(pid)) => return Ok(pid),
+                Event::Record(Record::Executing(pid)) => {
+                    self.daemon = Some(pid);
+                    self.executing = true;
+                }
+                Event::Record(Record::Failed { step, errno, .. }) => {
+                    // The sender exits right after; wait until it has.
+                    self.drain_report();
+                    return Err(Error::Os { step, errno });
+                }
+                Event::Record(Record::Exited { pid, status }) => {
+                    return Err(Error::Exited {
+                        pid: Some(pid),
+                        status: ExitStatus::from_raw(status),
+                    });
+                }
+                Event::ReportClosed if self.executing && !awaits_program => {
+                    // The pipe is close-on-exec: the exec succeeded.
+                    return self.daemon.ok_or(Error::Vanished { pid: None });
+                }
+                Event::ReportClosed => return Err(Error::Vanished { pid: self.daemon }),
+                Event::Program(Said::Ready) => {
+                    return self.daemon.ok_or(Error::Vanished { pid: None });
+                }
+                Event::Program(Said::Failed(errno)) => {
+                    return Err(Error::Os {
+                        step: Step::Initialization,
+                        errno,
+                    });
+                }
+                Event::Program(Said::ExtendTimeout(usec)) => {
+                    if self.deadline.is_some() {
+                        self.deadline = Some(Deadline::after(Duration::from_micros(usec)));
+                    }
+                }
+                Event::Program(Said::Other) | Event::ProgramClosed => {}
+                Event::TimedOut => {
+                    return Err(Error::NotReady {
+                        pid: self.daemon,
+                        timeout: self.plan.ready_timeout.unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Event {
+        loop {
+            let timeout = match &self.deadline {
+                Some(deadline) => match deadline.remaining() {
+                    Some(left) => Some(left),
+                    None => return Event::TimedOut,
+                },
+                None => None,
+            };
+            let (report_ready, program_ready) = match poll_both(
+                self.report.as_ref(),
+                self.program.as_ref(),
+                timeout.as_ref(),
+            ) {
+                Ok(ready) => ready,
+                Err(Errno::INTR | Errno::AGAIN) => continue,
+                // poll on our own open fds fails only if they closed: let
+                // the reads below find out.
+                Err(_) => (self.report.is_some(), self.program.is_some()),
+            };
+            if !report_ready && !program_ready {
+                continue;
+            }
+            if let (true, Some(report)) = (report_ready, &self.report) {
+                return match read_record(report) {
+                    Some(record) => Event::Record(record),
+                    None => {
+                        self.report = None;
+                        Event::ReportClosed
+                    }
+                };
+            }
+            if program_ready {
+                if let Some(event) = self.read_program() {
+                    return event;
+                }
+            }
+        }
+    }
+
+    /// Reads the program's readiness channel: a datagram on the socket, or
+    /// bytes on the pipe (a newline means ready).
+    fn read_program(&mut self) -> Option<Event> {
+        let fd = self.program.as_ref()?;
+        let mut buf = [0u8; 4096];
+        let closed = match self.plan.program_readiness {
+            Some(ProgramReadiness::NotifySocket(_)) => {
+                match notify::receive(fd.as_fd(), &mut buf) {
+                    Ok(datagram) => return Some(Event::Program(notify::parse(datagram))),
+                    Err(Errno::AGAIN | Errno::INTR) => return None,
+                    Err(_) => true,
+                }
+            }
+            _ => match rustix::io::read(fd, &mut buf) {
+                Ok(0) => true,
+                Ok(n) if buf[..n].contains(&b'\n') => return Some(Event::Program(Said::Ready)),
+                Ok(_) | Err(Errno::AGAIN | Errno::INTR) => return None,
+                Err(_) => true,
+            },
+        };
+        if closed {
+            // Closed without a newline: not ready; its exit will tell.
+            self.program = None;
+            return Some(Event::ProgramClosed);
+        }
+        None
+    }
+
+    /// Reads and drops records until every writer has closed the pipe, for
+    /// at most [`EXIT_GRACE`].
+    fn drain_report(&mut self) {
+        let Some(report) = self.report.take() else {
+            return;
+        };
+        let deadline = Deadline::after(EXIT_GRACE);
+        while let Some(left) = deadline.remaining() {
+            let mut fds = [PollFd::new(&report, PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&left)) {
+                Ok(0) => return,
+                Ok(_) => {
+                    if read_record(&report).is_none() {
+                        return;
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Kills a daemon (or executed program) that will not report, and
+    /// waits for it to be gone.
+    fn stop_daemon(&mut self) {
+        if let Some(pid) = self.daemon {
+            // ESRCH: it is gone already.
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+        }
+        self.drain_report();
+        if self.executing {
+            // An executed program does not hold the report pipe: wait until
+            // the PID is gone.
+            if let Some(pid) = self.daemon {
+                wait_gone(pid);
+            }
+        }
+    }
+}
+
+/// Polls whichever of the two fds are open; which of them are readable (or
+/// at end of file). With neither open, sleeps until the timeout.
+fn poll_both(
+    first: Option<&OwnedFd>,
+    second: Option<&OwnedFd>,
+    timeout: Option<&rustix::event::Timespec>,
+) -> Result<(bool, bool), Errno> {
+    let readable = |fd: &PollFd<'_>| !fd.revents().is_empty();
+    match (first, second) {
+        (Some(a), Some(b)) => {
+            let mut fds = [PollFd::new(a, PollFlags::IN), PollFd::new(b, PollFlags::IN)];
+            rustix::event::poll(&mut fds, timeout)?;
+            Ok((readable(&fds[0]), readable(&fds[1])))
+        }
+        (Some(a), None) => {
+            let mut fds = [PollFd::new(a, PollFlags::IN)];
+            rustix::event::poll(&mut fds, timeout)?;
+            Ok((readable(&fds[0]), false))
+        }
+        (None, Some(b)) => {
+            let mut fds = [PollFd::new(b, PollFlags::IN)];
+            rustix::event::poll(&mut fds, timeout)?;
+            Ok((false, readable(&fds[0])))
+        }
+        (None, None) => {
+            rustix::event::poll(&mut [], timeout)?;
+            Ok((false, false))
+        }
+    }
+}
+
+/// One record, or `None` at end of file (every writer gone) or on bytes
+/// that are not a record.
+fn read_record(reader: &OwnedFd) -> Option<Record> {
     let mut bytes = [0u8; RECORD_LEN];
     let mut filled = 0;
     while filled < RECORD_LEN {
-        if !wait_readable(reader, deadline) {
-            return Err(Waited::TimedOut);
-        }
         match rustix::io::read(reader, &mut bytes[filled..]) {
-            Ok(0) => return Ok(None),
+            Ok(0) => return None,
             Ok(n) => filled += n,
             Err(Errno::INTR) | Err(Errno::AGAIN) => {}
-            // Reading our own pipe cannot fail otherwise; treat it as silence.
-            Err(_) => return Ok(None),
+            Err(_) => return None,
         }
     }
-    Ok(Record::decode(&bytes))
+    Record::decode(&bytes)
 }
 
-/// Reads and drops records until every writer has closed the pipe, for at
-/// most [`EXIT_GRACE`].
-fn drain_until_closed(reader: &OwnedFd) {
+/// Waits (at most [`EXIT_GRACE`]) until no process has `pid`.
+fn wait_gone(pid: Pid) {
     let deadline = Deadline::after(EXIT_GRACE);
-    while let Ok(Some(_)) = next_record(reader, Some(&deadline)) {}
-}
-
-/// Waits until `fd` is readable (or at end of file); false when the
-/// deadline passes first.
-fn wait_readable(fd: &OwnedFd, deadline: Option<&Deadline>) -> bool {
-    loop {
-        let timeout = match deadline {
-            Some(deadline) => match deadline.remaining() {
-                Some(left) => Some(left),
-                None => return false,
-            },
-            None => None,
-        };
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => {}
-            Ok(_) => return true,
-            Err(Errno::INTR) | Err(Errno::AGAIN) => {}
-            // poll on one valid fd does not fail otherwise; let read decide.
-            Err(_) => return true,
-        }
+    while rustix::process::test_kill_process(pid).is_ok() && deadline.remaining().is_some() {
+        sleep(Duration::from_millis(1));
     }
 }
 
@@ -149,51 +317,4 @@ fn reap(session_leader: Pid) {
         }
         sleep(Duration::from_millis(1));
     }
-}
-
-/// A point in time on the monotonic clock.
-struct Deadline {
-    at: Timespec,
-}
-
-impl Deadline {
-    fn after(timeout: Duration) -> Deadline {
-        let now = clock_gettime(ClockId::Monotonic);
-        let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX / 2);
-        let mut at = Timespec {
-            tv_sec: now.tv_sec.saturating_add(secs),
-            tv_nsec: now.tv_nsec + i64::from(timeout.subsec_nanos()),
-        };
-        if at.tv_nsec >= 1_000_000_000 {
-            at.tv_sec = at.tv_sec.saturating_add(1);
-            at.tv_nsec -= 1_000_000_000;
-        }
-        Deadline { at }
-    }
-
-    /// Time left, or `None` once the deadline has passed.
-    fn remaining(&self) -> Option<Timespec> {
-        let now = clock_gettime(ClockId::Monotonic);
-        let mut left = Timespec {
-            tv_sec: self.at.tv_sec - now.tv_sec,
-            tv_nsec: self.at.tv_nsec - now.tv_nsec,
-        };
-        if left.tv_nsec < 0 {
-            left.tv_sec -= 1;
-            left.tv_nsec += 1_000_000_000;
-        }
-        if left.tv_sec < 0 || (left.tv_sec == 0 && left.tv_nsec == 0) {
-            return None;
-        }
-        Some(left)
-    }
-}
-
-/// Sleeps with `poll(2)` on no fds, which every Unix has.
-fn sleep(duration: Duration) {
-    let timeout = Timespec {
-        tv_sec: 0,
-        tv_nsec: i64::from(duration.subsec_nanos()),
-    };
-    let _ = rustix::event::poll(&mut [], Some(&timeout));
 }

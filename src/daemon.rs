@@ -2,52 +2,54 @@
 
 use core::ffi::CStr;
 
-use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::CWD;
+use rustix::fd::{OwnedFd, RawFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
 use crate::error::Step;
 use crate::fork::exit_now;
-use crate::pidfile;
+use crate::notify;
+use crate::pidfile::{self, Decimal, LockedPidFile};
+use crate::plan::Plan;
 use crate::report::{self, Record};
 
 /// The daemon's handle, returned by [`Plan::start`](crate::Plan::start) in
 /// the daemon.
 ///
-/// It owns the daemon's PID file: [`remove_pid_file`](Daemon::remove_pid_file)
-/// or dropping the handle removes it, in the daemon only (a process the
+/// It holds the PID file and its lock: [`remove_pid_file`](Daemon::remove_pid_file)
+/// or dropping the handle removes the file, in the daemon only (a process the
 /// daemon forks later and that drops a copy leaves it alone). Code that ends
 /// with `std::process::exit` or a signal should remove the file first.
 #[derive(Debug)]
 pub struct Daemon<'a> {
     pid: Pid,
-    pid_file: Option<PidFilePath<'a>>,
-    /// Where a relative PID file path is resolved (the caller's directory).
-    pid_dir: Option<OwnedFd>,
+    pid_file: Option<LockedPidFile>,
+    pid_path: Option<CPath<'a>>,
     /// The report pipe, until readiness is reported.
     report: Option<OwnedFd>,
+    notify_socket: Option<CPath<'a>>,
+    notify_fd: Option<RawFd>,
     /// What a [`Daemonize`](crate::Daemonize) builder prepared, kept so
     /// that it is freed only when the program drops the handle.
     #[cfg(feature = "std")]
     _prepared: Option<crate::builder::Prepared>,
 }
 
-/// The PID file's path: borrowed from a [`Plan`](crate::Plan), or owned when
-/// a [`Daemonize`](crate::Daemonize) builder made it.
+/// A path borrowed from a [`Plan`], or owned when a
+/// [`Daemonize`](crate::Daemonize) builder made it.
 #[derive(Debug)]
-enum PidFilePath<'a> {
+enum CPath<'a> {
     Borrowed(&'a CStr),
     #[cfg(feature = "std")]
     Owned(std::ffi::CString),
 }
 
-impl PidFilePath<'_> {
+impl CPath<'_> {
     fn as_c_str(&self) -> &CStr {
         match self {
-            PidFilePath::Borrowed(path) => path,
+            CPath::Borrowed(path) => path,
             #[cfg(feature = "std")]
-            PidFilePath::Owned(path) => path,
+            CPath::Owned(path) => path,
         }
     }
 }
@@ -55,30 +57,18 @@ impl PidFilePath<'_> {
 impl<'a> Daemon<'a> {
     pub(crate) fn new(
         pid: Pid,
-        pid_file: Option<&'a CStr>,
-        pid_dir: Option<OwnedFd>,
-        report: OwnedFd,
+        plan: &Plan<'a>,
+        pid_file: Option<LockedPidFile>,
+        report: Option<OwnedFd>,
     ) -> Daemon<'a> {
         Daemon {
             pid,
-            pid_file: pid_file.map(PidFilePath::Borrowed),
-            pid_dir,
-            report: Some(report),
+            pid_file,
+            pid_path: plan.pid_file.map(CPath::Borrowed),
+            report,
+            notify_socket: plan.notify_socket.map(CPath::Borrowed),
+            notify_fd: plan.notify_fd,
             #[cfg(feature = "std")]
-            _prepared: None,
-        }
-    }
-
-    /// The same handle without its borrowed PID file path.
-    #[cfg(feature = "std")]
-    pub(crate) fn forget_pid_file(mut self) -> Daemon<'static> {
-        // Emptied so that dropping `self` removes nothing.
-        self.pid_file = None;
-        Daemon {
-            pid: self.pid,
-            pid_file: None,
-            pid_dir: self.pid_dir.take(),
-            report: self.report.take(),
             _prepared: None,
         }
     }
@@ -88,18 +78,49 @@ impl<'a> Daemon<'a> {
         self.pid
     }
 
-    /// Tells the caller the daemon is ready, which lets it return (or exit
-    /// 0, under [`Daemonize`](crate::Daemonize)). Call it once the program's
-    /// set-up is done, with [`Readiness::Manual`](crate::Readiness::Manual);
-    /// under the default [`Readiness::WhenStarted`](crate::Readiness::WhenStarted)
-    /// `start` has already done it and this does nothing.
+    /// Tells whoever waits that the daemon is ready: the caller of `start`
+    /// returns (or exits 0, under [`Daemonize`](crate::Daemonize)); the
+    /// notification socket gets `READY=1` and `MAINPID=`; the notification
+    /// fd gets a newline and is closed. Each is told once; later calls do
+    /// nothing. Under the default
+    /// [`Readiness::WhenStarted`](crate::Readiness::WhenStarted) `start` has
+    /// already called it.
     ///
     /// # Errors
     ///
-    /// The write to the report pipe failed (`EPIPE`: the caller is gone).
+    /// The first write that failed (`EPIPE`: the caller is gone); the other
+    /// channels are still told.
     pub fn ready(&mut self) -> Result<(), Errno> {
-        match self.report.take() {
-            Some(report) => report::send(&report, Record::Ready(self.pid)),
+        let mut result = Ok(());
+        if let Some(report) = self.report.take() {
+            result = report::send(&report, Record::Ready(self.pid));
+        }
+        if let Some(socket) = self.notify_socket.take() {
+            let pid = Decimal::pid(self.pid);
+            let mut message = notify::Message::new();
+            message.push(b"READY=1\nMAINPID=").push(pid.line());
+            result = result.and(notify::send(socket.as_c_str(), message.as_bytes()));
+        }
+        if let Some(fd) = self.notify_fd.take() {
+            result = result.and(notify::write_newline(fd));
+        }
+        result
+    }
+
+    /// Sends `STATUS=text` to the notification socket, which systemd shows
+    /// in `systemctl status` (does nothing without a socket, or once the
+    /// daemon is ready and the socket was told).
+    ///
+    /// # Errors
+    ///
+    /// The send failed.
+    pub fn notify_status(&self, text: &str) -> Result<(), Errno> {
+        match &self.notify_socket {
+            Some(socket) => {
+                let mut message = notify::Message::new();
+                message.push(b"STATUS=").push(text.as_bytes());
+                notify::send(socket.as_c_str(), message.as_bytes())
+            }
             None => Ok(()),
         }
     }
@@ -120,40 +141,63 @@ impl<'a> Daemon<'a> {
             };
             let _ = report::send(&report, record);
         }
+        if let Some(socket) = self.notify_socket.take() {
+            let mut message = notify::Message::new();
+            let code = Decimal::new(errno.raw_os_error().unsigned_abs());
+            message.push(b"ERRNO=").push(code.digits());
+            let _ = notify::send(socket.as_c_str(), message.as_bytes());
+        }
         exit_now(1)
     }
 
-    /// Removes the PID file now, if this process is the daemon that wrote it.
+    /// Removes the PID file now and releases its lock, if this process is
+    /// the daemon that holds it.
     ///
     /// # Errors
     ///
     /// [`unlink(2)`](https://man7.org/linux/man-pages/man2/unlink.2.html)
-    /// failed; the handle forgets the file all the same.
+    /// failed; the handle lets go of the file all the same.
     pub fn remove_pid_file(&mut self) -> Result<(), Errno> {
         if rustix::process::getpid() != self.pid {
             return Ok(());
         }
-        match self.pid_file.take() {
-            Some(path) => {
-                let dir = self.pid_dir.as_ref().map_or(CWD, |fd| fd.as_fd());
-                pidfile::remove(dir, path.as_c_str())
-            }
-            None => Ok(()),
+        match (self.pid_file.take(), self.pid_path.take()) {
+            // Removed before the lock is released (when `locked` drops), so
+            // no other start can lock the file and then lose it to us.
+            (Some(locked), Some(path)) => pidfile::remove(&locked, path.as_c_str()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl Daemon<'_> {
+    /// The same handle without the paths it borrowed from the plan.
+    pub(crate) fn forget_paths(mut self) -> Daemon<'static> {
+        Daemon {
+            pid: self.pid,
+            pid_file: self.pid_file.take(),
+            pid_path: None,
+            report: self.report.take(),
+            notify_socket: None,
+            notify_fd: self.notify_fd.take(),
+            _prepared: None,
         }
     }
 }
 
 #[cfg(feature = "std")]
 impl Daemon<'static> {
-    /// The same handle owning its PID file path and what the builder
-    /// prepared, so they outlive the plan that borrowed them. Moves them;
-    /// allocates nothing.
+    /// The handle owning the paths and what the builder prepared, so they
+    /// outlive the plan that borrowed them. Moves them; allocates nothing.
     pub(crate) fn owning(
         mut self,
         pid_file: Option<std::ffi::CString>,
+        notify_socket: Option<std::ffi::CString>,
         prepared: crate::builder::Prepared,
     ) -> Daemon<'static> {
-        self.pid_file = pid_file.map(PidFilePath::Owned);
+        self.pid_path = pid_file.map(CPath::Owned);
+        self.notify_socket = notify_socket.map(CPath::Owned);
         self._prepared = Some(prepared);
         self
     }

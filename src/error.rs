@@ -35,23 +35,58 @@ pub enum Step {
     RedirectStderr = 9,
     /// Creating and writing the PID file.
     PidFile = 10,
-    /// The program's own initialization, reported through [`crate::Daemon::fail`].
+    /// The program's own initialization, reported through
+    /// [`crate::Daemon::fail`] or, by an executed program, as `ERRNO=` on
+    /// the notification socket.
     Initialization = 11,
+    /// Resetting signal dispositions and unblocking every signal.
+    ResetSignals = 12,
+    /// [`chroot(2)`](https://man7.org/linux/man-pages/man2/chroot.2.html).
+    ChangeRoot = 13,
+    /// Closing inherited fds ([`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html) or a fallback).
+    CloseFds = 14,
+    /// [`setrlimit(RLIMIT_CORE)`](https://man7.org/linux/man-pages/man2/setrlimit.2.html).
+    DisableCoreDumps = 15,
+    /// [`nice(2)`](https://man7.org/linux/man-pages/man2/nice.2.html).
+    Nice = 16,
+    /// [`setgroups(2)`](https://man7.org/linux/man-pages/man2/setgroups.2.html).
+    SetGroups = 17,
+    /// [`setresgid(2)`](https://man7.org/linux/man-pages/man2/setresgid.2.html).
+    SetGid = 18,
+    /// [`setresuid(2)`](https://man7.org/linux/man-pages/man2/setresuid.2.html).
+    SetUid = 19,
+    /// Checking that dropped privileges cannot be regained.
+    VerifyPrivileges = 20,
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html).
+    Exec = 21,
+    /// Setting up a readiness channel: the notification fd or socket.
+    Readiness = 22,
 }
 
 impl Step {
     /// Every step, in the order the sequence runs them.
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 22] = [
         Step::Prepare,
+        Step::PidFile,
+        Step::Readiness,
         Step::ReportPipe,
         Step::Fork,
         Step::NewSession,
         Step::SecondFork,
-        Step::ChangeDirectory,
+        Step::ResetSignals,
         Step::RedirectStdin,
         Step::RedirectStdout,
         Step::RedirectStderr,
-        Step::PidFile,
+        Step::ChangeRoot,
+        Step::ChangeDirectory,
+        Step::CloseFds,
+        Step::DisableCoreDumps,
+        Step::Nice,
+        Step::SetGroups,
+        Step::SetGid,
+        Step::SetUid,
+        Step::VerifyPrivileges,
+        Step::Exec,
         Step::Initialization,
     ];
 
@@ -74,6 +109,17 @@ impl Step {
             Step::RedirectStderr => "redirect standard error",
             Step::PidFile => "write the PID file",
             Step::Initialization => "initialize (reported by the daemon)",
+            Step::ResetSignals => "reset signal handlers and mask",
+            Step::ChangeRoot => "change root (chroot)",
+            Step::CloseFds => "close inherited file descriptors",
+            Step::DisableCoreDumps => "disable core dumps (setrlimit)",
+            Step::Nice => "change priority (nice)",
+            Step::SetGroups => "set supplementary groups (setgroups)",
+            Step::SetGid => "set group (setgid)",
+            Step::SetUid => "set user (setuid)",
+            Step::VerifyPrivileges => "verify the privilege drop (root could be regained)",
+            Step::Exec => "execute the program (execve)",
+            Step::Readiness => "set up the readiness notification",
         }
     }
 }
@@ -112,6 +158,18 @@ pub enum Error {
         pid: Option<Pid>,
         /// The timeout that ran out.
         timeout: Duration,
+    },
+    /// The PID file is locked by a running daemon: nothing was started.
+    AlreadyRunning {
+        /// The running daemon's PID, as its PID file says.
+        pid: Option<Pid>,
+    },
+    /// The executed program ended before it reported ready.
+    Exited {
+        /// Its PID.
+        pid: Option<Pid>,
+        /// How it ended.
+        status: ExitStatus,
     },
     /// An option's value cannot work. Found before anything forked.
     Invalid {
@@ -174,6 +232,19 @@ impl fmt::Display for Error {
                 )
             }
             Error::Invalid { option, reason } => write!(f, "invalid {option}: {reason}"),
+            Error::AlreadyRunning { pid: Some(pid) } => {
+                write!(f, "already running as PID {}", pid.as_raw_pid())
+            }
+            Error::AlreadyRunning { pid: None } => {
+                f.write_str("already running (the PID file is locked)")
+            }
+            Error::Exited { pid, status } => {
+                f.write_str("program ")?;
+                if let Some(pid) = pid {
+                    write!(f, "{} ", pid.as_raw_pid())?;
+                }
+                write!(f, "{status} before it was ready")
+            }
             Error::InteriorNul { option } => {
                 write!(f, "the path given for {option} contains a NUL byte")
             }
@@ -245,7 +316,39 @@ impl From<Error> for std::io::Error {
             Error::InteriorNul { .. } | Error::Invalid { .. } => {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, error)
             }
-            Error::Vanished { .. } => std::io::Error::other(error),
+            Error::AlreadyRunning { .. } => {
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, error)
+            }
+            Error::Vanished { .. } | Error::Exited { .. } => std::io::Error::other(error),
+        }
+    }
+}
+
+/// How a process ended, from its wait status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal with this number killed it.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// Decodes a raw wait status from `waitpid`.
+    pub(crate) fn from_raw(status: i32) -> ExitStatus {
+        if libc::WIFSIGNALED(status) {
+            ExitStatus::Signal(libc::WTERMSIG(status))
+        } else {
+            ExitStatus::Code(libc::WEXITSTATUS(status))
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(code) => write!(f, "exited with status {code}"),
+            ExitStatus::Signal(signal) => write!(f, "was killed by signal {signal}"),
         }
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn exit_now(status: i32) -> ! {
 }
 
 /// The errno libc set for the call that just failed.
-fn last_errno() -> Errno {
+pub(crate) fn last_errno() -> Errno {
     // SAFETY: each of these returns a pointer to the calling thread's errno,
     // valid for the thread's life; we read it right after the failed call.
     let raw = unsafe { *errno_location() };

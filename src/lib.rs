@@ -80,21 +80,35 @@
 mod caller;
 mod daemon;
 mod error;
+mod exec;
+#[doc(hidden)]
+pub mod fds;
 mod fork;
+mod notify;
 mod pidfile;
 mod plan;
+mod privileges;
 mod report;
+mod resources;
 mod sequence;
+mod signals;
 mod stdio;
+mod time;
 
 #[cfg(feature = "std")]
 mod builder;
 
 #[cfg(feature = "std")]
-pub use builder::{Daemonize, EXIT_START_FAILED, Redirect};
+pub use builder::{AwaitReady, Daemonize, EXIT_START_FAILED, Redirect};
 pub use daemon::Daemon;
-pub use error::{Error, Step};
-pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Parent, Plan, Readiness, Started};
+pub use error::{Error, ExitStatus, Step};
+pub use exec::{CStrArray, Environment, Exec};
+pub use fds::InheritedFds;
+pub use plan::{
+    DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Parent, Plan, ProgramReadiness, Readiness,
+    Started,
+};
+pub use privileges::Credentials;
 /// File descriptor types as [`Stdio::Fd`] takes them: `std`'s own with the
 /// `std` feature, rustix's stand-ins without it (re-exported from rustix).
 pub use rustix::fd;

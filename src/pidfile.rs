@@ -1,51 +1,236 @@
-//! The PID file: the daemon's PID in decimal and a newline, written by the
-//! daemon itself so the number is its own.
+//! The PID file: locked by the caller before anything forks, written by the
+//! daemon, removed only by the process that holds the lock.
+//!
+//! # Why `flock`
+//!
+//! A `flock(2)` lock belongs to the open file description, so the caller
+//! takes it before the first fork and the daemon inherits it: a second start
+//! fails at once, before it forks anything, and the lock lives exactly as
+//! long as the daemon (and a program it execs) holds the fd. POSIX `fcntl`
+//! locks belong to the process, are not inherited by `fork` and vanish when
+//! the process closes *any* fd of the file. OFD locks would do, but are
+//! Linux-only, and `flock` is what FreeBSD's pidfile(3), util-linux's
+//! `flock(1)` and most tools check.
 
 use core::ffi::CStr;
 
-use rustix::fd::BorrowedFd;
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::{self, Errno};
 use rustix::process::Pid;
+
+use crate::error::{Error, Step, os};
 
 /// Mode of a new PID file (before the umask): readable by all, so `kill $(cat
 /// FILE)` works for whoever may signal the daemon, writable by its owner only.
 const PID_FILE_MODE: u32 = 0o644;
 
-/// A PID as the text of a PID file, in a fixed buffer: formatting it needs
-/// no allocation, so the daemon can do it after fork.
-pub(crate) struct PidText {
-    // "-2147483648\n" is the longest an i32 gets; PIDs are positive.
-    bytes: [u8; 12],
+/// The longest directory part of a PID file path we resolve (Linux's
+/// `PATH_MAX`); the copy lives on the caller's stack before the fork.
+const DIR_PATH_MAX: usize = 4096;
+
+/// A PID file opened and locked by the caller.
+#[derive(Debug)]
+pub(crate) struct LockedPidFile {
+    /// The directory holding it, so it can be removed whatever the daemon's
+    /// working directory or root becomes.
+    pub(crate) dir: OwnedFd,
+    /// The file; the lock lives as long as any copy of this fd.
+    pub(crate) file: OwnedFd,
+}
+
+/// Opens and locks the PID file, before anything forks.
+///
+/// A live daemon holding the lock gives [`Error::AlreadyRunning`] with its
+/// PID; a file no process has locked is stale and taken over. The file must
+/// be a regular file that not everyone can write (as start-stop-daemon
+/// insists): a daemon trusted to stop on `kill $(cat FILE)` must not name a
+/// PID anyone could have written.
+pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
+    let name = file_name(path).ok_or(Error::Invalid {
+        option: "pid_file",
+        reason: "names a directory, not a file",
+    })?;
+    let dir = open_parent(path).map_err(os(Step::PidFile))?;
+    // If the file's last owner removes it between our open and our lock, we
+    // hold a lock on a file nobody can see: try again with the one the path
+    // names now. Two rounds settle any race but a hostile loop.
+    for _ in 0..8 {
+        let flags =
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let file = rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(PID_FILE_MODE))
+            .map_err(os(Step::PidFile))?;
+        let stat = rustix::fs::fstat(&file).map_err(os(Step::PidFile))?;
+        check_trustworthy(&stat)?;
+        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => {
+                return Err(Error::AlreadyRunning {
+                    pid: read_owner(&file),
+                });
+            }
+            Err(errno) => {
+                return Err(Error::Os {
+                    step: Step::PidFile,
+                    errno,
+                });
+            }
+        }
+        if names_same_file(dir.as_fd(), name, &stat) {
+            return Ok(LockedPidFile { dir, file });
+        }
+    }
+    Err(Error::Os {
+        step: Step::PidFile,
+        errno: Errno::AGAIN,
+    })
+}
+
+fn check_trustworthy(stat: &Stat) -> Result<(), Error> {
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(Error::Invalid {
+            option: "pid_file",
+            reason: "is not a regular file",
+        });
+    }
+    if stat.st_mode & 0o002 != 0 {
+        return Err(Error::Invalid {
+            option: "pid_file",
+            reason: "is writable by everyone",
+        });
+    }
+    Ok(())
+}
+
+/// Whether `name` in `dir` is still the file `stat` describes.
+fn names_same_file(dir: BorrowedFd<'_>, name: &CStr, stat: &Stat) -> bool {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(now) => now.st_dev == stat.st_dev && now.st_ino == stat.st_ino,
+        Err(_) => false,
+    }
+}
+
+/// The PID in a file another process has locked. It may be between its
+/// lock and its write: give it a moment (up to 200 ms) to write.
+fn read_owner(file: &OwnedFd) -> Option<Pid> {
+    for _ in 0..100 {
+        let mut buf = [0u8; 16];
+        if let Ok(len) = rustix::io::pread(file, &mut buf, 0) {
+            if let Some(pid) = parse(&buf[..len]) {
+                return Some(pid);
+            }
+        }
+        crate::time::sleep(core::time::Duration::from_millis(2));
+    }
+    None
+}
+
+/// Opens the directory part of `path` (`.` when there is none).
+fn open_parent(path: &CStr) -> io::Result<OwnedFd> {
+    let bytes = path.to_bytes();
+    let mut buf = [0u8; DIR_PATH_MAX];
+    let dir: &CStr = match bytes.iter().rposition(|&b| b == b'/') {
+        None => c".",
+        Some(0) => c"/",
+        Some(slash) => {
+            if slash >= DIR_PATH_MAX {
+                return Err(Errno::NAMETOOLONG);
+            }
+            buf[..slash].copy_from_slice(&bytes[..slash]);
+            // `path` has no interior NUL, so neither has its prefix.
+            CStr::from_bytes_until_nul(&buf).map_err(|_| Errno::INVAL)?
+        }
+    };
+    #[cfg(daemonic_o_path)]
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    #[cfg(not(daemonic_o_path))]
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(dir, flags, Mode::empty())
+}
+
+/// The last component of `path`, a suffix of it (no copy), or `None` when
+/// the path ends in `/`.
+pub(crate) fn file_name(path: &CStr) -> Option<&CStr> {
+    let bytes = path.to_bytes_with_nul();
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |slash| slash + 1);
+    let name = CStr::from_bytes_with_nul(&bytes[start..]).ok()?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Writes `PID\n` over whatever the file held: truncate, then one write at
+/// offset 0. Runs in the daemon, after fork.
+pub(crate) fn write(file: BorrowedFd<'_>, pid: Pid) -> io::Result<()> {
+    rustix::fs::ftruncate(file, 0)?;
+    let text = Decimal::pid(pid);
+    let written = loop {
+        match rustix::io::pwrite(file, text.line(), 0) {
+            Err(Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    if written != text.line().len() {
+        // A short write to an empty file means the disk is full.
+        return Err(Errno::NOSPC);
+    }
+    Ok(())
+}
+
+/// Removes the PID file if the path still names the file we hold (and so
+/// hold the lock of): never another daemon's.
+pub(crate) fn remove(locked: &LockedPidFile, path: &CStr) -> io::Result<()> {
+    let name = file_name(path).ok_or(Errno::ISDIR)?;
+    let stat = rustix::fs::fstat(&locked.file)?;
+    if !names_same_file(locked.dir.as_fd(), name, &stat) {
+        return Ok(());
+    }
+    rustix::fs::unlinkat(&locked.dir, name, AtFlags::empty())
+}
+
+/// A number in decimal followed by a newline, in a fixed buffer: the text
+/// of a PID file, or of `MAINPID=`/`ERRNO=`, made with no allocation, so the
+/// daemon can do it after fork.
+pub(crate) struct Decimal {
+    // "4294967295\n" is the longest a u32 gets.
+    bytes: [u8; 11],
     len: usize,
 }
 
-impl PidText {
-    pub(crate) fn new(pid: Pid) -> PidText {
-        let mut digits = [0u8; 12];
-        let mut n = pid.as_raw_pid().unsigned_abs();
-        let mut count = 0;
+impl Decimal {
+    pub(crate) fn new(mut n: u32) -> Decimal {
+        let mut bytes = [0u8; 11];
+        let mut start = 10;
+        bytes[10] = b'\n';
         loop {
-            digits[count] = b'0' + (n % 10) as u8;
-            count += 1;
+            start -= 1;
+            bytes[start] = b'0' + (n % 10) as u8;
             n /= 10;
             if n == 0 {
                 break;
             }
         }
-        let mut bytes = [0u8; 12];
-        for (i, digit) in digits[..count].iter().rev().enumerate() {
-            bytes[i] = *digit;
-        }
-        bytes[count] = b'\n';
-        PidText {
+        bytes.copy_within(start.., 0);
+        Decimal {
             bytes,
-            len: count + 1,
+            len: 11 - start,
         }
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    /// A PID (always positive).
+    pub(crate) fn pid(pid: Pid) -> Decimal {
+        Decimal::new(pid.as_raw_pid().unsigned_abs())
+    }
+
+    /// The digits and the newline.
+    pub(crate) fn line(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+
+    /// The digits alone.
+    pub(crate) fn digits(&self) -> &[u8] {
+        &self.bytes[..self.len - 1]
     }
 }
 
@@ -65,63 +250,12 @@ pub(crate) fn parse(text: &[u8]) -> Option<Pid> {
     Pid::from_raw(i32::try_from(n).ok()?)
 }
 
-/// Creates (or truncates) the PID file and writes `pid` into it in one
-/// write. `O_NOFOLLOW` refuses a symlink planted at the path, so a root
-/// daemon cannot be tricked into overwriting another file.
-pub(crate) fn write(dir: BorrowedFd<'_>, path: &CStr, pid: Pid) -> io::Result<()> {
-    let flags = OFlags::WRONLY
-        | OFlags::CREATE
-        | OFlags::TRUNC
-        | OFlags::NOFOLLOW
-        | OFlags::NOCTTY
-        | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(dir, path, flags, Mode::from_raw_mode(PID_FILE_MODE))?;
-    let text = PidText::new(pid);
-    let written = loop {
-        match rustix::io::write(&fd, text.as_bytes()) {
-            Err(Errno::INTR) => continue,
-            other => break other,
-        }
-    };
-    let result = match written {
-        Ok(n) if n == text.as_bytes().len() => return Ok(()),
-        // A short write to an empty file means the disk is full.
-        Ok(_) => Err(Errno::NOSPC),
-        Err(errno) => Err(errno),
-    };
-    // Leave no PID file that names nobody.
-    let _ = remove(dir, path);
-    result
-}
-
-/// Removes the PID file.
-pub(crate) fn remove(dir: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
-    rustix::fs::unlinkat(dir, path, AtFlags::empty())
-}
-
-/// Removes the PID file if it still names `pid`: the caller's clean-up after
-/// it killed a daemon that never got ready, careful not to remove the file of
-/// a daemon started since.
-pub(crate) fn remove_if_names(dir: BorrowedFd<'_>, path: &CStr, pid: Pid) -> io::Result<()> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(dir, path, flags, Mode::empty()) {
-        Err(Errno::NOENT) => return Ok(()),
-        other => other?,
-    };
-    let mut buf = [0u8; 16];
-    let len = rustix::io::read(&fd, &mut buf)?;
-    if parse(&buf[..len]) == Some(pid) {
-        remove(dir, path)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn text(n: i32) -> std::vec::Vec<u8> {
-        PidText::new(Pid::from_raw(n).unwrap()).as_bytes().to_vec()
+        Decimal::pid(Pid::from_raw(n).unwrap()).line().to_vec()
     }
 
     #[test]
@@ -130,6 +264,9 @@ mod tests {
         assert_eq!(text(10), b"10\n");
         assert_eq!(text(4_194_304), b"4194304\n");
         assert_eq!(text(i32::MAX), b"2147483647\n");
+        assert_eq!(Decimal::new(42).digits(), b"42");
+        assert_eq!(Decimal::new(0).line(), b"0\n");
+        assert_eq!(Decimal::new(u32::MAX).line(), b"4294967295\n");
     }
 
     #[test]
@@ -154,5 +291,14 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn file_name_is_the_last_component() {
+        assert_eq!(file_name(c"/run/x.pid"), Some(c"x.pid"));
+        assert_eq!(file_name(c"x.pid"), Some(c"x.pid"));
+        assert_eq!(file_name(c"a/b/c"), Some(c"c"));
+        assert_eq!(file_name(c"/run/"), None);
+        assert_eq!(file_name(c""), None);
     }
 }

@@ -3,15 +3,19 @@
 use core::ffi::CStr;
 use core::time::Duration;
 
-use rustix::fd::OwnedFd;
-use rustix::fs::{Mode, OFlags};
+use rustix::fd::{AsRawFd, OwnedFd, RawFd};
+use rustix::fs::{FileType, Mode, OFlags};
 use rustix::process::Pid;
 
 use crate::daemon::Daemon;
 use crate::error::{Error, Step, os};
+use crate::exec::Exec;
+use crate::fds::InheritedFds;
 use crate::fork::{Forked, fork};
+use crate::pidfile::{self, LockedPidFile};
+use crate::privileges::Credentials;
 use crate::stdio::Stdio;
-use crate::{caller, report, sequence};
+use crate::{caller, notify, report, sequence};
 
 /// When the daemon tells the caller it is ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +29,34 @@ pub enum Readiness {
     Manual,
 }
 
+/// Whether to fork at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detach {
+    /// Fork twice and leave the caller (the default).
+    Always,
+    /// Run every other step in this process: for systemd `Type=notify`
+    /// services, containers and supervisors that want their child to stay.
+    Never,
+    /// Fork unless already a daemon's child of init or a super-server: the
+    /// parent is PID 1, or standard input is a socket (inetd), as
+    /// python-daemon's `detach_process` decides.
+    Auto,
+}
+
+/// How the caller learns that an executed program is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramReadiness<'a> {
+    /// The caller binds an `AF_UNIX` datagram socket at this path (`@name`:
+    /// abstract) and waits for `READY=1` on it, as systemd does for
+    /// `Type=notify`. The program's environment must name it as
+    /// `NOTIFY_SOCKET` (the std builder adds it). `ERRNO=N` fails the start;
+    /// `EXTEND_TIMEOUT_USEC=N` extends the wait.
+    NotifySocket(&'a CStr),
+    /// The program writes a newline to this fd (above 2), s6's
+    /// `notification-fd` protocol.
+    Fd(RawFd),
+}
+
 /// Everything the daemon needs, prepared before anything forks, borrowed
 /// from the caller. Works without `std` and allocates nothing.
 ///
@@ -35,8 +67,17 @@ pub enum Readiness {
 /// | [`working_directory`](Plan::working_directory) | `/` | keeps no mount point busy |
 /// | [`umask`](Plan::umask) | `0o022` | files the program creates 0666 come out 0644, not world-writable (daemon(7) says 0, which leaves modes to each `open` call; most programs pass 0666 and expect a umask) |
 /// | [`stdin`](Plan::stdin), [`stdout`](Plan::stdout), [`stderr`](Plan::stderr) | [`Stdio::Null`] | no terminal is held open |
-/// | [`pid_file`](Plan::pid_file) | none | |
+/// | [`pid_file`](Plan::pid_file) | none | locked with `flock` for the daemon's life |
+/// | [`inherited_fds`](Plan::inherited_fds) | [`InheritedFds::Close`] | but [`keep_fds`](Plan::keep_fds) |
+/// | [`reset_signals`](Plan::reset_signals) | on | handlers to `SIG_DFL` (SIGPIPE stays ignored unless exec), mask emptied |
+/// | [`chroot`](Plan::chroot) | none | |
+/// | [`credentials`](Plan::credentials) | unchanged | |
+/// | [`disable_core_dumps`](Plan::disable_core_dumps) | off | |
+/// | [`nice`](Plan::nice) | unchanged | |
+/// | [`exec`](Plan::exec) | none: `start` returns in the daemon | |
+/// | [`detach`](Plan::detach) | [`Detach::Always`] | |
 /// | [`readiness`](Plan::readiness) | [`Readiness::WhenStarted`] | |
+/// | [`notify_socket`](Plan::notify_socket), [`notify_fd`](Plan::notify_fd) | none | told when the daemon is ready |
 /// | [`ready_timeout`](Plan::ready_timeout) | 60 s | start-stop-daemon's `--notify-timeout` default |
 ///
 /// # Example
@@ -65,7 +106,19 @@ pub struct Plan<'a> {
     pub(crate) stdout: Stdio<'a>,
     pub(crate) stderr: Stdio<'a>,
     pub(crate) pid_file: Option<&'a CStr>,
+    pub(crate) inherited_fds: InheritedFds,
+    pub(crate) keep_fds: &'a [RawFd],
+    pub(crate) reset_signals: bool,
+    pub(crate) chroot: Option<&'a CStr>,
+    pub(crate) credentials: Credentials<'a>,
+    pub(crate) disable_core_dumps: bool,
+    pub(crate) nice: Option<i32>,
+    pub(crate) exec: Option<Exec<'a>>,
+    pub(crate) detach: Detach,
     pub(crate) readiness: Readiness,
+    pub(crate) notify_socket: Option<&'a CStr>,
+    pub(crate) notify_fd: Option<RawFd>,
+    pub(crate) program_readiness: Option<ProgramReadiness<'a>>,
     pub(crate) ready_timeout: Option<Duration>,
 }
 
@@ -91,13 +144,30 @@ impl<'a> Plan<'a> {
             stdout: Stdio::Null,
             stderr: Stdio::Null,
             pid_file: None,
+            inherited_fds: InheritedFds::Close,
+            keep_fds: &[],
+            reset_signals: true,
+            chroot: None,
+            credentials: Credentials {
+                uid: None,
+                gid: None,
+                groups: None,
+            },
+            disable_core_dumps: false,
+            nice: None,
+            exec: None,
+            detach: Detach::Always,
             readiness: Readiness::WhenStarted,
+            notify_socket: None,
+            notify_fd: None,
+            program_readiness: None,
             ready_timeout: Some(DEFAULT_READY_TIMEOUT),
         }
     }
 
     /// The daemon's working directory (default `/`). A relative path is
-    /// resolved against the caller's working directory.
+    /// resolved against the caller's working directory; under
+    /// [`chroot`](Plan::chroot), inside the new root.
     pub const fn working_directory(mut self, dir: &'a CStr) -> Self {
         self.working_directory = dir;
         self
@@ -110,7 +180,8 @@ impl<'a> Plan<'a> {
         self
     }
 
-    /// Where standard input comes from (default `/dev/null`).
+    /// Where standard input comes from (default `/dev/null`). Files are
+    /// opened before [`chroot`](Plan::chroot), relative to the caller.
     pub const fn stdin(mut self, stdio: Stdio<'a>) -> Self {
         self.stdin = stdio;
         self
@@ -128,16 +199,104 @@ impl<'a> Plan<'a> {
         self
     }
 
-    /// The PID file the daemon writes its PID to (default: none). A relative
-    /// path is resolved against the caller's working directory.
+    /// The PID file (default: none). [`start`](Plan::start) opens it with
+    /// `O_NOFOLLOW` and locks it with `flock` before forking: a running
+    /// daemon holding it makes the start fail with
+    /// [`Error::AlreadyRunning`]; a file nobody holds is stale and taken
+    /// over. The daemon writes its PID, holds the lock for its life (across
+    /// [`exec`](Plan::exec) too) and removes the file when its
+    /// [`Daemon`] handle is dropped. A relative path is resolved against the
+    /// caller's working directory.
     pub const fn pid_file(mut self, path: &'a CStr) -> Self {
         self.pid_file = Some(path);
+        self
+    }
+
+    /// What happens to inherited fds above 2 (default: closed).
+    pub const fn inherited_fds(mut self, policy: InheritedFds) -> Self {
+        self.inherited_fds = policy;
+        self
+    }
+
+    /// Fds above 2 that stay open in the daemon (say, a listening socket).
+    pub const fn keep_fds(mut self, fds: &'a [RawFd]) -> Self {
+        self.keep_fds = fds;
+        self
+    }
+
+    /// Whether to put every signal handler back to `SIG_DFL` and unblock
+    /// every signal (default on). SIGPIPE stays ignored if it was, unless
+    /// the daemon [`exec`](Plan::exec)s: Rust's runtime ignores it and Rust
+    /// code expects `EPIPE`.
+    pub const fn reset_signals(mut self, reset: bool) -> Self {
+        self.reset_signals = reset;
+        self
+    }
+
+    /// A new root directory for the daemon (default: none). Needs root.
+    pub const fn chroot(mut self, dir: &'a CStr) -> Self {
+        self.chroot = Some(dir);
+        self
+    }
+
+    /// Who the daemon runs as (default: the caller's ids). The PID file is
+    /// written before the switch.
+    pub const fn credentials(mut self, credentials: Credentials<'a>) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Sets `RLIMIT_CORE` to 0 in the daemon (default: unchanged).
+    pub const fn disable_core_dumps(mut self, disable: bool) -> Self {
+        self.disable_core_dumps = disable;
+        self
+    }
+
+    /// Adds `increment` to the daemon's nice value (default: unchanged).
+    pub const fn nice(mut self, increment: i32) -> Self {
+        self.nice = Some(increment);
+        self
+    }
+
+    /// Makes the daemon execute a program as its last step (default: none,
+    /// and `start` returns in the daemon). A failed exec reaches the caller
+    /// as [`Step::Exec`] with its errno.
+    pub const fn exec(mut self, exec: Exec<'a>) -> Self {
+        self.exec = Some(exec);
+        self
+    }
+
+    /// Whether to fork (default [`Detach::Always`]).
+    pub const fn detach(mut self, detach: Detach) -> Self {
+        self.detach = detach;
         self
     }
 
     /// When the daemon reports ready (default [`Readiness::WhenStarted`]).
     pub const fn readiness(mut self, readiness: Readiness) -> Self {
         self.readiness = readiness;
+        self
+    }
+
+    /// A `NOTIFY_SOCKET` to send `READY=1` and `MAINPID=` to when the daemon
+    /// is ready (default: none; the std builder takes the environment's), so
+    /// the daemon runs under systemd `Type=notify`.
+    pub const fn notify_socket(mut self, socket: &'a CStr) -> Self {
+        self.notify_socket = Some(socket);
+        self
+    }
+
+    /// An fd the daemon writes a newline to, and closes, when it is ready
+    /// (s6's notification fd; default: none).
+    pub const fn notify_fd(mut self, fd: RawFd) -> Self {
+        self.notify_fd = Some(fd);
+        self
+    }
+
+    /// With [`exec`](Plan::exec): wait until the executed program itself
+    /// says it is ready (default: the exec's success is enough).
+    pub const fn program_readiness(mut self, readiness: ProgramReadiness<'a>) -> Self {
+        self.program_readiness = Some(readiness);
         self
     }
 
@@ -150,15 +309,16 @@ impl<'a> Plan<'a> {
     }
 
     /// Starts the daemon: returns [`Started::Parent`] in the calling process
-    /// once the daemon is ready, and [`Started::Daemon`] in the daemon.
+    /// once the daemon is ready, and [`Started::Daemon`] in the daemon (with
+    /// [`exec`](Plan::exec), the daemon becomes the program instead).
     ///
-    /// The sequence: check the plan and open what relative paths need; make
-    /// a close-on-exec report pipe; `fork`. The child calls `setsid` and
-    /// forks the daemon, then `_exit`s at once. The daemon sets the umask,
-    /// changes directory, puts the standard streams in place, writes the PID
-    /// file and, with [`Readiness::WhenStarted`], reports ready. A failure in
-    /// any step travels back to the caller, which returns it as an error with
-    /// no daemon, no zombie and no PID file left.
+    /// Before anything forks: the plan is checked, the PID file locked and
+    /// the report pipe made. The first child calls `setsid` and forks the
+    /// daemon, then `_exit`s. The daemon runs the steps of
+    /// [the sequence](crate#the-sequence) and, with
+    /// [`Readiness::WhenStarted`], reports ready. A failure in any step
+    /// travels back to the caller, which returns it as an error with no
+    /// daemon, no zombie and no PID file left.
     ///
     /// # In the daemon
     ///
@@ -176,17 +336,23 @@ impl<'a> Plan<'a> {
     /// running and no PID file was left by this start.
     pub fn start(&self) -> Result<Started<'a>, Error> {
         self.check()?;
-        let start_dir = self.open_start_dir()?;
+        let mut setup = Setup::prepare(self)?;
+        if !self.detaches() {
+            return sequence::run_in_place(self, setup).map(Started::Daemon);
+        }
         let (reader, writer) = report::pipe().map_err(os(Step::ReportPipe))?;
+        let writer = setup.clear_of_program_fd(self, writer)?;
         match fork().map_err(os(Step::Fork))? {
             Forked::Parent(session_leader) => {
                 drop(writer);
-                let pid = caller::await_report(self, reader, session_leader, start_dir.as_ref())?;
+                setup.program_ready_writer = None;
+                let pid = caller::await_report(self, reader, session_leader, &mut setup)?;
                 Ok(Started::Parent(Parent { pid }))
             }
             Forked::Child => {
                 drop(reader);
-                let daemon = sequence::run(self, writer, start_dir);
+                setup.program_ready_reader = None;
+                let daemon = sequence::run_detached(self, writer, setup);
                 Ok(Started::Daemon(daemon))
             }
         }
@@ -194,40 +360,152 @@ impl<'a> Plan<'a> {
 
     /// Checks what can be checked without the daemon.
     pub(crate) fn check(&self) -> Result<(), Error> {
+        let invalid = |option, reason| Err(Error::Invalid { option, reason });
         if self.umask & !0o777 != 0 {
-            return Err(Error::Invalid {
-                option: "umask",
-                reason: "has bits above 0o777",
-            });
+            return invalid("umask", "has bits above 0o777");
+        }
+        if let Some(readiness) = self.program_readiness {
+            if self.exec.is_none() {
+                return invalid(
+                    "program_readiness",
+                    "needs exec: only an executed program reports itself",
+                );
+            }
+            if let ProgramReadiness::Fd(fd) = readiness {
+                if fd <= 2 {
+                    return invalid("program_readiness", "the fd must be above 2");
+                }
+                if self.keep_fds.contains(&fd) {
+                    return invalid("program_readiness", "the fd is also in keep_fds");
+                }
+            }
+        }
+        if self.program_readiness.is_some() && self.detach == Detach::Never {
+            return invalid(
+                "program_readiness",
+                "needs a detached start: no caller is left to wait",
+            );
         }
         Ok(())
     }
 
-    /// Opens the caller's working directory when a relative file path needs
-    /// it: the daemon changes directory before it opens files, so it resolves
-    /// them against this fd instead of its new working directory.
-    fn open_start_dir(&self) -> Result<Option<OwnedFd>, Error> {
-        let paths = [
-            self.stdin.path(),
-            self.stdout.path(),
-            self.stderr.path(),
-            self.pid_file,
-        ];
-        let relative = |path: &&CStr| path.to_bytes().first() != Some(&b'/');
-        if !paths.iter().flatten().any(relative) {
-            return Ok(None);
+    /// Whether this start forks, deciding [`Detach::Auto`].
+    pub(crate) fn detaches(&self) -> bool {
+        match self.detach {
+            Detach::Always => true,
+            Detach::Never => false,
+            Detach::Auto => !started_by_init_or_superserver(),
         }
-        // O_PATH would do on Linux even in a directory we may not list, but
-        // O_RDONLY is what every Unix has; a directory we cannot read is one
-        // we could not have created files in by relative path either.
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        rustix::fs::open(c".", flags, Mode::empty())
-            .map(Some)
-            .map_err(os(Step::Prepare))
     }
 }
 
+/// The parent is init, or standard input is a socket (inetd).
+fn started_by_init_or_superserver() -> bool {
+    if rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() == 1) {
+        return true;
+    }
+    // SAFETY: fd 0 is only borrowed for this fstat; if it is closed, fstat
+    // answers EBADF.
+    let stdin = unsafe { rustix::fd::BorrowedFd::borrow_raw(0) };
+    rustix::fs::fstat(stdin)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Socket)
+}
+
+/// What the caller prepares before forking, shared (by fork) with the daemon.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    /// The caller's working directory, for relative stream paths.
+    pub(crate) start_dir: Option<OwnedFd>,
+    /// The PID file, locked.
+    pub(crate) pid_file: Option<LockedPidFile>,
+    /// The caller's end of the program's readiness channel: the bound
+    /// notification socket or the pipe's read end.
+    pub(crate) program_ready_reader: Option<OwnedFd>,
+    /// The program's end: the pipe's write end, for the fd it writes to.
+    pub(crate) program_ready_writer: Option<OwnedFd>,
+}
+
+impl Setup {
+    fn prepare(plan: &Plan<'_>) -> Result<Setup, Error> {
+        let mut setup = Setup {
+            start_dir: open_start_dir(plan)?,
+            pid_file: plan.pid_file.map(pidfile::lock).transpose()?,
+            program_ready_reader: None,
+            program_ready_writer: None,
+        };
+        match plan.program_readiness {
+            None => {}
+            Some(ProgramReadiness::NotifySocket(path)) => {
+                let socket = notify::bind(path).map_err(os(Step::Readiness))?;
+                setup.program_ready_reader = Some(socket);
+            }
+            Some(ProgramReadiness::Fd(_)) => {
+                let (reader, writer) = report::pipe().map_err(os(Step::Readiness))?;
+                setup.program_ready_reader = Some(reader);
+                setup.program_ready_writer = Some(writer);
+            }
+        }
+        Ok(setup)
+    }
+
+    /// The fds the daemon must not close.
+    pub(crate) fn own_fds(&self, report: Option<&OwnedFd>) -> [RawFd; 6] {
+        let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, AsRawFd::as_raw_fd);
+        [
+            raw(report),
+            raw(self.pid_file.as_ref().map(|p| &p.file)),
+            raw(self.pid_file.as_ref().map(|p| &p.dir)),
+            raw(self.program_ready_writer.as_ref()),
+            -1,
+            -1,
+        ]
+    }
+
+    /// Moves the crate's own fds off the number the program's readiness fd
+    /// must take, so that putting it there clobbers none of them.
+    fn clear_of_program_fd(&mut self, plan: &Plan<'_>, report: OwnedFd) -> Result<OwnedFd, Error> {
+        let Some(ProgramReadiness::Fd(target)) = plan.program_readiness else {
+            return Ok(report);
+        };
+        let relocate = |fd: OwnedFd| -> Result<OwnedFd, Error> {
+            if fd.as_raw_fd() != target {
+                return Ok(fd);
+            }
+            rustix::io::fcntl_dupfd_cloexec(&fd, target + 1).map_err(os(Step::Readiness))
+        };
+        if let Some(locked) = self.pid_file.take() {
+            self.pid_file = Some(LockedPidFile {
+                dir: relocate(locked.dir)?,
+                file: relocate(locked.file)?,
+            });
+        }
+        self.start_dir = self.start_dir.take().map(relocate).transpose()?;
+        self.program_ready_reader = self.program_ready_reader.take().map(relocate).transpose()?;
+        relocate(report)
+    }
+}
+
+/// Opens the caller's working directory when a relative stream path needs
+/// it: the daemon changes directory (and maybe root) before it opens them.
+fn open_start_dir(plan: &Plan<'_>) -> Result<Option<OwnedFd>, Error> {
+    let paths = [plan.stdin.path(), plan.stdout.path(), plan.stderr.path()];
+    let relative = |path: &&CStr| path.to_bytes().first() != Some(&b'/');
+    if !paths.iter().flatten().any(relative) {
+        return Ok(None);
+    }
+    #[cfg(daemonic_o_path)]
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    #[cfg(not(daemonic_o_path))]
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(c".", flags, Mode::empty())
+        .map(Some)
+        .map_err(os(Step::Prepare))
+}
+
 /// What [`Plan::start`] returns, in each of the two processes.
+// Boxing the daemon's handle would allocate, which no_std cannot, and the
+// value is returned once per process.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Started<'a> {
     /// In the calling process: the daemon is running and ready.

@@ -13,7 +13,8 @@ use rustix::process::Pid;
 
 use crate::error::Step;
 
-/// Bytes in one record: magic, kind, step, reserved, errno (i32), pid (i32).
+/// Bytes in one record: magic, kind, step, reserved, errno or wait status
+/// (i32), pid (i32).
 pub(crate) const RECORD_LEN: usize = 12;
 
 /// First byte of every record, so a stray write into the pipe is not
@@ -30,11 +31,20 @@ pub(crate) enum Record {
     /// From the session leader or the daemon (whose PID this is): `step`
     /// failed with `errno`. The sender exits right after.
     Failed { step: Step, errno: Errno, pid: Pid },
+    /// From the daemon: it is about to `execve`. If the pipe then closes
+    /// with no `Failed`, the exec succeeded (the pipe is close-on-exec).
+    Executing(Pid),
+    /// From the session leader, which waits for the daemon when the caller
+    /// waits for an executed program to report ready: the daemon ended
+    /// with this raw wait status.
+    Exited { pid: Pid, status: i32 },
 }
 
 const KIND_FORKED: u8 = 1;
 const KIND_READY: u8 = 2;
 const KIND_FAILED: u8 = 3;
+const KIND_EXECUTING: u8 = 4;
+const KIND_EXITED: u8 = 5;
 
 impl Record {
     pub(crate) fn encode(self) -> [u8; RECORD_LEN] {
@@ -44,6 +54,8 @@ impl Record {
             Record::Failed { step, errno, pid } => {
                 (KIND_FAILED, step as u8, errno.raw_os_error(), pid)
             }
+            Record::Executing(pid) => (KIND_EXECUTING, 0, 0, pid),
+            Record::Exited { pid, status } => (KIND_EXITED, 0, status, pid),
         };
         let mut bytes = [0u8; RECORD_LEN];
         bytes[0] = MAGIC;
@@ -71,6 +83,8 @@ impl Record {
                 errno: Errno::from_raw_os_error(errno),
                 pid,
             }),
+            KIND_EXECUTING => Some(Record::Executing(pid)),
+            KIND_EXITED => Some(Record::Exited { pid, status: errno }),
             _ => None,
         }
     }
@@ -116,7 +130,15 @@ mod tests {
 
     #[test]
     fn every_record_survives_encoding() {
-        let mut records = vec![Record::Forked(pid(7)), Record::Ready(pid(1 << 22))];
+        let mut records = vec![
+            Record::Forked(pid(7)),
+            Record::Ready(pid(1 << 22)),
+            Record::Executing(pid(9)),
+            Record::Exited {
+                pid: pid(9),
+                status: 0x0f00,
+            },
+        ];
         for step in Step::ALL {
             records.push(Record::Failed {
                 step,

@@ -1,57 +1,104 @@
 //! The daemonizing sequence after the first fork, one step a function, in
-//! the order daemon(7) gives them.
+//! the order they run.
 //!
-//! Everything here runs in a child of a possibly multithreaded process, so
-//! it is only system calls on data prepared before the fork: no allocation,
-//! no lock, no panic, no formatting. A failing step reports itself through
-//! the report pipe and ends the process with `_exit`.
+//! Everything here may run in a child of a multithreaded process, so it is
+//! only system calls on data prepared before the fork: no allocation, no
+//! lock, no panic, no formatting. A failing step reports itself through the
+//! report pipe and ends the process with `_exit` (or, when the plan does not
+//! detach, returns the error).
 
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use rustix::fs::{CWD, Mode};
-use rustix::io::Errno;
-use rustix::process::Pid;
+use rustix::io::{Errno, FdFlags};
+use rustix::process::{Pid, WaitOptions};
 
 use crate::daemon::Daemon;
-use crate::error::Step;
+use crate::error::{Error, Step};
+use crate::fds::{self, KeepList, Strategy};
 use crate::fork::{Forked, exit_now, fork};
-use crate::pidfile;
-use crate::plan::{Plan, Readiness};
+use crate::plan::{Plan, ProgramReadiness, Readiness, Setup};
 use crate::report::{self, Record};
 use crate::stdio::{self, Stream};
+use crate::{exec, pidfile, privileges, resources, signals};
 
 /// Exit status of a session leader or daemon that reported a failure.
 const FAILED: i32 = 1;
 
-/// Runs the child's part of the sequence. Returns only in the daemon.
-pub(crate) fn run<'a>(plan: &Plan<'a>, report: OwnedFd, start_dir: Option<OwnedFd>) -> Daemon<'a> {
+/// A step's failure: which step, which error.
+type StepResult = Result<(), (Step, Errno)>;
+
+/// Runs the child's part of a detached start. Returns only in the daemon,
+/// and not at all when the plan executes a program.
+pub(crate) fn run_detached<'a>(plan: &Plan<'a>, report: OwnedFd, mut setup: Setup) -> Daemon<'a> {
     new_session(&report);
-    fork_daemon(&report);
+    fork_daemon(plan, &report, &mut setup);
     let pid = rustix::process::getpid();
-    let dir = match &start_dir {
-        Some(fd) => fd.as_fd(),
-        None => CWD,
+    let failed = |setup: &Setup, (step, errno): (Step, Errno)| -> ! {
+        remove_pid_file(plan, setup);
+        fail(&report, step, errno, pid)
     };
-    let failed = |step, errno| fail(&report, step, errno, pid);
+    if let Err(failure) = daemon_steps(plan, &mut setup, Some(&report), pid) {
+        failed(&setup, failure);
+    }
+    if let Some(program) = plan.exec {
+        if let Err(failure) = prepare_exec(plan, &mut setup) {
+            failed(&setup, failure);
+        }
+        let _ = report::send(&report, Record::Executing(pid));
+        let errno = exec::exec(&program);
+        failed(&setup, (Step::Exec, errno));
+    }
+    finish(plan, setup, Some(report), pid)
+}
+
+/// Runs every step but the forks in this process ([`Detach::Never`]).
+///
+/// [`Detach::Never`]: crate::Detach::Never
+pub(crate) fn run_in_place<'a>(plan: &Plan<'a>, mut setup: Setup) -> Result<Daemon<'a>, Error> {
+    let pid = rustix::process::getpid();
+    let failed = |setup: &Setup, (step, errno): (Step, Errno)| {
+        remove_pid_file(plan, setup);
+        Error::Os { step, errno }
+    };
+    daemon_steps(plan, &mut setup, None, pid).map_err(|failure| failed(&setup, failure))?;
+    if let Some(program) = plan.exec {
+        prepare_exec(plan, &mut setup).map_err(|failure| failed(&setup, failure))?;
+        let errno = exec::exec(&program);
+        return Err(failed(&setup, (Step::Exec, errno)));
+    }
+    Ok(finish(plan, setup, None, pid))
+}
+
+/// The daemon's steps, in order.
+fn daemon_steps(
+    plan: &Plan<'_>,
+    setup: &mut Setup,
+    report: Option<&OwnedFd>,
+    pid: Pid,
+) -> StepResult {
+    reset_signals(plan)?;
     set_umask(plan);
-    change_directory(plan).unwrap_or_else(|e| failed(Step::ChangeDirectory, e));
-    stdio::redirect(&plan.stdin, Stream::Stdin, dir)
-        .unwrap_or_else(|e| failed(Step::RedirectStdin, e));
-    stdio::redirect(&plan.stdout, Stream::Stdout, dir)
-        .unwrap_or_else(|e| failed(Step::RedirectStdout, e));
-    stdio::redirect(&plan.stderr, Stream::Stderr, dir)
-        .unwrap_or_else(|e| failed(Step::RedirectStderr, e));
-    write_pid_file(plan, dir, pid).unwrap_or_else(|e| failed(Step::PidFile, e));
-    // The start directory stays open only to find a relative PID file again.
-    let pid_dir = start_dir.filter(|_| plan.pid_file.is_some_and(|p| !is_absolute(p)));
-    let mut daemon = Daemon::new(pid, plan.pid_file, pid_dir, report);
+    redirect_streams(plan, setup)?;
+    change_root(plan)?;
+    change_directory(plan)?;
+    close_inherited_fds(plan, setup, report)?;
+    limit_resources(plan)?;
+    write_pid_file(setup, pid)?;
+    drop_privileges(plan)
+}
+
+/// Hands what the daemon keeps to its handle, and reports ready unless the
+/// program will.
+fn finish<'a>(plan: &Plan<'a>, setup: Setup, report: Option<OwnedFd>, pid: Pid) -> Daemon<'a> {
+    let mut daemon = Daemon::new(pid, plan, setup.pid_file, report);
     if plan.readiness == Readiness::WhenStarted {
-        // The caller learns of a failed report as a vanished daemon.
+        // A failed report reaches the caller as a vanished daemon.
         let _ = daemon.ready();
     }
     daemon
 }
 
-/// Step 6 of daemon(7): `setsid()` in the first child, leaving the caller's
+/// daemon(7) step 6: `setsid()` in the first child, leaving the caller's
 /// session and with it any controlling terminal.
 fn new_session(report: &OwnedFd) {
     if let Err(errno) = rustix::process::setsid() {
@@ -60,18 +107,51 @@ fn new_session(report: &OwnedFd) {
 }
 
 /// Steps 7 and 8: fork again, so the daemon is not a session leader and can
-/// never acquire a controlling terminal, and `_exit` in the session leader at
-/// once. It tells the caller the daemon's PID first, so that a daemon that
-/// dies silently can still be named.
-fn fork_daemon(report: &OwnedFd) {
+/// never acquire a controlling terminal, and `_exit` in the session leader.
+/// It tells the caller the daemon's PID first, so a daemon that dies
+/// silently can still be named. When the caller waits for an executed
+/// program's readiness, it first waits for the daemon to end, so that an
+/// early exit's status reaches the caller (which kills it once the program
+/// is ready).
+fn fork_daemon(plan: &Plan<'_>, report: &OwnedFd, setup: &mut Setup) {
     match fork() {
         Ok(Forked::Child) => {}
         Ok(Forked::Parent(daemon)) => {
             let _ = report::send(report, Record::Forked(daemon));
+            if plan.program_readiness.is_some() {
+                // Hold nothing but the report pipe while waiting.
+                *setup = Setup {
+                    start_dir: None,
+                    pid_file: None,
+                    program_ready_reader: None,
+                    program_ready_writer: None,
+                };
+                let waited = rustix::io::retry_on_intr(|| {
+                    rustix::process::waitpid(Some(daemon), WaitOptions::empty())
+                });
+                if let Ok(Some((_, status))) = waited {
+                    let _ = report::send(
+                        report,
+                        Record::Exited {
+                            pid: daemon,
+                            status: status.as_raw(),
+                        },
+                    );
+                }
+            }
             exit_now(0);
         }
         Err(errno) => fail(report, Step::SecondFork, errno, rustix::process::getpid()),
     }
+}
+
+/// Steps 2 and 3: default signal dispositions, nothing blocked.
+fn reset_signals(plan: &Plan<'_>) -> StepResult {
+    if !plan.reset_signals {
+        return Ok(());
+    }
+    signals::reset_handlers(plan.exec.is_none());
+    signals::unblock_all().map_err(|e| (Step::ResetSignals, e))
 }
 
 /// Step 10: the file mode creation mask. `umask(2)` cannot fail.
@@ -79,26 +159,113 @@ fn set_umask(plan: &Plan<'_>) {
     rustix::process::umask(Mode::from_raw_mode(plan.umask));
 }
 
-/// Step 11: the working directory, `/` unless told otherwise.
-fn change_directory(plan: &Plan<'_>) -> Result<(), Errno> {
-    rustix::process::chdir(plan.working_directory)
+/// Step 9: the standard streams, opened before any `chroot` (their paths are
+/// the caller's), relative ones against the caller's directory.
+fn redirect_streams(plan: &Plan<'_>, setup: &mut Setup) -> StepResult {
+    let dir = setup.start_dir.as_ref().map_or(CWD, |fd| fd.as_fd());
+    stdio::redirect(&plan.stdin, Stream::Stdin, dir).map_err(|e| (Step::RedirectStdin, e))?;
+    stdio::redirect(&plan.stdout, Stream::Stdout, dir).map_err(|e| (Step::RedirectStdout, e))?;
+    stdio::redirect(&plan.stderr, Stream::Stderr, dir).map_err(|e| (Step::RedirectStderr, e))?;
+    // Not needed any more: no fd of the caller's directory stays open.
+    setup.start_dir = None;
+    Ok(())
 }
 
-/// Step 12: the PID file, written by the daemon so the PID is its own.
-fn write_pid_file(plan: &Plan<'_>, dir: BorrowedFd<'_>, pid: Pid) -> Result<(), Errno> {
-    match plan.pid_file {
-        Some(path) => pidfile::write(dir, path, pid),
+/// A new root, when asked for (python-daemon's `chroot_directory`).
+fn change_root(plan: &Plan<'_>) -> StepResult {
+    match plan.chroot {
+        Some(dir) => rustix::process::chroot(dir).map_err(|e| (Step::ChangeRoot, e)),
         None => Ok(()),
     }
 }
 
-/// Reports a failed step and ends the process. Nothing of this start is
-/// left: the PID file is the last step, so no earlier failure leaves one.
+/// Step 11: the working directory, `/` unless told otherwise (inside the
+/// new root, if any).
+fn change_directory(plan: &Plan<'_>) -> StepResult {
+    rustix::process::chdir(plan.working_directory).map_err(|e| (Step::ChangeDirectory, e))
+}
+
+/// Step 1 (in the daemon, where it cannot disturb the caller): close every
+/// fd above 2 but those kept.
+fn close_inherited_fds(plan: &Plan<'_>, setup: &Setup, report: Option<&OwnedFd>) -> StepResult {
+    let mut own = setup.own_fds(report);
+    own[4] = plan.notify_fd.unwrap_or(-1);
+    let keep = KeepList {
+        caller: plan.keep_fds,
+        own,
+    };
+    fds::close_inherited(&keep, plan.inherited_fds, Strategy::Best).map_err(|e| (Step::CloseFds, e))
+}
+
+/// Core dumps and priority, when asked for.
+fn limit_resources(plan: &Plan<'_>) -> StepResult {
+    if plan.disable_core_dumps {
+        resources::disable_core_dumps().map_err(|e| (Step::DisableCoreDumps, e))?;
+    }
+    if let Some(increment) = plan.nice {
+        resources::nice(increment).map_err(|e| (Step::Nice, e))?;
+    }
+    Ok(())
+}
+
+/// Step 12: the PID, written by the daemon so it is its own, while it still
+/// has the privileges the caller had.
+fn write_pid_file(setup: &Setup, pid: Pid) -> StepResult {
+    match &setup.pid_file {
+        Some(locked) => pidfile::write(locked.file.as_fd(), pid).map_err(|e| (Step::PidFile, e)),
+        None => Ok(()),
+    }
+}
+
+/// Step 13: drop privileges, last, so every step before had them.
+fn drop_privileges(plan: &Plan<'_>) -> StepResult {
+    if plan.credentials.is_empty() {
+        return Ok(());
+    }
+    privileges::drop_to(&plan.credentials)
+}
+
+/// Before `execve`: the PID file's fd (and with it the lock) must survive
+/// the exec, and the readiness pipe's end must sit at the fd number the
+/// program writes to.
+fn prepare_exec(plan: &Plan<'_>, setup: &mut Setup) -> StepResult {
+    if let Some(locked) = &setup.pid_file {
+        rustix::io::fcntl_setfd(&locked.file, FdFlags::empty()).map_err(|e| (Step::PidFile, e))?;
+    }
+    place_program_fd(plan, setup)
+}
+
+/// Puts the readiness pipe's write end on the program's fd number.
+fn place_program_fd(plan: &Plan<'_>, setup: &mut Setup) -> StepResult {
+    let (Some(ProgramReadiness::Fd(target)), Some(writer)) =
+        (plan.program_readiness, setup.program_ready_writer.take())
+    else {
+        return Ok(());
+    };
+    let failed = |e| (Step::Readiness, e);
+    if writer.as_raw_fd() == target {
+        rustix::io::fcntl_setfd(&writer, FdFlags::empty()).map_err(failed)?;
+        let _ = writer.into_raw_fd();
+        return Ok(());
+    }
+    // SAFETY: `target` is above 2 and none of the crate's own fds (moved
+    // off it before the fork); dup2 replaces whatever the caller had there.
+    let mut slot = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(target) };
+    let placed = rustix::io::dup2(&writer, &mut slot).map_err(failed);
+    // The program owns fd `target` from here.
+    let _ = slot.into_raw_fd();
+    placed
+}
+
+/// Removes the PID file after a failure: the daemon holds the lock.
+fn remove_pid_file(plan: &Plan<'_>, setup: &Setup) {
+    if let (Some(locked), Some(path)) = (&setup.pid_file, plan.pid_file) {
+        let _ = pidfile::remove(locked, path);
+    }
+}
+
+/// Reports a failed step and ends the process.
 pub(crate) fn fail(report: &OwnedFd, step: Step, errno: Errno, pid: Pid) -> ! {
     let _ = report::send(report, Record::Failed { step, errno, pid });
     exit_now(FAILED)
-}
-
-fn is_absolute(path: &core::ffi::CStr) -> bool {
-    path.to_bytes().first() == Some(&b'/')
 }

@@ -200,12 +200,20 @@ fn options_reach_the_daemon() {
     assert_eq!(fs::read_to_string(&err).unwrap(), "daemon stderr\n");
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&err), 0o640);
-    assert_eq!(mode(&pid_file), 0o640);
-    // Nothing but the streams and the report pipe's absence: fds 0, 1, 2
-    // and whatever the test harness leaks are all there is (no start
-    // directory, no PID file fd).
+    // Created by the caller before the fork (so it can be locked first):
+    // 0644 under the caller's umask 022.
+    assert_eq!(mode(&pid_file), 0o644);
+    // Inherited fds closed: the streams, the PID file (its lock) and its
+    // directory (to remove it) are all the daemon holds; the report pipe
+    // closed once ready.
     let fds = common::open_fds(daemon.pid);
-    assert!(fds.starts_with(&[0, 1, 2]), "{fds:?}");
+    let targets: Vec<_> = fds[3..]
+        .iter()
+        .map(|&fd| common::fd_target(daemon.pid, fd))
+        .collect();
+    assert_eq!(fds.len(), 5, "{fds:?} {targets:?}");
+    assert!(targets.contains(&pid_file), "{targets:?}");
+    assert!(targets.contains(&dir.path().to_path_buf()), "{targets:?}");
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
     assert!(!pid_file.exists());
 }

@@ -1,0 +1,71 @@
+//! Signal dispositions and the signal mask of the daemon (daemon(7) steps
+//! 2 and 3), through libc: rustix wraps `sigaction` only for runtimes.
+
+use rustix::io;
+
+/// One past the highest signal number (`_NSIG`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NSIG: i32 = 65;
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly"))]
+const NSIG: i32 = 129;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly"
+)))]
+const NSIG: i32 = 33;
+
+/// Puts every signal's disposition back to `SIG_DFL`, as the daemon's
+/// handlers may be the caller's (and a program it execs gets the ignored
+/// ones). `keep_ignored_sigpipe` leaves SIGPIPE ignored when it was: Rust's
+/// runtime ignores it and Rust code expects `EPIPE` from a closed socket,
+/// not death.
+///
+/// Signals the C library reserves (glibc's 32 and 33) refuse the change
+/// with `EINVAL`; that is expected and skipped.
+pub(crate) fn reset_handlers(keep_ignored_sigpipe: bool) {
+    for signal in 1..NSIG {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        if keep_ignored_sigpipe && signal == libc::SIGPIPE && is_ignored(signal) {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask is a
+        // valid disposition; sigaction is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = core::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, core::ptr::null_mut());
+        }
+    }
+}
+
+fn is_ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into our zeroed local.
+    unsafe {
+        let mut current: libc::sigaction = core::mem::zeroed();
+        libc::sigaction(signal, core::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Unblocks every signal: a multithreaded caller may have blocked some in
+/// the thread that started the daemon, and the daemon inherits that mask.
+pub(crate) fn unblock_all() -> io::Result<()> {
+    // SAFETY: sigemptyset initialises the set before sigprocmask reads it;
+    // both are async-signal-safe.
+    let rc = unsafe {
+        let mut empty: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(crate::fork::last_errno())
+    }
+}
