@@ -97,6 +97,14 @@ impl Wait<'_, '_> {
                     return Err(Error::Os { step, errno });
                 }
                 Event::Record(Record::Exited { pid, status }) => {
+                    // A program that reported its failure and exited: the
+                    // report was sent first, so it is waiting in the socket.
+                    if let Some(Event::Program(Said::Failed(errno))) = self.read_program() {
+                        return Err(Error::Os {
+                            step: Step::Initialization,
+                            errno,
+                        });
+                    }
                     return Err(Error::Exited {
                         pid: Some(pid),
                         status: ExitStatus::from_raw(status),
@@ -287,10 +295,19 @@ fn read_record(reader: &OwnedFd) -> Option<Record> {
     Record::decode(&bytes)
 }
 
-/// Waits (at most [`EXIT_GRACE`]) until no process has `pid`.
+/// Waits (at most [`EXIT_GRACE`]) until no process has `pid`. When the
+/// caller is a subreaper the daemon was reparented to it: reap it then, or
+/// it would stay a zombie (which `kill(pid, 0)` still finds).
 fn wait_gone(pid: Pid) {
     let deadline = Deadline::after(EXIT_GRACE);
-    while rustix::process::test_kill_process(pid).is_ok() && deadline.remaining().is_some() {
+    while deadline.remaining().is_some() {
+        match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            // Not our child: it is gone when no signal can reach it.
+            Err(_) if rustix::process::test_kill_process(pid).is_err() => return,
+            Err(_) => {}
+        }
         sleep(Duration::from_millis(1));
     }
 }

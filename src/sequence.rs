@@ -150,7 +150,7 @@ fn reset_signals(plan: &Plan<'_>) -> StepResult {
     if !plan.reset_signals {
         return Ok(());
     }
-    signals::reset_handlers(plan.exec.is_none());
+    signals::reset_handlers(plan.exec.is_some());
     signals::unblock_all().map_err(|e| (Step::ResetSignals, e))
 }
 

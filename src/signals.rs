@@ -18,28 +18,72 @@ const NSIG: i32 = 33;
 
 /// Puts every signal's disposition back to `SIG_DFL`, as the daemon's
 /// handlers may be the caller's (and a program it execs gets the ignored
-/// ones). `keep_ignored_sigpipe` leaves SIGPIPE ignored when it was: Rust's
-/// runtime ignores it and Rust code expects `EPIPE` from a closed socket,
-/// not death.
+/// ones).
 ///
-/// Signals the C library reserves (glibc's 32 and 33) refuse the change
-/// with `EINVAL`; that is expected and skipped.
-pub(crate) fn reset_handlers(keep_ignored_sigpipe: bool) {
+/// `before_exec`: the daemon is about to become another program, so every
+/// signal is reset, SIGPIPE and the C library's reserved ones (glibc's 32
+/// and 33, which its `sigaction` refuses to touch) included, through the
+/// raw system call. Otherwise the daemon goes on running this program:
+/// SIGPIPE stays ignored if it was (Rust's runtime ignores it and Rust code
+/// expects `EPIPE` from a closed socket, not death), and the C library's
+/// reserved signals stay as they are (its threads rely on them).
+pub(crate) fn reset_handlers(before_exec: bool) {
     for signal in 1..NSIG {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        if keep_ignored_sigpipe && signal == libc::SIGPIPE && is_ignored(signal) {
+        if before_exec {
+            set_default_raw(signal);
+            continue;
+        }
+        if signal == libc::SIGPIPE && is_ignored(signal) {
             continue;
         }
         // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask is a
-        // valid disposition; sigaction is async-signal-safe.
+        // valid disposition; sigaction is async-signal-safe. The reserved
+        // signals answer EINVAL, as intended.
         unsafe {
             let mut action: libc::sigaction = core::mem::zeroed();
             action.sa_sigaction = libc::SIG_DFL;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, core::ptr::null_mut());
         }
+    }
+}
+
+/// `rt_sigaction(signal, SIG_DFL)` past the C library. An all-zero kernel
+/// `struct sigaction` is `SIG_DFL` with no flags and an empty mask on every
+/// architecture, whatever its layout, so a zeroed buffer larger than any of
+/// them serves.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_default_raw(signal: i32) {
+    let zeroed = [0u64; 8];
+    // The kernel's sigset size: _NSIG / 8.
+    #[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+    const SIGSET_SIZE: usize = 16;
+    #[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
+    const SIGSET_SIZE: usize = 8;
+    // SAFETY: the kernel reads at most sizeof(struct sigaction) bytes from
+    // our 64-byte zeroed buffer and writes nothing (null old action).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            zeroed.as_ptr(),
+            core::ptr::null_mut::<u8>(),
+            SIGSET_SIZE,
+        );
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_default_raw(signal: i32) {
+    // SAFETY: as in `reset_handlers`.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, core::ptr::null_mut());
     }
 }
 

@@ -10,19 +10,42 @@
 //!   `drop` (drop the handle without reporting), `hang` (never report),
 //!   `exit:N`.
 //!
+//! Options of the complete sequence: `fds=close|cloexec|keep`, `keep=N`
+//! (repeatable), `extra_fds=N` (the caller opens N more fds before
+//! starting), `signals=0` (no reset), `block=N`, `ignore=N`, `handle=N`
+//! (signal set-up in the caller), `chroot`, `uid`, `gid`, `groups=A,B`,
+//! `nocore=1`, `nice=N`, `exec=PATH`, `arg=A` (repeatable, after argv[0]),
+//! `env=K=V` (repeatable; any makes the environment exact), `detach=never|auto`,
+//! `notify_socket=PATH`, `notify_fd=N`, `await=socket:PATH|fd:N`.
+//!
 //! Other keys: `pid_file`, `cwd`, `umask` (octal), `stdin`/`stdout`/`stderr`
 //! (`null`, `inherit`, `fd:N` or a path), `readiness=manual`, `timeout_ms`
 //! (0: none), `delay_ms=N` (the daemon's set-up time before it reports
 //! ready), `marker=PATH` (created just before reporting ready), `say=1`
 //! (the daemon writes a line to its stdout and stderr).
 
-use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString, c_char};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use daemonic::{Error, Plan, Readiness, Started, Stdio};
+use daemonic::{
+    CStrArray, Credentials, Detach, Environment, Error, Exec, InheritedFds, Plan, ProgramReadiness,
+    Readiness, Started, Stdio,
+};
+
+/// The `key=value` arguments, in order (some keys repeat).
+struct Options(Vec<(String, String)>);
+
+impl Options {
+    fn get(&self, key: &str) -> Option<&String> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v)
+    }
+}
 
 static FORKS: AtomicUsize = AtomicUsize::new(0);
 
@@ -31,13 +54,14 @@ extern "C" fn count_fork() {
 }
 
 pub fn run(args: Vec<String>) {
-    let options: HashMap<String, String> = args
-        .iter()
-        .map(|arg| {
-            let (key, value) = arg.split_once('=').expect("key=value");
-            (key.to_string(), value.to_string())
-        })
-        .collect();
+    let options = Options(
+        args.iter()
+            .map(|arg| {
+                let (key, value) = arg.split_once('=').expect("key=value");
+                (key.to_string(), value.to_string())
+            })
+            .collect(),
+    );
     let c = |key: &str| {
         options
             .get(key)
@@ -79,6 +103,95 @@ pub fn run(args: Vec<String>) {
     if options.get("readiness").is_some_and(|v| v == "manual") {
         plan = plan.readiness(Readiness::Manual);
     }
+    let number = |key: &str| options.get(key).map(|v| v.parse::<i32>().unwrap());
+    match options.get("fds").map(String::as_str) {
+        Some("cloexec") => plan = plan.inherited_fds(InheritedFds::CloseOnExec),
+        Some("keep") => plan = plan.inherited_fds(InheritedFds::Keep),
+        _ => {}
+    }
+    let keep: Vec<i32> = options.all("keep").map(|v| v.parse().unwrap()).collect();
+    plan = plan.keep_fds(&keep);
+    for _ in 0..number("extra_fds").unwrap_or(0) {
+        // Leaked on purpose: fds the daemon must not inherit.
+        std::mem::forget(std::fs::File::open("/dev/null").unwrap());
+    }
+    if options.get("signals").is_some_and(|v| v == "0") {
+        plan = plan.reset_signals(false);
+    }
+    set_up_signals(number("block"), number("ignore"), number("handle"));
+    let chroot = c("chroot");
+    if let Some(dir) = chroot.as_deref() {
+        plan = plan.chroot(dir);
+    }
+    let groups: Option<Vec<u32>> = options.get("groups").map(|v| {
+        v.split(',')
+            .filter(|g| !g.is_empty())
+            .map(|g| g.parse().unwrap())
+            .collect()
+    });
+    plan = plan.credentials(Credentials {
+        uid: number("uid").map(|n| n as u32),
+        gid: number("gid").map(|n| n as u32),
+        groups: groups.as_deref(),
+    });
+    if options.get("nocore").is_some_and(|v| v == "1") {
+        plan = plan.disable_core_dumps(true);
+    }
+    if let Some(increment) = number("nice") {
+        plan = plan.nice(increment);
+    }
+    let program = c("exec");
+    let argv: Vec<CString> = program
+        .iter()
+        .cloned()
+        .chain(
+            options
+                .all("arg")
+                .map(|a| CString::new(a.as_bytes()).unwrap()),
+        )
+        .collect();
+    let env: Vec<CString> = options
+        .all("env")
+        .map(|e| CString::new(e.as_bytes()).unwrap())
+        .collect();
+    let argv_refs: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
+    let env_refs: Vec<&CStr> = env.iter().map(CString::as_c_str).collect();
+    let mut argv_slots: Vec<*const c_char> = vec![std::ptr::null(); argv.len() + 1];
+    let mut env_slots: Vec<*const c_char> = vec![std::ptr::null(); env.len() + 1];
+    if let Some(program) = program.as_deref() {
+        let env = if env.is_empty() {
+            Environment::Inherit
+        } else {
+            Environment::Exact(CStrArray::new(&env_refs, &mut env_slots).unwrap())
+        };
+        plan = plan.exec(Exec {
+            program,
+            args: CStrArray::new(&argv_refs, &mut argv_slots).unwrap(),
+            env,
+        });
+    }
+    match options.get("detach").map(String::as_str) {
+        Some("never") => plan = plan.detach(Detach::Never),
+        Some("auto") => plan = plan.detach(Detach::Auto),
+        _ => {}
+    }
+    let notify_socket = c("notify_socket");
+    if let Some(socket) = notify_socket.as_deref() {
+        plan = plan.notify_socket(socket);
+    }
+    if let Some(fd) = number("notify_fd") {
+        plan = plan.notify_fd(fd);
+    }
+    let await_socket = options
+        .get("await")
+        .and_then(|v| v.strip_prefix("socket:"))
+        .map(|p| CString::new(p).unwrap());
+    if let Some(socket) = await_socket.as_deref() {
+        plan = plan.program_readiness(ProgramReadiness::NotifySocket(socket));
+    }
+    if let Some(fd) = options.get("await").and_then(|v| v.strip_prefix("fd:")) {
+        plan = plan.program_readiness(ProgramReadiness::Fd(fd.parse().unwrap()));
+    }
     if let Some(ms) = options.get("timeout_ms") {
         let ms: u64 = ms.parse().unwrap();
         plan = plan.ready_timeout((ms > 0).then(|| Duration::from_millis(ms)));
@@ -115,6 +228,10 @@ pub fn run(args: Vec<String>) {
             std::process::exit(1);
         }
         Ok(Started::Daemon(mut daemon)) => {
+            if let Some(path) = options.get("where") {
+                // Who the daemon is, for tests that cannot see it otherwise.
+                std::fs::write(path, format!("pid={}", std::process::id())).unwrap();
+            }
             if options.get("say").is_some_and(|v| v == "1") {
                 let _ = writeln!(std::io::stdout(), "daemon stdout");
                 let _ = writeln!(std::io::stderr(), "daemon stderr");
@@ -173,6 +290,28 @@ fn descendants_left() -> usize {
                 .unwrap_or(1);
             }
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The caller's signal set-up the daemon must not inherit: a blocked
+/// signal, an ignored one, a handled one.
+fn set_up_signals(block: Option<i32>, ignore: Option<i32>, handle: Option<i32>) {
+    extern "C" fn handler(_: libc::c_int) {}
+    // SAFETY: plain signal-set and disposition calls on valid locals; the
+    // handler does nothing.
+    unsafe {
+        if let Some(signal) = block {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        if let Some(signal) = ignore {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+        if let Some(signal) = handle {
+            libc::signal(signal, handler as *const () as libc::sighandler_t);
         }
     }
 }
