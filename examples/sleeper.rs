@@ -32,6 +32,9 @@ fn main() {
         });
     let stop_signals = block_stop_signals();
     if daemon.ready().is_err() {
+        // The caller is gone: nobody wants this daemon. Drop the handle
+        // first, as `exit` runs no destructor and the PID file would stay.
+        drop(daemon);
         exit(1);
     }
     wait_for_signal(&stop_signals, Duration::from_secs(seconds));

@@ -393,9 +393,7 @@ impl Daemonize {
                     Error::Invalid { .. } | Error::AlreadyRunning { .. } => return Err(error),
                     _ if in_place => return Err(error),
                     _ => {
-                        let program = program_name();
-                        let _ = writeln!(std::io::stderr(), "{program}: {error}");
-                        std::process::exit(EXIT_START_FAILED)
+                        report_and_exit(&error);
                     }
                 }
             }
@@ -800,6 +798,15 @@ fn c_path(path: &Path, option: &'static str) -> Result<CString, Error> {
 
 fn c_string(text: &OsStr, option: &'static str) -> Result<CString, Error> {
     CString::new(text.as_bytes()).map_err(|_| Error::InteriorNul { option })
+}
+
+/// Prints `PROGRAM: ERROR` on standard error in one `writev` call, so the
+/// line is never interleaved with another process's, and exits with
+/// [`EXIT_START_FAILED`].
+fn report_and_exit(error: &Error) -> ! {
+    let line = format!("{}: {error}\n", program_name());
+    let _ = std::io::stderr().write_vectored(&[std::io::IoSlice::new(line.as_bytes())]);
+    std::process::exit(EXIT_START_FAILED)
 }
 
 /// The name this program was started as, for messages.

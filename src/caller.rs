@@ -11,7 +11,6 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 use crate::error::{Error, ExitStatus, Step};
 use crate::notify::{self, Said};
-use crate::pidfile;
 use crate::plan::{Plan, ProgramReadiness, Setup};
 use crate::report::{RECORD_LEN, Record};
 use crate::time::{Deadline, sleep};
@@ -40,10 +39,8 @@ pub(crate) fn await_report(
     let outcome = wait.outcome();
     if outcome.is_err() {
         wait.stop_daemon();
-        if let (Some(locked), Some(path)) = (&setup.pid_file, plan.pid_file) {
-            // Every other holder of the lock is gone: it is ours to remove.
-            let _ = pidfile::remove(locked, path);
-        }
+        // Every other holder of the lock is gone: it is ours to remove.
+        setup.remove_pid_file(plan);
     }
     if let Some(ProgramReadiness::NotifySocket(path)) = plan.program_readiness {
         let _ = rustix::fs::unlink(path);

@@ -56,11 +56,20 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
     // hold a lock on a file nobody can see: try again with the one the path
     // names now. Two rounds settle any race but a hostile loop.
     for _ in 0..8 {
-        let flags =
-            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let file = rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(PID_FILE_MODE))
-            .map_err(os(Step::PidFile))?;
-        let stat = rustix::fs::fstat(&file).map_err(os(Step::PidFile))?;
+        let (file, created) = open_or_create(dir.as_fd(), name).map_err(os(Step::PidFile))?;
+        // A file this start created goes again if the start fails here.
+        let undo = |error: Error| {
+            if created {
+                let _ = rustix::fs::unlinkat(&dir, name, AtFlags::empty());
+            }
+            error
+        };
+        let stat = rustix::fs::fstat(&file).map_err(|errno| {
+            undo(Error::Os {
+                step: Step::PidFile,
+                errno,
+            })
+        })?;
         check_trustworthy(&stat)?;
         match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -70,10 +79,10 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
                 });
             }
             Err(errno) => {
-                return Err(Error::Os {
+                return Err(undo(Error::Os {
                     step: Step::PidFile,
                     errno,
-                });
+                }));
             }
         }
         if names_same_file(dir.as_fd(), name, &stat) {
@@ -84,6 +93,25 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
         step: Step::PidFile,
         errno: Errno::AGAIN,
     })
+}
+
+/// Opens the PID file, creating it if missing; whether it was created.
+fn open_or_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, bool)> {
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(PID_FILE_MODE);
+    loop {
+        match rustix::fs::openat(dir, name, flags | OFlags::CREATE | OFlags::EXCL, mode) {
+            Ok(file) => return Ok((file, true)),
+            Err(Errno::EXIST) => {}
+            Err(errno) => return Err(errno),
+        }
+        match rustix::fs::openat(dir, name, flags, mode) {
+            Ok(file) => return Ok((file, false)),
+            // Removed in between: create it after all.
+            Err(Errno::NOENT) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
 }
 
 fn check_trustworthy(stat: &Stat) -> Result<(), Error> {

@@ -340,9 +340,21 @@ impl<'a> Plan<'a> {
         if !self.detaches() {
             return sequence::run_in_place(self, setup).map(Started::Daemon);
         }
-        let (reader, writer) = report::pipe().map_err(os(Step::ReportPipe))?;
-        let writer = setup.clear_of_program_fd(self, writer)?;
-        match fork().map_err(os(Step::Fork))? {
+        // Until the fork, a failure leaves the PID file to this process.
+        let failed = |setup: &Setup, step: Step, errno| {
+            setup.remove_pid_file(self);
+            Error::Os { step, errno }
+        };
+        let (reader, writer) = report::pipe().map_err(|e| failed(&setup, Step::ReportPipe, e))?;
+        let writer = match setup.clear_of_program_fd(self, writer) {
+            Ok(writer) => writer,
+            Err(error) => {
+                setup.remove_pid_file(self);
+                return Err(error);
+            }
+        };
+        let forked = fork().map_err(|e| failed(&setup, Step::Fork, e))?;
+        match forked {
             Forked::Parent(session_leader) => {
                 drop(writer);
                 setup.program_ready_writer = None;
@@ -446,6 +458,14 @@ impl Setup {
             }
         }
         Ok(setup)
+    }
+
+    /// Removes the PID file this setup locked (after a failure, while this
+    /// process holds the lock).
+    pub(crate) fn remove_pid_file(&self, plan: &Plan<'_>) {
+        if let (Some(locked), Some(path)) = (&self.pid_file, plan.pid_file) {
+            let _ = pidfile::remove(locked, path);
+        }
     }
 
     /// The fds the daemon must not close.

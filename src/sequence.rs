@@ -259,9 +259,7 @@ fn place_program_fd(plan: &Plan<'_>, setup: &mut Setup) -> StepResult {
 
 /// Removes the PID file after a failure: the daemon holds the lock.
 fn remove_pid_file(plan: &Plan<'_>, setup: &Setup) {
-    if let (Some(locked), Some(path)) = (&setup.pid_file, plan.pid_file) {
-        let _ = pidfile::remove(locked, path);
-    }
+    setup.remove_pid_file(plan);
 }
 
 /// Reports a failed step and ends the process.

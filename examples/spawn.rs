@@ -1,0 +1,48 @@
+//! `spawn [--user USER] [--chroot DIR] [--output FILE] [--ready-fd N] PIDFILE PROGRAM [ARGS...]`:
+//! starts PROGRAM as a daemon (the exec variant of the sequence), holding
+//! the PID file's lock. Exits 0 once PROGRAM runs (or, with `--ready-fd N`,
+//! once it wrote a newline to fd N), 1 with the step and the OS error if
+//! it could not be started, 2 on bad arguments.
+//!
+//! `ci/fault-inject` scripts against this interface.
+
+use std::process::exit;
+
+use daemonic::{AwaitReady, Daemonize};
+
+fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    let mut builder = Daemonize::new();
+    while let Some(option) = args.next_if(|arg| arg.starts_with("--")) {
+        let value = args.next().unwrap_or_else(|| usage());
+        builder = match option.as_str() {
+            "--user" => builder.user(&value),
+            "--chroot" => builder.chroot(value),
+            "--output" => builder
+                .stdout(daemonic::Redirect::File(value.clone().into()))
+                .stderr(daemonic::Redirect::File(value.into())),
+            "--ready-fd" => {
+                builder.await_ready(AwaitReady::Fd(value.parse().unwrap_or_else(|_| usage())))
+            }
+            _ => usage(),
+        };
+    }
+    let (Some(pid_file), Some(program)) = (args.next(), args.next()) else {
+        usage()
+    };
+    let error = builder
+        .pid_file(pid_file)
+        .exec(program, args)
+        .daemonize()
+        .err()
+        .unwrap_or(daemonic::Error::Vanished { pid: None });
+    eprintln!("spawn: {error}");
+    exit(1)
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: spawn [--user USER] [--chroot DIR] [--output FILE] [--ready-fd N] PIDFILE PROGRAM [ARGS...]"
+    );
+    exit(2)
+}
