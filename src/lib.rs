@@ -15,18 +15,25 @@
 //!
 //! # The sequence
 //!
-//! | # | step | call | why |
+//! | # | step | call | option (default) |
 //! |---|---|---|---|
-//! | 1 | prepare | (none) | paths are `&CStr`s, the PID text has a fixed buffer: the children allocate nothing |
-//! | 2 | report pipe | [`pipe2(O_CLOEXEC)`][pipe2] | failures and readiness travel back to the caller |
-//! | 3 | fork | [`fork`][fork] | the caller keeps running, to wait for the report |
-//! | 4 | new session | [`setsid`][setsid] | leaves the caller's session and its controlling terminal |
-//! | 5 | fork again | [`fork`][fork], [`_exit`][exit] | the daemon is no session leader, so it can never acquire a terminal; the session leader exits at once |
-//! | 6 | umask | [`umask`][umask] | file modes independent of the caller's mask (default `022`) |
-//! | 7 | working directory | [`chdir`][chdir] | keeps no mount point busy (default `/`) |
-//! | 8 | standard streams | [`open`][open], [`dup2`][dup2] | `/dev/null` (checked to be the null device) or the files given |
-//! | 9 | PID file | [`open(O_NOFOLLOW)`][open], [`write`][write] | the daemon's own PID, in one write; no symlink followed |
-//! | 10 | ready | [`write`][write] to the report pipe | the caller returns only once the daemon is up |
+//! | 1 | check and prepare | none: paths are `&CStr`s, vectors laid out | |
+//! | 2 | lock the PID file | [`open(O_NOFOLLOW)`][open], [`flock`][flock] | [`Plan::pid_file`] (none) |
+//! | 3 | report pipe | [`pipe2(O_CLOEXEC)`][pipe2] | |
+//! | 4 | fork | [`fork`][fork] | [`Plan::detach`] (always) |
+//! | 5 | new session | [`setsid`][setsid] | |
+//! | 6 | fork again, leader exits | [`fork`][fork], [`_exit`][exit] | |
+//! | 7 | signals to default, mask empty | [`sigaction`][sigaction], [`sigprocmask`][sigprocmask] | [`Plan::reset_signals`] (on) |
+//! | 8 | umask | [`umask`][umask] | [`Plan::umask`] (`022`) |
+//! | 9 | standard streams | [`open(O_NOCTTY)`][open], [`dup2`][dup2] | [`Plan::stdin`], [`Plan::stdout`], [`Plan::stderr`] (`/dev/null`) |
+//! | 10 | new root | [`chroot`][chroot] | [`Plan::chroot`] (none) |
+//! | 11 | working directory | [`chdir`][chdir] | [`Plan::working_directory`] (`/`) |
+//! | 12 | close inherited fds | [`close_range`][close_range], or a `/proc/self/fd` walk, or a loop | [`Plan::inherited_fds`] (close), [`Plan::keep_fds`] |
+//! | 13 | core dumps, priority | [`setrlimit`][setrlimit], [`nice`][nice] | [`Plan::disable_core_dumps`], [`Plan::nice`] |
+//! | 14 | write the PID | [`ftruncate`][ftruncate], [`pwrite`][pwrite] | |
+//! | 15 | drop privileges | [`setgroups`][setgroups], [`setresgid`][setresgid], [`setresuid`][setresuid] | [`Plan::credentials`] (unchanged) |
+//! | 16 | execute a program | [`execve`][execve] | [`Plan::exec`] (none) |
+//! | 17 | ready | [`write`][write], `sd_notify`, notification fd | [`Plan::readiness`], [`Plan::notify_socket`], [`Plan::notify_fd`], [`Plan::program_readiness`] |
 //!
 //! A failing step sends a fixed-size record (the step and the `errno`) and
 //! ends its process with `_exit`; the caller returns it as an [`Error`]
@@ -43,6 +50,19 @@
 //! [open]: https://man7.org/linux/man-pages/man2/open.2.html
 //! [dup2]: https://man7.org/linux/man-pages/man2/dup.2.html
 //! [write]: https://man7.org/linux/man-pages/man2/write.2.html
+//! [flock]: https://man7.org/linux/man-pages/man2/flock.2.html
+//! [sigaction]: https://man7.org/linux/man-pages/man2/sigaction.2.html
+//! [sigprocmask]: https://man7.org/linux/man-pages/man2/sigprocmask.2.html
+//! [chroot]: https://man7.org/linux/man-pages/man2/chroot.2.html
+//! [close_range]: https://man7.org/linux/man-pages/man2/close_range.2.html
+//! [setrlimit]: https://man7.org/linux/man-pages/man2/setrlimit.2.html
+//! [nice]: https://man7.org/linux/man-pages/man2/nice.2.html
+//! [ftruncate]: https://man7.org/linux/man-pages/man2/ftruncate.2.html
+//! [pwrite]: https://man7.org/linux/man-pages/man2/pwrite.2.html
+//! [setgroups]: https://man7.org/linux/man-pages/man2/setgroups.2.html
+//! [setresgid]: https://man7.org/linux/man-pages/man2/setresgid.2.html
+//! [setresuid]: https://man7.org/linux/man-pages/man2/setresuid.2.html
+//! [execve]: https://man7.org/linux/man-pages/man2/execve.2.html
 //!
 //! # Why nothing may allocate after fork
 //!
