@@ -28,6 +28,9 @@ pub struct Daemon<'a> {
     /// The report pipe, until readiness is reported.
     report: Option<OwnedFd>,
     notify_socket: Option<CPath<'a>>,
+    /// `READY=1` was sent (the path is kept: dropping an owned one would
+    /// call the allocator, which `fail` must not before `_exit`).
+    notify_told: bool,
     notify_fd: Option<RawFd>,
     /// What a [`Daemonize`](crate::Daemonize) builder prepared, kept so
     /// that it is freed only when the program drops the handle.
@@ -67,6 +70,7 @@ impl<'a> Daemon<'a> {
             pid_path: plan.pid_file.map(CPath::Borrowed),
             report,
             notify_socket: plan.notify_socket.map(CPath::Borrowed),
+            notify_told: false,
             notify_fd: plan.notify_fd,
             #[cfg(feature = "std")]
             _prepared: None,
@@ -95,7 +99,8 @@ impl<'a> Daemon<'a> {
         if let Some(report) = self.report.take() {
             result = report::send(&report, Record::Ready(self.pid));
         }
-        if let Some(socket) = self.notify_socket.take() {
+        if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {
+            self.notify_told = true;
             let pid = Decimal::pid(self.pid);
             let mut message = notify::Message::new();
             message.push(b"READY=1\nMAINPID=").push(pid.line());
@@ -141,7 +146,7 @@ impl<'a> Daemon<'a> {
             };
             let _ = report::send(&report, record);
         }
-        if let Some(socket) = self.notify_socket.take() {
+        if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {
             let mut message = notify::Message::new();
             let code = Decimal::new(errno.raw_os_error().unsigned_abs());
             message.push(b"ERRNO=").push(code.digits());
@@ -161,9 +166,11 @@ impl<'a> Daemon<'a> {
         if rustix::process::getpid() != self.pid {
             return Ok(());
         }
-        match (self.pid_file.take(), self.pid_path.take()) {
-            // Removed before the lock is released (when `locked` drops), so
-            // no other start can lock the file and then lose it to us.
+        // The path stays (freeing an owned one here would call the
+        // allocator, and `fail` calls this right before `_exit`); the lock
+        // goes, after the file: no other start can lock the file and then
+        // lose it to us.
+        match (self.pid_file.take(), &self.pid_path) {
             (Some(locked), Some(path)) => pidfile::remove(&locked, path.as_c_str()),
             _ => Ok(()),
         }
@@ -180,6 +187,7 @@ impl Daemon<'_> {
             pid_path: None,
             report: self.report.take(),
             notify_socket: None,
+            notify_told: self.notify_told,
             notify_fd: self.notify_fd.take(),
             _prepared: None,
         }

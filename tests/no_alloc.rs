@@ -89,6 +89,10 @@ fn helper(api: &str, args: Vec<String>) {
     match api {
         #[cfg(feature = "std")]
         "builder" => {
+            // Every step that runs after fork without exec: signals, fds
+            // (one kept), core dumps, nice, sd_notify on ready.
+            let socket = std::os::unix::net::UnixDatagram::bind(dir.join("notify")).unwrap();
+            let kept = std::os::fd::AsRawFd::as_raw_fd(&socket);
             let mut daemon = daemonic::Daemonize::new()
                 .pid_file(dir.join("d.pid"))
                 .working_directory(dir)
@@ -96,6 +100,10 @@ fn helper(api: &str, args: Vec<String>) {
                 .stdin(daemonic::Redirect::File(dir.join("in")))
                 .stdout(daemonic::Redirect::File(dir.join("out")))
                 .stderr(daemonic::Redirect::File(dir.join("err")))
+                .keep_fd(kept)
+                .disable_core_dumps()
+                .nice(1)
+                .notify_socket(Some(dir.join("notify")))
                 .readiness(daemonic::Readiness::Manual)
                 .daemonize()
                 .expect("valid input");

@@ -61,6 +61,7 @@ static ALLOCATOR: SpinLocked = SpinLocked {
 
 const STARTS: usize = 500;
 const CONTROL_STARTS: usize = 200;
+const EXEC_STARTS: usize = 200;
 
 fn main() {
     common::main(helper, tests());
@@ -77,18 +78,23 @@ fn tests() -> Vec<common::Test> {
             "control_allocating_after_fork_hangs",
             control_allocating_after_fork_hangs,
         ),
+        (
+            "exec_starts_under_load_never_hang",
+            exec_starts_under_load_never_hang,
+        ),
     ];
     tests
 }
 
 /// `host STARTS MODE`: starts STARTS daemons from the main thread while
 /// eight threads load the allocator, and prints the tally. MODE `library`
-/// daemons exit as soon as `start` returns; MODE `control` daemons allocate
-/// before they report ready, and the run stops at the first hang.
+/// daemons exit as soon as `start` returns; MODE `exec` daemons execute
+/// `/bin/true`; MODE `control` daemons allocate before they report ready,
+/// and the run stops at the first hang.
 fn helper(name: &str, args: Vec<String>) {
     assert_eq!(name, "host");
     let starts: usize = args[0].parse().unwrap();
-    let control = args[1] == "control";
+    let mode = args[1].as_str();
     common::become_subreaper();
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -96,7 +102,7 @@ fn helper(name: &str, args: Vec<String>) {
             let stop = &stop;
             scope.spawn(move || load(n, stop));
         }
-        let tally = start_many(starts, control);
+        let tally = start_many(starts, mode);
         stop.store(true, Ordering::SeqCst);
         // The load threads own stdout; the tally goes to stderr.
         eprintln!("{tally}");
@@ -114,7 +120,8 @@ fn load(n: usize, stop: &AtomicBool) {
     }
 }
 
-fn start_many(starts: usize, control: bool) -> String {
+fn start_many(starts: usize, mode: &str) -> String {
+    let control = mode == "control";
     let readiness = if control {
         daemonic::Readiness::Manual
     } else {
@@ -125,9 +132,21 @@ fn start_many(starts: usize, control: bool) -> String {
     } else {
         Duration::from_secs(5)
     };
-    let plan = daemonic::Plan::new()
+    let mut plan = daemonic::Plan::new()
         .readiness(readiness)
         .ready_timeout(Some(timeout));
+    // The exec variant: each daemon becomes /bin/true, which exits at once.
+    let mut argv_slots = [std::ptr::null(); 2];
+    let mut env_slots = [std::ptr::null(); 1];
+    if mode == "exec" {
+        plan = plan.exec(daemonic::Exec {
+            program: c"/bin/true",
+            args: daemonic::CStrArray::new(&[c"true"], &mut argv_slots).unwrap(),
+            env: daemonic::Environment::Exact(
+                daemonic::CStrArray::new(&[], &mut env_slots).unwrap(),
+            ),
+        });
+    }
     let (mut ready, mut hangs, mut errors, mut reaped, mut attempts) = (0, 0, 0, 0, 0);
     for _ in 0..starts {
         attempts += 1;
@@ -203,6 +222,16 @@ fn five_hundred_starts_under_load_never_hang() {
     assert_eq!(count("errors"), 0, "{tally}");
     assert_eq!(count("ready"), STARTS, "{tally}");
     assert_eq!(count("reaped"), STARTS, "{tally}");
+    assert_eq!(count("leftover"), 0, "{tally}");
+}
+
+fn exec_starts_under_load_never_hang() {
+    let tally = tally("exec", EXEC_STARTS);
+    let count = |key| field(&tally, key).unwrap().parse::<usize>().unwrap();
+    assert_eq!(count("hangs"), 0, "{tally}");
+    assert_eq!(count("errors"), 0, "{tally}");
+    assert_eq!(count("ready"), EXEC_STARTS, "{tally}");
+    assert_eq!(count("reaped"), EXEC_STARTS, "{tally}");
     assert_eq!(count("leftover"), 0, "{tally}");
 }
 
