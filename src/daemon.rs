@@ -6,10 +6,11 @@ use rustix::fd::{OwnedFd, RawFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
+use crate::decimal::Decimal;
 use crate::error::Step;
 use crate::fork::exit_now;
 use crate::notify;
-use crate::pidfile::{self, Decimal, LockedPidFile};
+use crate::pidfile::{self, LockedPidFile};
 use crate::plan::Plan;
 use crate::report::{self, Record};
 

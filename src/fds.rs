@@ -123,9 +123,7 @@ fn close_gaps(keep: &KeepList<'_>, cloexec: bool) -> io::Result<()> {
 /// to the fallbacks.
 #[cfg(daemonic_close_range)]
 fn close_range(first: u32, last: u32, cloexec: bool) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    #[cfg(target_os = "freebsd")]
+    // The same bit on Linux and FreeBSD.
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     let flags: libc::c_uint = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
     // SAFETY: close_range takes plain integers; closing fds the daemon does
@@ -202,15 +200,5 @@ fn close_one(fd: RawFd, cloexec: bool) {
 
 #[cfg(daemonic_procfs)]
 fn parse_fd(name: &[u8]) -> Option<RawFd> {
-    if name.is_empty() || name.len() > 10 {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &b in name {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + i64::from(b - b'0');
-    }
-    RawFd::try_from(n).ok()
+    RawFd::try_from(crate::decimal::parse(name)?).ok()
 }

@@ -99,6 +99,7 @@
 
 mod caller;
 mod daemon;
+mod decimal;
 mod error;
 mod exec;
 #[doc(hidden)]

@@ -21,17 +21,22 @@ fn address(socket: &CStr) -> io::Result<SocketAddrUnix> {
     }
 }
 
+/// An `AF_UNIX` datagram socket, close-on-exec.
+fn datagram_socket() -> io::Result<OwnedFd> {
+    rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+}
+
 /// Sends one `sd_notify` datagram (`KEY=VALUE` lines) to `socket`.
 ///
 /// See [sd_notify(3)](https://www.freedesktop.org/software/systemd/man/sd_notify.html).
 pub(crate) fn send(socket: &CStr, message: &[u8]) -> io::Result<()> {
     let address = address(socket)?;
-    let fd = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let fd = datagram_socket()?;
     rustix::net::sendto(&fd, message, SendFlags::empty(), &address)?;
     Ok(())
 }
@@ -91,9 +96,12 @@ pub(crate) fn parse(datagram: &[u8]) -> Said {
     for line in datagram.split(|&b| b == b'\n') {
         if line == b"READY=1" && said == Said::Other {
             said = Said::Ready;
-        } else if let Some(n) = line.strip_prefix(b"ERRNO=").and_then(number) {
+        } else if let Some(n) = line.strip_prefix(b"ERRNO=").and_then(crate::decimal::parse) {
             return Said::Failed(Errno::from_raw_os_error(n.min(i32::MAX as u64) as i32));
-        } else if let Some(usec) = line.strip_prefix(b"EXTEND_TIMEOUT_USEC=").and_then(number) {
+        } else if let Some(usec) = line
+            .strip_prefix(b"EXTEND_TIMEOUT_USEC=")
+            .and_then(crate::decimal::parse)
+        {
             if said == Said::Other {
                 said = Said::ExtendTimeout(usec);
             }
@@ -102,27 +110,12 @@ pub(crate) fn parse(datagram: &[u8]) -> Said {
     said
 }
 
-fn number(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit()
-            .then(|| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
-    })
-}
-
 /// Binds the caller's own `NOTIFY_SOCKET`, for a program it execs to report
 /// to. Credentials are passed along (`SO_PASSCRED`), as systemd does, so a
 /// program can rely on them.
 pub(crate) fn bind(socket: &CStr) -> io::Result<OwnedFd> {
     let address = address(socket)?;
-    let fd = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let fd = datagram_socket()?;
     rustix::net::bind(&fd, &address)?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
     rustix::net::sockopt::set_socket_passcred(&fd, true)?;

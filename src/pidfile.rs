@@ -19,6 +19,7 @@ use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::{self, Errno};
 use rustix::process::Pid;
 
+use crate::decimal::{self, Decimal};
 use crate::error::{Error, Step, os};
 
 /// Mode of a new PID file (before the umask): readable by all, so `kill $(cat
@@ -217,65 +218,10 @@ pub(crate) fn remove(locked: &LockedPidFile, path: &CStr) -> io::Result<()> {
     rustix::fs::unlinkat(&locked.dir, name, AtFlags::empty())
 }
 
-/// A number in decimal followed by a newline, in a fixed buffer: the text
-/// of a PID file, or of `MAINPID=`/`ERRNO=`, made with no allocation, so the
-/// daemon can do it after fork.
-pub(crate) struct Decimal {
-    // "4294967295\n" is the longest a u32 gets.
-    bytes: [u8; 11],
-    len: usize,
-}
-
-impl Decimal {
-    pub(crate) fn new(mut n: u32) -> Decimal {
-        let mut bytes = [0u8; 11];
-        let mut start = 10;
-        bytes[10] = b'\n';
-        loop {
-            start -= 1;
-            bytes[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        bytes.copy_within(start.., 0);
-        Decimal {
-            bytes,
-            len: 11 - start,
-        }
-    }
-
-    /// A PID (always positive).
-    pub(crate) fn pid(pid: Pid) -> Decimal {
-        Decimal::new(pid.as_raw_pid().unsigned_abs())
-    }
-
-    /// The digits and the newline.
-    pub(crate) fn line(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-
-    /// The digits alone.
-    pub(crate) fn digits(&self) -> &[u8] {
-        &self.bytes[..self.len - 1]
-    }
-}
-
 /// Parses PID file text: decimal digits, optionally followed by a newline.
 pub(crate) fn parse(text: &[u8]) -> Option<Pid> {
     let digits = text.strip_suffix(b"\n").unwrap_or(text);
-    if digits.is_empty() || digits.len() > 10 {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &byte in digits {
-        if !byte.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + i64::from(byte - b'0');
-    }
-    Pid::from_raw(i32::try_from(n).ok()?)
+    Pid::from_raw(i32::try_from(decimal::parse(digits)?).ok()?)
 }
 
 #[cfg(test)]
@@ -292,9 +238,6 @@ mod tests {
         assert_eq!(text(10), b"10\n");
         assert_eq!(text(4_194_304), b"4194304\n");
         assert_eq!(text(i32::MAX), b"2147483647\n");
-        assert_eq!(Decimal::new(42).digits(), b"42");
-        assert_eq!(Decimal::new(0).line(), b"0\n");
-        assert_eq!(Decimal::new(u32::MAX).line(), b"4294967295\n");
     }
 
     #[test]

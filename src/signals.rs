@@ -39,15 +39,20 @@ pub(crate) fn reset_handlers(before_exec: bool) {
         if signal == libc::SIGPIPE && is_ignored(signal) {
             continue;
         }
-        // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask is a
-        // valid disposition; sigaction is async-signal-safe. The reserved
-        // signals answer EINVAL, as intended.
-        unsafe {
-            let mut action: libc::sigaction = core::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, core::ptr::null_mut());
-        }
+        // The reserved signals answer EINVAL, as intended.
+        set_default(signal);
+    }
+}
+
+/// `sigaction(signal, SIG_DFL)` through the C library.
+fn set_default(signal: i32) {
+    // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask is a valid
+    // disposition; sigaction is async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, core::ptr::null_mut());
     }
 }
 
@@ -78,13 +83,7 @@ fn set_default_raw(signal: i32) {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn set_default_raw(signal: i32) {
-    // SAFETY: as in `reset_handlers`.
-    unsafe {
-        let mut action: libc::sigaction = core::mem::zeroed();
-        action.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(signal, &action, core::ptr::null_mut());
-    }
+    set_default(signal);
 }
 
 fn is_ignored(signal: i32) -> bool {

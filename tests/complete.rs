@@ -248,16 +248,6 @@ fn arg(key: &str, path: &Path) -> String {
     format!("{key}={}", path.display())
 }
 
-fn started(output: &Output) -> Started {
-    let text = stdout(output);
-    assert!(
-        output.status.success(),
-        "start failed: {text} {}",
-        common::stderr(output)
-    );
-    Started::new(field(&text, "pid").unwrap().parse().unwrap())
-}
-
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -292,7 +282,7 @@ fn self_exe() -> PathBuf {
 fn second_start_fails_before_forking() {
     let dir = TempDir::new("second");
     let pid_file = dir.join("d.pid");
-    let mut first = started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
+    let mut first = common::started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
     let output = plan(&[&arg("pid_file", &pid_file)]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
@@ -310,7 +300,7 @@ fn second_start_fails_before_forking() {
 fn flock_sees_the_lock_for_the_daemons_life() {
     let dir = TempDir::new("flock");
     let pid_file = dir.join("d.pid");
-    let mut daemon = started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
+    let mut daemon = common::started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
     assert!(
         !flock_free(&pid_file),
         "flock(1) got the lock the daemon holds"
@@ -331,7 +321,7 @@ fn stale_pid_file_is_taken_over() {
     let pid_file = dir.join("d.pid");
     // A file no process holds a lock on, naming a process that may exist.
     fs::write(&pid_file, "1\n").unwrap();
-    let mut daemon = started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
+    let mut daemon = common::started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
     assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
 }
@@ -430,7 +420,7 @@ fn inherited_fds_are_closed_but_kept_ones() {
         ],
         900,
     );
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     let fds = common::open_fds(daemon.pid);
     // 0-2, the PID file and its directory, the kept fd: nothing else.
     assert_eq!(fds.len(), 6, "{fds:?}");
@@ -441,7 +431,7 @@ fn inherited_fds_are_closed_but_kept_ones() {
 
 fn cloexec_mode_marks_instead_of_closing() {
     let output = plan_with_fd(&["fds=cloexec", "readiness=manual"], 900);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     let flags =
         fs::read_to_string(format!("/proc/{}/fdinfo/900", daemon.pid)).expect("fd 900 kept open");
     let flags = flags
@@ -512,7 +502,7 @@ fn every_close_strategy_closes_the_same_fds() {
 
 fn signals_are_reset() {
     let caller_setup = ["block=10", "ignore=1", "handle=12", "readiness=manual"];
-    let mut daemon = started(&plan(&caller_setup));
+    let mut daemon = common::started(&plan(&caller_setup));
     assert_eq!(mask(daemon.pid, "SigBlk"), 0);
     // SIGPIPE stays ignored for Rust code; SIGHUP, ignored by the caller,
     // not. (glibc's reserved 32 and 33 stay as the environment left them.)
@@ -521,7 +511,7 @@ fn signals_are_reset() {
     assert_eq!(mask(daemon.pid, "SigCgt"), 0);
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
     // The control: without the reset, the caller's set-up shows.
-    let mut daemon = started(&plan(&[&caller_setup[..], &["signals=0"]].concat()));
+    let mut daemon = common::started(&plan(&[&caller_setup[..], &["signals=0"]].concat()));
     assert_ne!(mask(daemon.pid, "SigBlk") & bit(libc::SIGUSR1), 0);
     assert_ne!(mask(daemon.pid, "SigIgn") & bit(libc::SIGHUP), 0);
     assert_ne!(mask(daemon.pid, "SigCgt") & bit(libc::SIGUSR2), 0);
@@ -529,7 +519,7 @@ fn signals_are_reset() {
 }
 
 fn exec_resets_sigpipe_too() {
-    let mut daemon = started(&plan(&[
+    let mut daemon = common::started(&plan(&[
         "block=10",
         "ignore=1",
         "exec=/bin/sleep",
@@ -558,7 +548,7 @@ fn privileges_are_dropped_for_good() {
         "groups=65534",
         "readiness=manual",
     ]);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     assert_eq!(
         common::status(daemon.pid, "Uid"),
         "65534\t65534\t65534\t65534"
@@ -617,7 +607,7 @@ fn chroot_with_working_directory_inside() {
         "cwd=/inside",
         "readiness=manual",
     ]);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     assert_eq!(
         fs::read_link(format!("/proc/{}/root", daemon.pid)).unwrap(),
         root
@@ -632,7 +622,7 @@ fn chroot_with_working_directory_inside() {
 }
 
 fn core_dumps_off_and_nice() {
-    let mut daemon = started(&plan(&["nocore=1", "nice=5", "readiness=manual"]));
+    let mut daemon = common::started(&plan(&["nocore=1", "nice=5", "readiness=manual"]));
     let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.pid)).unwrap();
     let core = limits
         .lines()
@@ -666,7 +656,7 @@ fn core_dumps_off_and_nice() {
 fn exec_runs_the_program_holding_the_lock() {
     let dir = TempDir::new("exec");
     let pid_file = dir.join("d.pid");
-    let mut daemon = started(&plan(&[
+    let mut daemon = common::started(&plan(&[
         &arg("pid_file", &pid_file),
         "exec=/bin/sleep",
         "arg=60",
@@ -751,7 +741,7 @@ fn sd_notify_on_ready() {
     let dir = TempDir::new("sdnotify");
     let path = dir.join("notify");
     let socket = bound_socket(&path);
-    let mut daemon = started(&plan(&[&arg("notify_socket", &path), "readiness=manual"]));
+    let mut daemon = common::started(&plan(&[&arg("notify_socket", &path), "readiness=manual"]));
     assert_eq!(
         receive(&socket),
         format!("READY=1\nMAINPID={}\n", daemon.pid)
@@ -765,7 +755,7 @@ fn sd_notify_to_an_abstract_socket() {
     let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let socket = std::os::unix::net::UnixDatagram::bind_addr(&address).unwrap();
     socket.set_read_timeout(Some(common::PATIENCE)).unwrap();
-    let mut daemon = started(&plan(&[
+    let mut daemon = common::started(&plan(&[
         &format!("notify_socket=@{name}"),
         "readiness=manual",
     ]));
@@ -806,7 +796,7 @@ fn s6_notification_fd_on_ready() {
     let mut command = common::helper("plan", &["notify_fd=901", "keep=901", "readiness=manual"]);
     let reader = pipe_to(901, &mut command);
     let output = common::run(&mut command);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     let mut reader = fs::File::from(reader);
     let mut byte = [0u8; 1];
     reader.read_exact(&mut byte).unwrap();
@@ -837,7 +827,7 @@ fn program_ready_through_notify_socket() {
         &["ready", "300", marker.to_str().unwrap()],
         &[format!("NOTIFY_SOCKET={}", socket.display())],
     );
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     assert!(marker.exists(), "returned before the program was ready");
     assert_eq!(
         fs::read_link(format!("/proc/{}/exe", daemon.pid)).unwrap(),
@@ -857,7 +847,7 @@ fn program_ready_through_fd() {
         &["fd", "7", "300", marker.to_str().unwrap()],
         &[],
     );
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     assert!(marker.exists(), "returned before the program was ready");
     daemon.stop(libc::SIGKILL);
 }

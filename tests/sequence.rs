@@ -68,17 +68,6 @@ fn plan(args: &[&str]) -> std::process::Output {
     common::run(&mut common::helper("plan", args))
 }
 
-/// The parent's line `parent pid=N`: the daemon's PID.
-fn started(output: &std::process::Output) -> Started {
-    let text = stdout(output);
-    assert!(
-        output.status.success(),
-        "start failed: {text} {}",
-        common::stderr(output)
-    );
-    Started::new(field(&text, "pid").unwrap().parse().unwrap())
-}
-
 #[cfg(feature = "std")]
 fn sleeper_detaches_from_terminal_and_session() {
     let dir = TempDir::new("sleeper");
@@ -185,7 +174,7 @@ fn options_reach_the_daemon() {
         "say=1",
         "readiness=manual",
     ]);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
     assert_eq!(common::cwd(daemon.pid), work);
     assert_eq!(common::status(daemon.pid, "Umask"), "0027");
@@ -233,7 +222,7 @@ fn relative_paths_follow_the_callers_directory() {
     );
     command.current_dir(dir.path());
     let output = common::run(&mut command);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     assert_eq!(common::cwd(daemon.pid), dir.join("work"));
     // Written where the caller stood, not in the daemon's new directory.
     assert_eq!(common::read_pid_file(&dir.join("rel.pid")), daemon.pid);
@@ -297,7 +286,7 @@ fn manual_readiness_holds_the_caller() {
         "delay_ms=300",
         &format!("marker={}", marker.display()),
     ]);
-    let mut daemon = started(&output);
+    let mut daemon = common::started(&output);
     // The daemon writes the marker just before it reports ready: a caller
     // that returned earlier would find no marker.
     assert!(

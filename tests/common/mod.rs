@@ -151,6 +151,18 @@ pub fn run_keeping_stdout(command: &mut Command) -> Output {
     }
 }
 
+/// The daemon a helper started, from its line `parent pid=N`; the start
+/// must have succeeded.
+pub fn started(output: &Output) -> Started {
+    let text = stdout(output);
+    assert!(
+        output.status.success(),
+        "start failed: {text} {}",
+        stderr(output)
+    );
+    Started::new(field(&text, "pid").unwrap().parse().unwrap())
+}
+
 /// Text of a process's standard output.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
