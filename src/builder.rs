@@ -297,11 +297,6 @@ impl Daemonize {
     /// with [`EXIT_START_FAILED`]. With [`exec`](Self::exec), the daemon
     /// becomes the program, and this returns nowhere but in errors.
     ///
-    /// Every path is made absolute and turned into a C string here, users
-    /// and groups are looked up, the program searched for in `PATH` and its
-    /// argument and environment vectors built, all before anything forks,
-    /// so the daemon allocates nothing.
-    ///
     /// # Errors
     ///
     /// In the calling process, for input found bad before anything forked:
@@ -310,13 +305,38 @@ impl Daemonize {
     /// running daemon ([`Error::AlreadyRunning`]). With [`Detach::Never`]
     /// (or [`Detach::Auto`] deciding so) every error is returned, as there
     /// is no separate caller.
-    pub fn daemonize(mut self) -> Result<Daemon<'static>, Error> {
-        let detach = match self.detach {
-            Detach::Auto if !Plan::new().detach(Detach::Auto).detaches() => Detach::Never,
-            Detach::Auto => Detach::Always,
-            fixed => fixed,
-        };
-        let in_place = detach == Detach::Never;
+    pub fn daemonize(self) -> Result<Daemon<'static>, Error> {
+        let in_place = self.resolved_detach() == Detach::Never;
+        match self.start() {
+            Ok(Started::Daemon(daemon)) => Ok(daemon),
+            Ok(Started::Parent(_)) => std::process::exit(0),
+            // Refused before anything forked: the program may know better.
+            Err(
+                error @ (Error::Invalid { .. }
+                | Error::InteriorNul { .. }
+                | Error::AlreadyRunning { .. }),
+            ) => Err(error),
+            Err(error) if in_place => Err(error),
+            Err(error) => report_and_exit(&error),
+        }
+    }
+
+    /// Starts the daemon and returns in both processes, like
+    /// [`Plan::start`]: [`Started::Parent`] in the caller once the daemon
+    /// is ready, [`Started::Daemon`] in the daemon (with
+    /// [`exec`](Self::exec), only errors return there). For programs that
+    /// map errors to their own exit statuses.
+    ///
+    /// Every path is made absolute and turned into a C string here, users
+    /// and groups are looked up, the program searched for in `PATH` and its
+    /// argument and environment vectors built, all before anything forks,
+    /// so the daemon allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// In the calling process: see [`Error`]; nothing is left running.
+    pub fn start(mut self) -> Result<Started<'static>, Error> {
+        let detach = self.resolved_detach();
         let settings = (
             self.umask,
             self.readiness,
@@ -382,20 +402,13 @@ impl Daemonize {
         // over; the caller never gets past this statement.
         let daemon = match plan.start() {
             Ok(Started::Daemon(daemon)) => daemon.forget_paths(),
-            Ok(Started::Parent(_)) => {
+            Ok(Started::Parent(parent)) => {
                 prepared.remove_private_dir();
-                std::process::exit(0)
+                return Ok(Started::Parent(parent));
             }
             Err(error) => {
                 prepared.remove_private_dir();
-                match error {
-                    // Refused before anything forked: the program may know better.
-                    Error::Invalid { .. } | Error::AlreadyRunning { .. } => return Err(error),
-                    _ if in_place => return Err(error),
-                    _ => {
-                        report_and_exit(&error);
-                    }
-                }
+                return Err(error);
             }
         };
         // The fds given for the streams now sit on 0, 1 and 2: close the
@@ -409,7 +422,20 @@ impl Daemonize {
         let notify_socket = prepared.notify_socket.take();
         prepared.argv_slots = argv_slots;
         prepared.env_slots = env_slots;
-        Ok(daemon.owning(pid_file, notify_socket, prepared))
+        Ok(Started::Daemon(daemon.owning(
+            pid_file,
+            notify_socket,
+            prepared,
+        )))
+    }
+
+    /// [`Detach::Auto`] decided now.
+    fn resolved_detach(&self) -> Detach {
+        match self.detach {
+            Detach::Auto if !Plan::new().detach(Detach::Auto).detaches() => Detach::Never,
+            Detach::Auto => Detach::Always,
+            fixed => fixed,
+        }
     }
 }
 
