@@ -1,0 +1,100 @@
+//! Starting: the options onto the library's builder, its errors onto the
+//! exit statuses.
+
+use daemonic::{AwaitReady, Daemonize, Detach, Error, Redirect, Started, Step};
+
+use crate::args::{DEFAULT_WAIT, Start};
+use crate::{exit, supervise};
+
+/// Builds the daemon's description: everything but what to execute.
+pub fn builder(start: &Start) -> Daemonize {
+    let mut builder = Daemonize::new();
+    if let Some(path) = &start.pid_file {
+        builder = builder.pid_file(path);
+    }
+    if let Some(dir) = &start.chdir {
+        builder = builder.working_directory(dir);
+    }
+    if let Some(mask) = start.umask {
+        builder = builder.umask(mask);
+    }
+    if let Some(path) = &start.stdout {
+        builder = builder.stdout(Redirect::File(path.clone()));
+    }
+    if let Some(path) = &start.stderr {
+        builder = builder.stderr(Redirect::File(path.clone()));
+    }
+    if let Some(user) = &start.user {
+        builder = builder.user(user);
+    }
+    if let Some(group) = &start.group {
+        builder = builder.group(group);
+    }
+    if let Some(dir) = &start.chroot {
+        builder = builder.chroot(dir);
+    }
+    for &fd in &start.keep_fds {
+        builder = builder.keep_fd(fd);
+    }
+    if let Some(increment) = start.nice {
+        builder = builder.nice(increment);
+    }
+    if start.foreground {
+        builder = builder.detach(Detach::Never);
+    }
+    builder
+}
+
+pub fn run(start: Start) -> i32 {
+    if start.supervise {
+        return supervise::run(start);
+    }
+    let mut builder = builder(&start);
+    if start.clear_env {
+        builder = builder.env_clear();
+    }
+    for (key, value) in &start.env {
+        builder = builder.env(key, value);
+    }
+    if let Some(fd) = start.ready_fd {
+        builder = builder.await_ready(AwaitReady::Fd(fd));
+    } else if start.wait_ready.is_some() {
+        builder = builder.await_ready(AwaitReady::NotifySocket);
+    }
+    builder = builder.ready_timeout(Some(start.wait_ready.unwrap_or(DEFAULT_WAIT)));
+    match builder.exec(&start.program, &start.args).start() {
+        Ok(Started::Parent(_)) => exit::STARTED,
+        // An executed program never returns here.
+        Ok(Started::Daemon(_)) => exit::COULD_NOT_START,
+        Err(Error::Invalid { option: "user", .. }) => unknown("user", start.user.as_deref()),
+        Err(Error::Invalid {
+            option: "group", ..
+        }) => unknown("group", start.group.as_deref()),
+        Err(error) => report(&error),
+    }
+}
+
+/// An unknown user or group, named.
+pub fn unknown(what: &str, name: Option<&str>) -> i32 {
+    eprintln!("daemonic: unknown {what} '{}'", name.unwrap_or_default());
+    exit::USAGE
+}
+
+/// Prints the error and gives its exit status.
+pub fn report(error: &Error) -> i32 {
+    eprintln!("daemonic: {error}");
+    status_of(error)
+}
+
+pub fn status_of(error: &Error) -> i32 {
+    match error {
+        Error::AlreadyRunning { .. } => exit::ALREADY_RUNNING,
+        Error::NotReady { .. } => exit::NOT_READY,
+        Error::Os {
+            step: Step::Readiness,
+            errno: daemonic::Errno::TIMEDOUT,
+        } => exit::NOT_READY,
+        Error::Invalid { .. } | Error::InteriorNul { .. } => exit::USAGE,
+        _ => exit::COULD_NOT_START,
+    }
+}
