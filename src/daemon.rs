@@ -7,7 +7,7 @@ use rustix::io::Errno;
 use rustix::process::Pid;
 
 use crate::decimal::Decimal;
-use crate::error::Step;
+use crate::error::{Error, Step};
 use crate::fork::exit_now;
 use crate::notify;
 use crate::pidfile::{self, LockedPidFile};
@@ -137,14 +137,47 @@ impl<'a> Daemon<'a> {
     /// [`Step::Initialization`]. Use it with
     /// [`Readiness::Manual`](crate::Readiness::Manual), before
     /// [`ready`](Daemon::ready).
-    pub fn fail(mut self, errno: Errno) -> ! {
+    pub fn fail(self, errno: Errno) -> ! {
+        self.fail_with(Error::Os {
+            step: Step::Initialization,
+            errno,
+        })
+    }
+
+    /// Reports `error` to the caller, whose `start` returns it, removes the
+    /// PID file and ends the daemon with `_exit(1)`: for a daemon that
+    /// starts something of its own (a supervisor executing a program) and
+    /// passes on how that went. [`Error::Os`] and [`Error::Exited`] travel
+    /// as they are; other errors arrive as [`Step::Initialization`] with
+    /// `EIO`.
+    pub fn fail_with(mut self, error: Error) -> ! {
         let _ = self.remove_pid_file();
-        if let Some(report) = self.report.take() {
-            let record = Record::Failed {
-                step: Step::Initialization,
+        let (record, errno) = match error {
+            Error::Os { step, errno } => (
+                Record::Failed {
+                    step,
+                    errno,
+                    pid: self.pid,
+                },
                 errno,
-                pid: self.pid,
-            };
+            ),
+            Error::Exited { status, pid } => (
+                Record::Exited {
+                    pid: pid.unwrap_or(self.pid),
+                    status: status.to_raw(),
+                },
+                Errno::CHILD,
+            ),
+            _ => (
+                Record::Failed {
+                    step: Step::Initialization,
+                    errno: Errno::IO,
+                    pid: self.pid,
+                },
+                Errno::IO,
+            ),
+        };
+        if let Some(report) = self.report.take() {
             let _ = report::send(&report, record);
         }
         if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {

@@ -334,6 +334,14 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// Encodes it as a raw wait status.
+    pub(crate) fn to_raw(self) -> i32 {
+        match self {
+            ExitStatus::Code(code) => (code & 0xff) << 8,
+            ExitStatus::Signal(signal) => signal & 0x7f,
+        }
+    }
+
     /// Decodes a raw wait status from `waitpid`.
     pub(crate) fn from_raw(status: i32) -> ExitStatus {
         if libc::WIFSIGNALED(status) {
@@ -341,6 +349,19 @@ impl ExitStatus {
         } else {
             ExitStatus::Code(libc::WEXITSTATUS(status))
         }
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn exit_status_survives_the_wait_encoding() {
+    for status in [
+        ExitStatus::Code(0),
+        ExitStatus::Code(3),
+        ExitStatus::Code(255),
+        ExitStatus::Signal(9),
+    ] {
+        assert_eq!(ExitStatus::from_raw(status.to_raw()), status);
     }
 }
 

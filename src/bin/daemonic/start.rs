@@ -82,7 +82,13 @@ pub fn unknown(what: &str, name: Option<&str>) -> i32 {
 
 /// Prints the error and gives its exit status.
 pub fn report(error: &Error) -> i32 {
-    eprintln!("daemonic: {error}");
+    match error {
+        Error::Os {
+            step: Step::Readiness,
+            errno: daemonic::Errno::TIMEDOUT,
+        } => eprintln!("daemonic: the program was not ready in time; it was stopped"),
+        error => eprintln!("daemonic: {error}"),
+    }
     status_of(error)
 }
 

@@ -1,9 +1,746 @@
-//! `--supervise`: stays as the program's parent (placeholder until the
-//! supervisor lands).
+//! `--supervise`: daemonic stays as the program's parent. It holds the PID
+//! file (with its own PID) and its lock, writes the program's PID to
+//! `--child-pidfile`, forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2,
+//! restarts the program after an abnormal exit with `--restart`, and
+//! removes its PID files when it ends.
+//!
+//! Everything the loop needs (argv, envp, paths, the readiness channel) is
+//! prepared before the first fork; the loop itself allocates nothing:
+//! signals arrive on a `signalfd`, children are reaped with `waitpid`, the
+//! restart delay is a `poll` timeout, messages are built in stack buffers.
 
-use crate::args::Start;
+use std::ffi::{CString, OsStr, OsString, c_char};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-pub fn run(_start: Start) -> i32 {
-    eprintln!("daemonic: --supervise is not built yet");
-    crate::exit::USAGE
+use daemonic::{Daemon, Error, ExitStatus, Readiness, Started, Step};
+
+use crate::args::{DEFAULT_WAIT, Start};
+use crate::{exit, start};
+
+/// The longest delay between restarts.
+const RESTART_CAP: Duration = Duration::from_secs(60);
+/// A program that ran this long before it failed starts the delays over.
+const STABLE_RUN: Duration = Duration::from_secs(10);
+/// The signals the supervisor forwards to the program.
+const FORWARDED: [i32; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// The program to run, ready for `execve`.
+struct Program {
+    path: CString,
+    _args: Vec<CString>,
+    argv: Vec<*const c_char>,
+    _env: Vec<CString>,
+    envp: Vec<*const c_char>,
+    child_pid_file: Option<CString>,
+    readiness: Channel,
+    wait: Duration,
+    restart: Option<Duration>,
+}
+
+/// How the first run of the program says it is ready.
+enum Channel {
+    /// As soon as it is executed.
+    None,
+    /// `READY=1` on this bound socket, in this private directory.
+    Socket(OwnedFd, PathBuf),
+    /// A newline on fd N (a pipe is made for each run).
+    Fd(RawFd),
+}
+
+pub fn run(start: Start) -> i32 {
+    let program = match Program::prepare(&start) {
+        Ok(program) => program,
+        Err(message) => {
+            eprintln!("daemonic: {message}");
+            return exit::COULD_NOT_START;
+        }
+    };
+    let mut builder = start::builder(&start)
+        .readiness(Readiness::Manual)
+        // The supervisor's own wait ends first, with the precise error.
+        .ready_timeout(Some(program.wait + Duration::from_secs(5)));
+    if let Channel::Socket(socket, _) = &program.readiness {
+        builder = builder.keep_fd(socket.as_raw_fd());
+    }
+    match builder.start() {
+        Ok(Started::Parent(_)) => {
+            program.remove_private_dir();
+            exit::STARTED
+        }
+        Ok(Started::Daemon(daemon)) => supervise(daemon, &program),
+        Err(error) => {
+            program.remove_private_dir();
+            match error {
+                Error::Invalid { option: "user", .. } => {
+                    start::unknown("user", start.user.as_deref())
+                }
+                Error::Invalid {
+                    option: "group", ..
+                } => start::unknown("group", start.group.as_deref()),
+                error => start::report(&error),
+            }
+        }
+    }
+}
+
+impl Program {
+    fn prepare(start: &Start) -> Result<Program, String> {
+        let c = |text: &OsStr| {
+            CString::new(text.as_bytes()).map_err(|_| "an argument holds a NUL byte".to_string())
+        };
+        let mut env: Vec<(OsString, OsString)> = if start.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (key, value) in &start.env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+        let readiness = match (start.ready_fd, start.wait_ready) {
+            (Some(fd), _) => Channel::Fd(fd),
+            (None, Some(_)) => {
+                let dir = private_dir()?;
+                let path = dir.join("notify");
+                let socket = std::os::unix::net::UnixDatagram::bind(&path)
+                    .map_err(|e| format!("failed to bind {}: {e}", path.display()))?;
+                env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+                env.push(("NOTIFY_SOCKET".into(), path.into_os_string()));
+                Channel::Socket(socket.into(), dir)
+            }
+            (None, None) => Channel::None,
+        };
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let path = c(search_path(&start.program, path_var.as_deref()).as_os_str())?;
+        let args: Vec<CString> = std::iter::once(&start.program)
+            .chain(&start.args)
+            .map(|a| c(a))
+            .collect::<Result<_, _>>()?;
+        let env: Vec<CString> = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut entry = k.into_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(v.as_bytes());
+                c(OsStr::from_bytes(&entry))
+            })
+            .collect::<Result<_, _>>()?;
+        let pointers = |strings: &[CString]| -> Vec<*const c_char> {
+            strings
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        let child_pid_file = match &start.child_pid_file {
+            Some(path) => Some(c(std::path::absolute(path)
+                .map_err(|e| e.to_string())?
+                .as_os_str())?),
+            None => None,
+        };
+        Ok(Program {
+            path,
+            argv: pointers(&args),
+            _args: args,
+            envp: pointers(&env),
+            _env: env,
+            child_pid_file,
+            readiness,
+            wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
+            restart: start.restart,
+        })
+    }
+
+    fn remove_private_dir(&self) {
+        if let Channel::Socket(_, dir) = &self.readiness {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The supervisor's life, in the daemon. Never returns.
+fn supervise(mut daemon: Daemon<'static>, program: &Program) -> ! {
+    let signals = match SignalFd::new() {
+        Ok(signals) => signals,
+        Err(errno) => daemon.fail_with(Error::Os {
+            step: Step::Initialization,
+            errno,
+        }),
+    };
+    // The first run decides what the caller hears.
+    let mut child = match spawn(program) {
+        Ok(child) => child,
+        Err(errno) => daemon.fail_with(Error::Os {
+            step: Step::Exec,
+            errno,
+        }),
+    };
+    if let Err(error) = await_first_ready(program, &signals, &mut child) {
+        let _ = kill_and_reap(child.pid);
+        remove_child_pid_file(program);
+        daemon.fail_with(error);
+    }
+    if daemon.ready().is_err() {
+        // The caller is gone; carry on: the program runs.
+    }
+    let status = Loop::new(program, child).run(&signals);
+    remove_child_pid_file(program);
+    drop(daemon);
+    program.remove_private_dir();
+    std::process::exit(status)
+}
+
+/// A running program.
+struct Child {
+    pid: i32,
+    started: Instant,
+    /// The read end of its readiness pipe (`--ready-fd`), first run only.
+    ready_pipe: Option<OwnedFd>,
+}
+
+/// Forks and executes the program; the exec's failure comes back through a
+/// close-on-exec pipe. Writes the child PID file.
+fn spawn(program: &Program) -> Result<Child, daemonic::Errno> {
+    let (exec_read, exec_write) = pipe()?;
+    let ready = match program.readiness {
+        Channel::Fd(_) => Some(pipe()?),
+        _ => None,
+    };
+    // SAFETY: the child makes only async-signal-safe calls on memory
+    // prepared before the fork (this process is single-threaded anyway).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last_errno());
+    }
+    if pid == 0 {
+        exec_child(program, &exec_write, ready.as_ref().map(|(_, w)| w));
+    }
+    drop(exec_write);
+    let mut errno = [0u8; 4];
+    // SAFETY: reads at most 4 bytes into our buffer.
+    let got = unsafe { libc::read(exec_read.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
+    if got == 4 {
+        reap(pid);
+        return Err(daemonic::Errno::from_raw_os_error(i32::from_ne_bytes(
+            errno,
+        )));
+    }
+    write_child_pid_file(program, pid);
+    Ok(Child {
+        pid,
+        started: Instant::now(),
+        ready_pipe: ready.map(|(read, _)| read),
+    })
+}
+
+/// In the forked child: default signals, readiness fd in place, `execve`;
+/// on failure the errno goes back through the pipe.
+fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&OwnedFd>) -> ! {
+    // SAFETY: plain system calls on valid fds and prepared, null-terminated
+    // vectors; `_exit` ends the child whatever happens.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // The supervisor keeps SIGPIPE ignored (Rust); the program gets the default.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if let (Channel::Fd(target), Some(write)) = (&program.readiness, ready_write) {
+            if write.as_raw_fd() == *target {
+                libc::fcntl(*target, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(write.as_raw_fd(), *target);
+            }
+        }
+        libc::execve(
+            program.path.as_ptr(),
+            program.argv.as_ptr(),
+            program.envp.as_ptr(),
+        );
+        let errno = last_errno().raw_os_error().to_ne_bytes();
+        libc::write(exec_write.as_raw_fd(), errno.as_ptr().cast(), 4);
+        libc::_exit(127)
+    }
+}
+
+/// Waits for the first run's readiness: ready, or the error for the caller.
+fn await_first_ready(
+    program: &Program,
+    signals: &SignalFd,
+    child: &mut Child,
+) -> Result<(), Error> {
+    let channel = match (&program.readiness, &child.ready_pipe) {
+        (Channel::None, _) => return Ok(()),
+        (Channel::Socket(socket, _), _) => socket.as_raw_fd(),
+        (Channel::Fd(_), Some(pipe)) => pipe.as_raw_fd(),
+        (Channel::Fd(_), None) => return Ok(()),
+    };
+    let deadline = Instant::now() + program.wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Os {
+                step: Step::Readiness,
+                errno: daemonic::Errno::TIMEDOUT,
+            });
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: signals.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: channel,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let count = if channel >= 0 { 2 } else { 1 };
+        // SAFETY: `fds` holds `count` valid pollfds.
+        unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                count,
+                left.as_millis().min(i32::MAX as u128) as i32,
+            )
+        };
+        if fds[0].revents != 0 {
+            match signals.next() {
+                Some(libc::SIGCHLD) => {
+                    if let Some(status) = reaped(child.pid) {
+                        return Err(exited(child.pid, status));
+                    }
+                }
+                Some(signal) => forward(child.pid, signal),
+                None => {}
+            }
+        }
+        if fds[1].revents != 0 {
+            let mut buf = [0u8; 4096];
+            // SAFETY: reads into our buffer.
+            let n = unsafe { libc::read(channel, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                // The program closed its readiness fd without a word: its
+                // exit (or the timeout) will tell.
+                child.ready_pipe = None;
+                return await_exit_or_timeout(signals, child, deadline);
+            }
+            let said = &buf[..n as usize];
+            match (&program.readiness, said) {
+                (Channel::Fd(_), said) if said.contains(&b'\n') => return Ok(()),
+                (Channel::Socket(..), said) => {
+                    for line in said.split(|&b| b == b'\n') {
+                        if line == b"READY=1" {
+                            return Ok(());
+                        }
+                        if let Some(errno) = line.strip_prefix(b"ERRNO=").and_then(parse_number) {
+                            return Err(Error::Os {
+                                step: Step::Initialization,
+                                errno: daemonic::Errno::from_raw_os_error(errno as i32),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// After the readiness fd closed silently: the program's exit, or the timeout.
+fn await_exit_or_timeout(
+    signals: &SignalFd,
+    child: &Child,
+    deadline: Instant,
+) -> Result<(), Error> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Os {
+                step: Step::Readiness,
+                errno: daemonic::Errno::TIMEDOUT,
+            });
+        }
+        let mut fds = [libc::pollfd {
+            fd: signals.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd.
+        unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                1,
+                left.as_millis().min(i32::MAX as u128) as i32,
+            )
+        };
+        if fds[0].revents != 0 && signals.next() == Some(libc::SIGCHLD) {
+            if let Some(status) = reaped(child.pid) {
+                return Err(exited(child.pid, status));
+            }
+        }
+    }
+}
+
+/// The error for program `pid` that ended (raw wait status) before it was ready.
+fn exited(pid: i32, raw: i32) -> Error {
+    let status = if libc::WIFSIGNALED(raw) {
+        ExitStatus::Signal(libc::WTERMSIG(raw))
+    } else {
+        ExitStatus::Code(libc::WEXITSTATUS(raw))
+    };
+    Error::Exited {
+        pid: daemonic::Pid::from_raw(pid),
+        status,
+    }
+}
+
+/// The supervision loop after the first run is up.
+struct Loop<'p> {
+    program: &'p Program,
+    child: Option<Child>,
+    stop_requested: bool,
+    delay: Duration,
+    restart_at: Option<Instant>,
+    last_status: i32,
+}
+
+impl<'p> Loop<'p> {
+    fn new(program: &'p Program, mut child: Child) -> Loop<'p> {
+        child.ready_pipe = None;
+        Loop {
+            program,
+            child: Some(child),
+            stop_requested: false,
+            delay: program.restart.unwrap_or(Duration::ZERO),
+            restart_at: None,
+            last_status: 0,
+        }
+    }
+
+    /// Runs until the program ends for good; the supervisor's exit status.
+    fn run(&mut self, signals: &SignalFd) -> i32 {
+        loop {
+            let timeout = match self.restart_at {
+                Some(at) => at
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as i32,
+                None => -1,
+            };
+            let mut fds = [libc::pollfd {
+                fd: signals.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) };
+            if let Some(at) = self.restart_at {
+                if Instant::now() >= at {
+                    self.restart_at = None;
+                    self.restart();
+                }
+            }
+            if fds[0].revents == 0 {
+                continue;
+            }
+            while let Some(signal) = signals.next() {
+                if let Some(status) = self.on_signal(signal) {
+                    return status;
+                }
+            }
+        }
+    }
+
+    /// Handles one signal; `Some(status)` when the supervisor is done.
+    fn on_signal(&mut self, signal: i32) -> Option<i32> {
+        if signal != libc::SIGCHLD {
+            if signal == libc::SIGTERM || signal == libc::SIGINT {
+                self.stop_requested = true;
+                if self.child.is_none() {
+                    return Some(0);
+                }
+            }
+            if let Some(child) = &self.child {
+                forward(child.pid, signal);
+            }
+            return None;
+        }
+        let child = self.child.as_ref()?;
+        let status = reaped(child.pid)?;
+        let ran = child.started.elapsed();
+        self.child = None;
+        remove_child_pid_file(self.program);
+        self.last_status = exit_code(status);
+        let abnormal = !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        if self.stop_requested || !abnormal || self.program.restart.is_none() {
+            return Some(if self.stop_requested {
+                0
+            } else {
+                self.last_status
+            });
+        }
+        if ran >= STABLE_RUN {
+            self.delay = self.program.restart.unwrap_or_default();
+        }
+        log(&[
+            b"daemonic: program ended with status ",
+            Decimal::new(self.last_status as u32).digits(),
+            b"; restarting\n",
+        ]);
+        self.restart_at = Some(Instant::now() + self.delay);
+        self.delay = (self.delay * 2).min(RESTART_CAP);
+        None
+    }
+
+    fn restart(&mut self) {
+        if self.stop_requested {
+            return;
+        }
+        match spawn(self.program) {
+            Ok(child) => self.child = Some(child),
+            Err(errno) => {
+                log(&[
+                    b"daemonic: failed to execute the program: os error ",
+                    Decimal::new(errno.raw_os_error() as u32).digits(),
+                    b"\n",
+                ]);
+                self.restart_at = Some(Instant::now() + self.delay);
+                self.delay = (self.delay * 2).min(RESTART_CAP);
+            }
+        }
+    }
+}
+
+/// The blocked signals the supervisor reads, as a `signalfd`.
+struct SignalFd {
+    fd: OwnedFd,
+}
+
+impl SignalFd {
+    fn new() -> Result<SignalFd, daemonic::Errno> {
+        // SAFETY: the set is initialised before it is read; signalfd returns
+        // a new fd we own.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+                libc::sigaddset(&mut set, *signal);
+            }
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(last_errno());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                return Err(last_errno());
+            }
+            Ok(SignalFd {
+                fd: OwnedFd::from_raw_fd(fd),
+            })
+        }
+    }
+
+    /// The next pending signal, if any.
+    fn next(&self) -> Option<i32> {
+        // SAFETY: signalfd_siginfo is plain data; read fills it whole or fails.
+        unsafe {
+            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            let n = libc::read(
+                self.fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            );
+            (n == size as isize).then_some(info.ssi_signo as i32)
+        }
+    }
+}
+
+fn forward(pid: i32, signal: i32) {
+    // SAFETY: kill takes plain integers.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// The raw wait status of `pid` if it has ended (reaped now).
+fn reaped(pid: i32) -> Option<i32> {
+    let mut status = 0;
+    // SAFETY: waitpid writes into our local.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    (rc == pid).then_some(status)
+}
+
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: as above, blocking.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+fn kill_and_reap(pid: i32) -> i32 {
+    forward(pid, libc::SIGKILL);
+    let mut status = 0;
+    // SAFETY: as above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
+
+/// A shell-style exit code: the code, or 128 + the signal.
+fn exit_code(status: i32) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
+fn write_child_pid_file(program: &Program, pid: i32) {
+    let Some(path) = &program.child_pid_file else {
+        return;
+    };
+    // SAFETY: open/write/close on a prepared C string and a stack buffer.
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        );
+        if fd >= 0 {
+            let text = Decimal::new(pid as u32);
+            libc::write(fd, text.line().as_ptr().cast(), text.line().len());
+            libc::close(fd);
+        }
+    }
+}
+
+fn remove_child_pid_file(program: &Program) {
+    if let Some(path) = &program.child_pid_file {
+        // SAFETY: unlink reads a prepared C string.
+        unsafe { libc::unlink(path.as_ptr()) };
+    }
+}
+
+/// Writes the pieces to standard error as one line, from a stack buffer.
+fn log(parts: &[&[u8]]) {
+    let mut line = [0u8; 256];
+    let mut len = 0;
+    for part in parts {
+        let n = part.len().min(line.len() - len);
+        line[len..len + n].copy_from_slice(&part[..n]);
+        len += n;
+    }
+    // SAFETY: writes `len` initialised bytes to fd 2.
+    unsafe { libc::write(2, line.as_ptr().cast(), len) };
+}
+
+/// A number in decimal, in a stack buffer.
+struct Decimal {
+    bytes: [u8; 11],
+    start: usize,
+}
+
+impl Decimal {
+    fn new(mut n: u32) -> Decimal {
+        let mut bytes = [0u8; 11];
+        bytes[10] = b'\n';
+        let mut start = 10;
+        loop {
+            start -= 1;
+            bytes[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { bytes, start }
+    }
+
+    fn digits(&self) -> &[u8] {
+        &self.bytes[self.start..10]
+    }
+
+    fn line(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+fn parse_number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), daemonic::Errno> {
+    let mut ends = [0; 2];
+    // SAFETY: pipe2 fills `ends` with two new fds we then own.
+    unsafe {
+        if libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(last_errno());
+        }
+        Ok((OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])))
+    }
+}
+
+fn last_errno() -> daemonic::Errno {
+    daemonic::Errno::from_raw_os_error(
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
+}
+
+/// `program` itself when it holds a `/`, else the first executable file of
+/// that name in `path`; else the name as given (the exec then fails with
+/// ENOENT, reported like any failed exec).
+fn search_path(program: &OsStr, path: Option<&OsStr>) -> PathBuf {
+    if program.as_bytes().contains(&b'/') {
+        return PathBuf::from(program);
+    }
+    let default = OsStr::new("/usr/local/bin:/usr/bin:/bin");
+    for dir in std::env::split_paths(path.unwrap_or(default)) {
+        let candidate = dir.join(program);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(program)
+}
+
+/// A fresh directory, mode 0700, for the program's notification socket.
+fn private_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let base = if root && std::path::Path::new("/run").is_dir() {
+        PathBuf::from("/run")
+    } else {
+        std::env::temp_dir()
+    };
+    for attempt in 0..100 {
+        let dir = base.join(format!("daemonic-notify.{}.{attempt}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("failed to create {}: {e}", dir.display())),
+        }
+    }
+    Err(String::from(
+        "failed to create a private directory for NOTIFY_SOCKET",
+    ))
 }
