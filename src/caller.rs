@@ -35,6 +35,7 @@ pub(crate) fn await_report(
         deadline: plan.ready_timeout.map(Deadline::after),
         daemon: None,
         executing: false,
+        reported_failure: false,
     };
     let outcome = wait.outcome();
     if outcome.is_err() {
@@ -66,6 +67,9 @@ struct Wait<'p, 'a> {
     daemon: Option<Pid>,
     /// The daemon said it is about to exec.
     executing: bool,
+    /// The daemon (or session leader) reported its own failure and has
+    /// exited: there is nothing to stop.
+    reported_failure: bool,
 }
 
 /// What one readable fd had to say.
@@ -91,6 +95,7 @@ impl Wait<'_, '_> {
                 Event::Record(Record::Failed { step, errno, .. }) => {
                     // The sender exits right after; wait until it has.
                     self.drain_report();
+                    self.reported_failure = true;
                     return Err(Error::Os { step, errno });
                 }
                 Event::Record(Record::Exited { pid, status }) => {
@@ -230,6 +235,9 @@ impl Wait<'_, '_> {
     /// Kills a daemon (or executed program) that will not report, and
     /// waits for it to be gone.
     fn stop_daemon(&mut self) {
+        if self.reported_failure {
+            return;
+        }
         if let Some(pid) = self.daemon {
             // ESRCH: it is gone already.
             let _ = rustix::process::kill_process(pid, Signal::KILL);

@@ -1,1 +1,646 @@
-fn main() {}
+//! The `daemonic` command, run as users and init scripts run it: exit
+//! statuses, messages, the files it leaves (or not), and the tools people
+//! already use on its PID files.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Started, TempDir, stderr, stdout};
+
+fn main() {
+    common::main(helpers, tests());
+}
+
+fn tests() -> Vec<common::Test> {
+    vec![
+        ("start_status_stop", start_status_stop),
+        ("status_statuses", status_statuses),
+        ("bad_input_starts_nothing", bad_input_starts_nothing),
+        ("interop_start_stop_daemon", interop_start_stop_daemon),
+        ("interop_pkill_flock_kill", interop_pkill_flock_kill),
+        ("stop_escalates_to_sigkill", stop_escalates_to_sigkill),
+        (
+            "wait_ready_through_notify_socket",
+            wait_ready_through_notify_socket,
+        ),
+        ("wait_ready_through_fd", wait_ready_through_fd),
+        ("not_ready_in_time", not_ready_in_time),
+        (
+            "foreground_under_a_notify_listener",
+            foreground_under_a_notify_listener,
+        ),
+        ("supervisor_forwards_signals", supervisor_forwards_signals),
+        (
+            "supervisor_restarts_until_stopped",
+            supervisor_restarts_until_stopped,
+        ),
+        (
+            "supervisor_reports_to_notify_socket",
+            supervisor_reports_to_notify_socket,
+        ),
+        ("help_and_version", help_and_version),
+    ]
+}
+
+// ---- programs daemonic runs (this binary, by DAEMONIC_TEST_HELPER) --------
+
+fn helpers(name: &str, args: Vec<String>) {
+    let arg = |i: usize| args[i].clone();
+    let millis = |i: usize| Duration::from_millis(args[i].parse().unwrap());
+    match name {
+        "ready" => {
+            std::thread::sleep(millis(1));
+            fs::write(arg(0), "ready").unwrap();
+            let socket = std::os::unix::net::UnixDatagram::unbound().unwrap();
+            socket
+                .send_to(b"READY=1", std::env::var("NOTIFY_SOCKET").unwrap())
+                .unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "ready-fd" => {
+            std::thread::sleep(millis(2));
+            fs::write(arg(1), "ready").unwrap();
+            let fd: i32 = arg(0).parse().unwrap();
+            // SAFETY: writes one byte to the inherited fd.
+            unsafe { libc::write(fd, b"\n".as_ptr().cast(), 1) };
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "signals" => record_signals(&arg(0)),
+        "ignore-term" => {
+            // SAFETY: setting a disposition.
+            unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "run" => {
+            use std::io::Write;
+            let mut log = fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(arg(0))
+                .unwrap();
+            writeln!(log, "run {}", std::process::id()).unwrap();
+            std::thread::sleep(millis(2));
+            std::process::exit(arg(1).parse().unwrap());
+        }
+        "sleep" => std::thread::sleep(Duration::from_secs(60)),
+        other => panic!("no helper {other}"),
+    }
+}
+
+/// Appends the name of each HUP, USR1 and USR2 received to `log`; ends on TERM.
+fn record_signals(log: &str) {
+    use std::io::Write;
+    // SAFETY: the set is initialised before use; sigwait fills `signal`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        fs::write(log, "").unwrap();
+        loop {
+            let mut signal = 0;
+            libc::sigwait(&set, &mut signal);
+            let name = match signal {
+                libc::SIGHUP => "HUP",
+                libc::SIGUSR1 => "USR1",
+                libc::SIGUSR2 => "USR2",
+                _ => std::process::exit(0),
+            };
+            let mut file = fs::OpenOptions::new().append(true).open(log).unwrap();
+            writeln!(file, "{name}").unwrap();
+        }
+    }
+}
+
+// ---- running daemonic ----------------------------------------------------
+
+fn daemonic(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_daemonic"));
+    command.args(args).stdin(std::process::Stdio::null());
+    common::run(&mut command)
+}
+
+/// `daemonic OPTIONS -- THIS_TEST_BINARY` as helper `mode` with `args`.
+fn daemonic_running(options: &[&str], mode: &str, args: &[&str]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    let env = format!("--env={}={mode}", common::HELPER_ENV);
+    let mut all: Vec<&str> = options.to_vec();
+    all.push(&env);
+    all.push("--");
+    all.push(exe.to_str().unwrap());
+    all.extend_from_slice(args);
+    daemonic(&all)
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn assert_one_line_error(output: &Output, status: i32, text: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(status), "{err}");
+    assert!(
+        err.starts_with("daemonic: ") && err.ends_with('\n') && err.lines().count() == 1,
+        "{err:?}"
+    );
+    assert!(err.contains(text), "expected {text:?} in {err:?}");
+}
+
+/// Processes whose command line holds `token`.
+fn processes_with(token: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(token) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+fn exe_of(pid: i32) -> PathBuf {
+    fs::read_link(format!("/proc/{pid}/exe")).unwrap()
+}
+
+// ---- start, status, stop -------------------------------------------------
+
+fn start_status_stop() {
+    let dir = TempDir::new("cli");
+    let pid_file = dir.join("s.pid");
+    let output = daemonic(&["-p", arg(&pid_file), "--", "/bin/sleep", "60"]);
+    assert!(output.status.success(), "{output:?}");
+    // What systemd's Type=forking with PIDFile= relies on: when the start
+    // command exits, the PID file names the running main process, which is
+    // not the command's child and has a session of its own.
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    assert!(exe_of(daemon.pid).ends_with("sleep"));
+    let stat = common::stat(daemon.pid);
+    assert_eq!(stat.ppid, std::process::id() as i32);
+    assert_ne!(stat.session, daemon.pid);
+    assert_eq!(stat.tty_nr, 0);
+
+    let status = daemonic(&["--status", "-p", arg(&pid_file)]);
+    assert_eq!(status.status.code(), Some(0));
+    assert_eq!(
+        stdout(&status),
+        format!("daemonic: running as PID {}\n", daemon.pid)
+    );
+
+    let again = daemonic(&["-p", arg(&pid_file), "--", "/bin/sleep", "60"]);
+    assert_one_line_error(&again, 2, &format!("already running as PID {}", daemon.pid));
+
+    let stop = daemonic(&["--stop", "-p", arg(&pid_file)]);
+    assert_eq!(stop.status.code(), Some(0), "{stop:?}");
+    let status = daemon.wait();
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
+    // sleep did not know its PID file: --stop removed it.
+    assert!(!pid_file.exists());
+    assert_eq!(
+        daemonic(&["--status", "-p", arg(&pid_file)]).status.code(),
+        Some(3)
+    );
+    assert_one_line_error(
+        &daemonic(&["--stop", "-p", arg(&pid_file)]),
+        1,
+        "not running",
+    );
+}
+
+fn status_statuses() {
+    let dir = TempDir::new("status");
+    let stale = dir.join("stale.pid");
+    fs::write(&stale, "4194000\n").unwrap();
+    let output = daemonic(&["--status", "-p", arg(&stale)]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stdout(&output).contains("not running, but"));
+    // A path under a file cannot be read: unknown.
+    let unknown = stale.join("x.pid");
+    assert_eq!(
+        daemonic(&["--status", "-p", arg(&unknown)]).status.code(),
+        Some(4)
+    );
+    assert_eq!(
+        daemonic(&["--status", "-p", arg(&dir.join("none.pid"))])
+            .status
+            .code(),
+        Some(3)
+    );
+}
+
+fn bad_input_starts_nothing() {
+    let dir = TempDir::new("bad");
+    let pid_file = dir.join("b.pid");
+    let token = format!("daemonic-bad-{}", std::process::id());
+    let not_executable = dir.join("plain");
+    fs::write(&not_executable, "").unwrap();
+    let held = dir.join("held.pid");
+    let mut holder = started_by(&daemonic_running(&["-p", arg(&held)], "sleep", &[]), &held);
+    let p = arg(&pid_file);
+    let cases: Vec<(Vec<&str>, i32, String)> = vec![
+        (
+            vec![
+                "--bogus", "-p", p, "--", "/bin/sh", "-c", "sleep 60", &token,
+            ],
+            1,
+            "invalid option '--bogus'".into(),
+        ),
+        (
+            vec!["-p", p, "/bin/sh", "-c", "sleep 60", &token],
+            1,
+            "put the program after --".into(),
+        ),
+        (
+            vec!["-p", p, "-m", "888", "--", "/bin/sh", &token],
+            1,
+            "expected an octal mask".into(),
+        ),
+        (
+            vec!["-p", p, "-u", "no-such-user", "--", "/bin/sh", &token],
+            1,
+            "unknown user 'no-such-user'".into(),
+        ),
+        (
+            vec!["-p", p, "-g", "no-such-group", "--", "/bin/sh", &token],
+            1,
+            "unknown group 'no-such-group'".into(),
+        ),
+        (vec!["-p", p, "--"], 1, "missing program after --".into()),
+        (
+            vec!["-p", p, "--", "/no/such/program", &token],
+            3,
+            "failed to execute the program (execve): No such file or directory".into(),
+        ),
+        (
+            vec!["-p", p, "--", arg(&not_executable), &token],
+            3,
+            "failed to execute the program (execve): Permission denied".into(),
+        ),
+        (
+            vec!["-p", arg(&held), "--", "/bin/sh", &token],
+            2,
+            format!("already running as PID {}", holder.pid),
+        ),
+        (
+            vec!["-p", p, "-C", "/no/such/dir", "--", "/bin/sh", &token],
+            3,
+            "failed to change directory (chdir): No such file or directory".into(),
+        ),
+    ];
+    for (args, status, text) in cases {
+        let output = daemonic(&args);
+        assert_one_line_error(&output, status, &text);
+        assert!(!pid_file.exists(), "{args:?} left a PID file");
+        assert!(processes_with(&token).is_empty(), "{args:?} left a process");
+    }
+    assert_eq!(holder.stop(libc::SIGKILL) & 0x7f, libc::SIGKILL);
+}
+
+/// The daemon a successful start wrote to `pid_file` (the command prints
+/// nothing on success).
+fn started_by(output: &Output, pid_file: &Path) -> Started {
+    assert!(output.status.success(), "start failed: {}", stderr(output));
+    Started::new(common::read_pid_file(pid_file))
+}
+
+fn start(options: &[&str], pid_file: &Path, mode: &str, args: &[&str]) -> Started {
+    let mut all = vec!["-p", arg(pid_file)];
+    all.extend_from_slice(options);
+    started_by(&daemonic_running(&all, mode, args), pid_file)
+}
+
+// ---- the tools people use ------------------------------------------------
+
+/// `start-stop-daemon --stop --retry` waits for the process to vanish; we
+/// are its subreaper, so we reap it while start-stop-daemon waits (init
+/// would, outside a test).
+fn stop_with_start_stop_daemon(pid_file: &Path, daemon: &mut Started) -> i32 {
+    let mut ssd = Command::new("start-stop-daemon")
+        .args(["--stop", "--pidfile", arg(pid_file), "--retry", "5"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = daemon.wait();
+    assert!(
+        ssd.wait().unwrap().success(),
+        "start-stop-daemon --stop failed"
+    );
+    status
+}
+
+fn interop_start_stop_daemon() {
+    let dir = TempDir::new("ssd");
+    let pid_file = dir.join("s.pid");
+    let mut daemon = start(&[], &pid_file, "sleep", &[]);
+    let status = stop_with_start_stop_daemon(&pid_file, &mut daemon);
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
+    // Supervised: start-stop-daemon signals the supervisor, which forwards.
+    let child_pid_file = dir.join("c.pid");
+    let mut supervisor = start(
+        &["--supervise", "--child-pidfile", arg(&child_pid_file)],
+        &pid_file,
+        "sleep",
+        &[],
+    );
+    let child = common::read_pid_file(&child_pid_file);
+    assert_eq!(
+        stop_with_start_stop_daemon(&pid_file, &mut supervisor),
+        0,
+        "the supervisor exits 0 on a stop request"
+    );
+    assert!(
+        fs::metadata(format!("/proc/{child}")).is_err(),
+        "child {child} left"
+    );
+    assert!(
+        !pid_file.exists() && !child_pid_file.exists(),
+        "PID files left"
+    );
+}
+
+fn interop_pkill_flock_kill() {
+    let dir = TempDir::new("tools");
+    let pid_file = dir.join("s.pid");
+    let flock_free = || {
+        Command::new("flock")
+            .args(["-n", arg(&pid_file), "true"])
+            .status()
+            .unwrap()
+            .success()
+    };
+    let mut daemon = start(&[], &pid_file, "sleep", &[]);
+    assert!(!flock_free(), "flock(1) does not see the lock");
+    assert!(
+        Command::new("pkill")
+            .arg("-F")
+            .arg(&pid_file)
+            .status()
+            .unwrap()
+            .success()
+    );
+    daemon.wait();
+    assert!(flock_free(), "the lock outlived the daemon");
+    let mut daemon = start(&["--supervise"], &pid_file, "sleep", &[]);
+    let kill = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill $(cat {})", pid_file.display()))
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(daemon.wait(), 0);
+    assert!(!pid_file.exists());
+}
+
+fn stop_escalates_to_sigkill() {
+    let dir = TempDir::new("sigkill");
+    let pid_file = dir.join("s.pid");
+    let mut daemon = start(&[], &pid_file, "ignore-term", &[]);
+    std::thread::sleep(Duration::from_millis(100));
+    let stop = daemonic(&["--stop", "-p", arg(&pid_file), "--timeout", "0.3"]);
+    assert_eq!(stop.status.code(), Some(0), "{stop:?}");
+    assert!(stderr(&stop).contains("sending SIGKILL"), "{stop:?}");
+    let status = daemon.wait();
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
+}
+
+// ---- readiness -----------------------------------------------------------
+
+fn wait_ready_through_notify_socket() {
+    let dir = TempDir::new("waitready");
+    let (pid_file, marker) = (dir.join("s.pid"), dir.join("marker"));
+    for options in [
+        &["--wait-ready=10"][..],
+        &["--wait-ready=10", "--supervise"],
+    ] {
+        let _ = fs::remove_file(&marker);
+        let mut daemon = start(options, &pid_file, "ready", &[arg(&marker), "300"]);
+        assert!(
+            marker.exists(),
+            "{options:?}: returned before the program was ready"
+        );
+        assert_eq!(
+            daemonic(&["--stop", "-p", arg(&pid_file)]).status.code(),
+            Some(0)
+        );
+        daemon.wait();
+    }
+}
+
+fn wait_ready_through_fd() {
+    let dir = TempDir::new("readyfd");
+    let (pid_file, marker) = (dir.join("s.pid"), dir.join("marker"));
+    for options in [
+        &["--ready-fd", "5"][..],
+        &["--ready-fd", "5", "--supervise"],
+    ] {
+        let _ = fs::remove_file(&marker);
+        let mut daemon = start(options, &pid_file, "ready-fd", &["5", arg(&marker), "300"]);
+        assert!(
+            marker.exists(),
+            "{options:?}: returned before the program was ready"
+        );
+        assert_eq!(
+            daemonic(&["--stop", "-p", arg(&pid_file)]).status.code(),
+            Some(0)
+        );
+        daemon.wait();
+    }
+}
+
+fn not_ready_in_time() {
+    let dir = TempDir::new("notready");
+    let pid_file = dir.join("s.pid");
+    let token = format!("notready-{}", std::process::id());
+    for options in [
+        &["--wait-ready=0.5"][..],
+        &["--wait-ready=0.5", "--supervise"],
+    ] {
+        let mut all = vec!["-p", arg(&pid_file)];
+        all.extend_from_slice(options);
+        let output = daemonic_running(&all, "sleep", &[&token]);
+        assert_eq!(output.status.code(), Some(4), "{options:?}: {output:?}");
+        assert!(stderr(&output).starts_with("daemonic: "), "{output:?}");
+        assert!(!pid_file.exists(), "{options:?}: PID file left");
+        common::wait_until("the unready program is gone", || {
+            processes_with(&token)
+                .iter()
+                .all(|&pid| common::stat(pid).state == 'Z')
+        });
+    }
+    // An early exit names its status.
+    let output = daemonic_running(
+        &["-p", arg(&pid_file), "--wait-ready=5", "--supervise"],
+        "run",
+        &[arg(&dir.join("log")), "7", "0"],
+    );
+    assert_one_line_error(&output, 3, "exited with status 7 before it was ready");
+}
+
+fn foreground_under_a_notify_listener() {
+    let dir = TempDir::new("fg");
+    let (socket_path, pid_file, marker) =
+        (dir.join("notify"), dir.join("s.pid"), dir.join("marker"));
+    let listener = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    listener.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_daemonic"))
+        .args([
+            "--foreground",
+            "-p",
+            arg(&pid_file),
+            &format!("--env={}=ready", common::HELPER_ENV),
+            "--",
+        ])
+        .arg(&exe)
+        .args([arg(&marker), "100"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Started::new(child.id() as i32);
+    std::mem::forget(child);
+    let mut buf = [0u8; 256];
+    let n = listener
+        .recv(&mut buf)
+        .expect("no READY=1 from the program");
+    assert_eq!(&buf[..n], b"READY=1");
+    // Every step but the forks: daemonic became the program, in place.
+    assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
+    assert_eq!(exe_of(daemon.pid), exe);
+    daemon.stop(libc::SIGKILL);
+}
+
+// ---- the supervisor --------------------------------------------------------
+
+fn supervisor_forwards_signals() {
+    let dir = TempDir::new("forward");
+    let (pid_file, child_pid_file, log) = (dir.join("s.pid"), dir.join("c.pid"), dir.join("log"));
+    let mut supervisor = start(
+        &["--supervise", "--child-pidfile", arg(&child_pid_file)],
+        &pid_file,
+        "signals",
+        &[arg(&log)],
+    );
+    let child = common::read_pid_file(&child_pid_file);
+    assert_eq!(common::stat(child).ppid, supervisor.pid);
+    common::wait_until("the program set up its signals", || log.exists());
+    for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2] {
+        common::kill(supervisor.pid, signal);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    common::wait_until("three signals forwarded", || {
+        fs::read_to_string(&log).unwrap().lines().count() == 3
+    });
+    assert_eq!(fs::read_to_string(&log).unwrap(), "HUP\nUSR1\nUSR2\n");
+    // The supervisor's loop allocates nothing, and holds little.
+    let rss = common::status(supervisor.pid, "VmHWM");
+    println!("supervisor peak RSS: {rss}");
+    common::kill(supervisor.pid, libc::SIGTERM);
+    assert_eq!(supervisor.wait(), 0);
+    assert!(!pid_file.exists() && !child_pid_file.exists());
+}
+
+fn supervisor_restarts_until_stopped() {
+    let dir = TempDir::new("restart");
+    let (pid_file, child_pid_file, log) = (dir.join("s.pid"), dir.join("c.pid"), dir.join("log"));
+    let mut supervisor = start(
+        &[
+            "--supervise",
+            "--restart=0.05",
+            "--child-pidfile",
+            arg(&child_pid_file),
+        ],
+        &pid_file,
+        "run",
+        &[arg(&log), "3", "50"],
+    );
+    common::wait_until("three runs", || {
+        fs::read_to_string(&log).map_or(0, |t| t.lines().count()) >= 3
+    });
+    let stop = daemonic(&["--stop", "-p", arg(&pid_file)]);
+    assert_eq!(stop.status.code(), Some(0), "{stop:?}");
+    assert_eq!(supervisor.wait(), 0);
+    let runs = fs::read_to_string(&log).unwrap().lines().count();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fs::read_to_string(&log).unwrap().lines().count(),
+        runs,
+        "restarted after the stop"
+    );
+    assert!(!pid_file.exists() && !child_pid_file.exists());
+    // A clean exit is not restarted: the supervisor ends with it.
+    let mut supervisor = start(
+        &["--supervise", "--restart=0.05"],
+        &pid_file,
+        "run",
+        &[arg(&dir.join("once")), "0", "50"],
+    );
+    assert_eq!(supervisor.wait(), 0);
+    assert_eq!(
+        fs::read_to_string(dir.join("once"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(!pid_file.exists());
+}
+
+fn supervisor_reports_to_notify_socket() {
+    let dir = TempDir::new("supnotify");
+    let (socket_path, pid_file, marker) =
+        (dir.join("notify"), dir.join("s.pid"), dir.join("marker"));
+    let listener = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    listener.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_daemonic"))
+        .args([
+            "--foreground",
+            "--supervise",
+            "--wait-ready=10",
+            "-p",
+            arg(&pid_file),
+        ])
+        .arg(format!("--env={}=ready", common::HELPER_ENV))
+        .arg("--")
+        .arg(&exe)
+        .args([arg(&marker), "100"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut supervisor = Started::new(child.id() as i32);
+    std::mem::forget(child);
+    let mut buf = [0u8; 256];
+    let n = listener
+        .recv(&mut buf)
+        .expect("no notification from the supervisor");
+    // The supervisor is the main process systemd sees.
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!("READY=1\nMAINPID={}\n", supervisor.pid)
+    );
+    assert!(marker.exists());
+    common::kill(supervisor.pid, libc::SIGTERM);
+    assert_eq!(supervisor.wait(), 0);
+}
+
+fn help_and_version() {
+    let help = daemonic(&["--help"]);
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("EXIT STATUS"));
+    let version = daemonic(&["-V"]);
+    assert_eq!(
+        stdout(&version),
+        format!("daemonic {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

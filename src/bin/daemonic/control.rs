@@ -118,7 +118,16 @@ pub fn stop(path: &Path, signal: i32, timeout: Duration) -> i32 {
         // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         if !released_within(&file, Duration::from_secs(5)) {
-            eprintln!("daemonic: PID {pid} survived SIGKILL");
+            // SAFETY: kill with signal 0 only checks the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0;
+            if gone {
+                eprintln!(
+                    "daemonic: PID {pid} is gone, but other processes (its children?) still hold {}: use --supervise for programs that fork",
+                    path.display()
+                );
+            } else {
+                eprintln!("daemonic: PID {pid} survived SIGKILL");
+            }
             return exit::STOP_UNKNOWN;
         }
     }

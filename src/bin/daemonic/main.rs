@@ -84,8 +84,7 @@ fn main() {
     let args = std::env::args_os().skip(1).collect();
     let status = match args::parse(args) {
         Err(message) => {
-            eprintln!("daemonic: {message}");
-            eprintln!("daemonic: try 'daemonic --help'");
+            eprintln!("daemonic: {message} (see daemonic --help)");
             exit::USAGE
         }
         Ok(Command::Help) => {

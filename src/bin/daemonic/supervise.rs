@@ -117,7 +117,12 @@ impl Program {
                 env.push(("NOTIFY_SOCKET".into(), path.into_os_string()));
                 Channel::Socket(socket.into(), dir)
             }
-            (None, None) => Channel::None,
+            (None, None) => {
+                // The supervisor is the service's main process and tells a
+                // NOTIFY_SOCKET itself; the program must not answer for it.
+                env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+                Channel::None
+            }
         };
         let path_var = env
             .iter()
