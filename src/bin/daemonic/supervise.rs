@@ -497,17 +497,21 @@ impl<'p> Loop<'p> {
                 self.last_status
             });
         }
-        if ran >= STABLE_RUN {
-            self.delay = self.program.restart.unwrap_or_default();
-        }
+        self.schedule_restart(ran);
         log(&[
             b"daemonic: program ended with status ",
             Decimal::new(self.last_status as u32).digits(),
             b"; restarting\n",
         ]);
-        self.restart_at = Some(Instant::now() + self.delay);
-        self.delay = (self.delay * 2).min(RESTART_CAP);
         None
+    }
+
+    /// Sets the next restart, after a run of `ran`.
+    fn schedule_restart(&mut self, ran: Duration) {
+        let first = self.program.restart.unwrap_or_default();
+        let (now, next) = restart_delays(self.delay, first, ran);
+        self.restart_at = Some(Instant::now() + now);
+        self.delay = next;
     }
 
     fn restart(&mut self) {
@@ -522,11 +526,18 @@ impl<'p> Loop<'p> {
                     Decimal::new(errno.raw_os_error() as u32).digits(),
                     b"\n",
                 ]);
-                self.restart_at = Some(Instant::now() + self.delay);
-                self.delay = (self.delay * 2).min(RESTART_CAP);
+                self.schedule_restart(Duration::ZERO);
             }
         }
     }
+}
+
+/// The delay before this restart and the one after it: `current`, doubling
+/// up to [`RESTART_CAP`]; a run of [`STABLE_RUN`] or more starts over at
+/// `first`.
+fn restart_delays(current: Duration, first: Duration, ran: Duration) -> (Duration, Duration) {
+    let now = if ran >= STABLE_RUN { first } else { current };
+    (now, (now * 2).min(RESTART_CAP).max(first))
 }
 
 /// The blocked signals the supervisor reads, as a `signalfd`.
@@ -748,4 +759,28 @@ fn private_dir() -> Result<PathBuf, String> {
     Err(String::from(
         "failed to create a private directory for NOTIFY_SOCKET",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_delays_double_to_the_cap_and_start_over_after_a_stable_run() {
+        let first = Duration::from_secs(1);
+        let mut delay = first;
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let (now, next) = restart_delays(delay, first, Duration::from_secs(1));
+            seen.push(now.as_secs());
+            delay = next;
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(restart_delays(delay, first, STABLE_RUN).0, first);
+        // A zero delay stays zero: restart at once, as asked.
+        assert_eq!(
+            restart_delays(Duration::ZERO, Duration::ZERO, Duration::ZERO),
+            (Duration::ZERO, Duration::ZERO)
+        );
+    }
 }
