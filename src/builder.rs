@@ -1,16 +1,16 @@
 //! With `std`: a builder that owns its data and a `daemonize` that returns
 //! only in the daemon.
 
-use std::ffi::{CStr, CString, OsStr, OsString, c_char};
+use std::ffi::{CString, OsStr, OsString, c_char};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::{
-    CStrArray, Credentials, Daemon, Detach, Environment, Error, Exec, InheritedFds, Plan,
-    ProgramReadiness, Readiness, Started, Stdio, Step,
+    Credentials, Daemon, Detach, Error, InheritedFds, Plan, Program, ProgramReadiness, Readiness,
+    Started, Stdio, Step, environment,
 };
 
 /// Exit status of the calling process when [`Daemonize::daemonize`] could
@@ -353,9 +353,7 @@ impl Daemonize {
         let mut prepared = Prepared::new(&mut self)?;
         drop(self);
         let (umask, readiness, ready_timeout, inherited_fds) = settings;
-        let mut argv_slots = std::mem::take(&mut prepared.argv_slots);
-        let mut env_slots = std::mem::take(&mut prepared.env_slots);
-        let exec = prepared.exec(&mut argv_slots, &mut env_slots)?;
+        let exec = prepared.program.as_ref().map(Program::exec);
         let [stdin, stdout, stderr] = &prepared.streams;
         let mut plan = Plan::new()
             .working_directory(&prepared.working_directory)
@@ -420,8 +418,6 @@ impl Daemonize {
         }
         let pid_file = prepared.pid_file.take();
         let notify_socket = prepared.notify_socket.take();
-        prepared.argv_slots = argv_slots;
-        prepared.env_slots = env_slots;
         Ok(Started::Daemon(daemon.owning(
             pid_file,
             notify_socket,
@@ -455,11 +451,7 @@ pub(crate) struct Prepared {
     uid: Option<u32>,
     gid: Option<u32>,
     groups: Option<Vec<u32>>,
-    program: Option<CString>,
-    argv: Vec<CString>,
-    env: Option<Vec<CString>>,
-    argv_slots: Vec<*const c_char>,
-    env_slots: Vec<*const c_char>,
+    program: Option<Program>,
     notify_socket: Option<CString>,
     await_ready: Option<AwaitReady>,
     program_socket: Option<CString>,
@@ -496,10 +488,6 @@ impl Prepared {
             gid,
             groups,
             program: None,
-            argv: Vec::new(),
-            env: None,
-            argv_slots: Vec::new(),
-            env_slots: Vec::new(),
             notify_socket: None,
             await_ready: builder.await_ready,
             program_socket: None,
@@ -526,17 +514,7 @@ impl Prepared {
         program: OsString,
         args: Vec<OsString>,
     ) -> Result<(), Error> {
-        let mut env: Vec<(OsString, OsString)> = if builder.env_clear {
-            Vec::new()
-        } else {
-            std::env::vars_os().collect()
-        };
-        for (key, value) in &builder.env_changes {
-            env.retain(|(k, _)| k != key);
-            if let Some(value) = value {
-                env.push((key.clone(), value.clone()));
-            }
-        }
+        let mut env = environment(builder.env_clear, &builder.env_changes);
         if self.await_ready == Some(AwaitReady::NotifySocket) {
             let dir = private_dir()?;
             let socket = dir.join("notify");
@@ -545,45 +523,8 @@ impl Prepared {
             self.program_socket = Some(c_string(socket.as_os_str(), "notify_socket")?);
             self.private_dir = Some(dir);
         }
-        let path_var = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
-        let resolved = search_path(&program, path_var.as_deref());
-        self.program = Some(c_string(resolved.as_os_str(), "exec")?);
-        self.argv = std::iter::once(&program)
-            .chain(&args)
-            .map(|arg| c_string(arg, "exec"))
-            .collect::<Result<_, _>>()?;
-        self.argv_slots = vec![std::ptr::null(); self.argv.len() + 1];
-        let mut entries = Vec::with_capacity(env.len());
-        for (key, value) in env {
-            let mut entry = key.into_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
-            entries.push(CString::new(entry).map_err(|_| Error::InteriorNul { option: "env" })?);
-        }
-        self.env_slots = vec![std::ptr::null(); entries.len() + 1];
-        self.env = Some(entries);
+        self.program = Some(Program::new(&program, &args, env)?);
         Ok(())
-    }
-
-    /// The exec description, laid out in the given slots.
-    fn exec<'a>(
-        &'a self,
-        argv_slots: &'a mut [*const c_char],
-        env_slots: &'a mut [*const c_char],
-    ) -> Result<Option<Exec<'a>>, Error> {
-        let Some(program) = self.program.as_deref() else {
-            return Ok(None);
-        };
-        let argv: Vec<&CStr> = self.argv.iter().map(CString::as_c_str).collect();
-        let env: Vec<&CStr> = self.env.iter().flatten().map(CString::as_c_str).collect();
-        Ok(Some(Exec {
-            program,
-            args: CStrArray::new(&argv, argv_slots)?,
-            env: Environment::Exact(CStrArray::new(&env, env_slots)?),
-        }))
     }
 
     fn credentials(&self) -> Credentials<'_> {
@@ -758,27 +699,6 @@ fn group_list(user: &str, gid: u32) -> Result<Vec<u32>, Error> {
             });
         }
     }
-}
-
-/// `program` itself when it holds a `/`, else the first executable file of
-/// that name in `path`; unresolved, the name as given (the exec will then
-/// fail with ENOENT, reported like any failed exec).
-fn search_path(program: &OsStr, path: Option<&OsStr>) -> PathBuf {
-    if program.as_bytes().contains(&b'/') {
-        return PathBuf::from(program);
-    }
-    let default = OsStr::new("/usr/local/bin:/usr/bin:/bin");
-    for dir in std::env::split_paths(path.unwrap_or(default)) {
-        let candidate = dir.join(program);
-        if let Ok(c_candidate) = CString::new(candidate.as_os_str().as_bytes()) {
-            if rustix::fs::access(c_candidate.as_c_str(), rustix::fs::Access::EXEC_OK).is_ok()
-                && candidate.is_file()
-            {
-                return candidate;
-            }
-        }
-    }
-    PathBuf::from(program)
 }
 
 /// A fresh directory, mode 0700, for the program's notification socket.

@@ -59,6 +59,14 @@ impl<'a> CStrArray<'a> {
         self.len() == 0
     }
 
+    /// A view of pointers already laid out and null-terminated by this
+    /// crate (its std [`Program`](crate::Program)).
+    #[cfg(feature = "std")]
+    pub(crate) fn from_terminated(pointers: &'a [*const c_char]) -> CStrArray<'a> {
+        debug_assert!(pointers.last().is_some_and(|p| p.is_null()));
+        CStrArray { pointers }
+    }
+
     fn as_ptr(&self) -> *const *const c_char {
         self.pointers.as_ptr()
     }
@@ -83,6 +91,17 @@ pub struct Exec<'a> {
     pub args: CStrArray<'a>,
     /// The environment.
     pub env: Environment<'a>,
+}
+
+impl Exec<'_> {
+    /// Replaces this process with the program:
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html).
+    /// Async-signal-safe and free of allocation, so a child forked from a
+    /// multithreaded process (a supervisor's) may call it. Returns only on
+    /// failure, with the error.
+    pub fn execute(&self) -> Errno {
+        exec(self)
+    }
 }
 
 /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html).

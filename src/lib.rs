@@ -118,6 +118,8 @@ mod time;
 
 #[cfg(feature = "std")]
 mod builder;
+#[cfg(feature = "std")]
+mod program;
 
 #[cfg(feature = "std")]
 pub use builder::{AwaitReady, Daemonize, EXIT_START_FAILED, Redirect};
@@ -130,6 +132,8 @@ pub use plan::{
     Started,
 };
 pub use privileges::Credentials;
+#[cfg(feature = "std")]
+pub use program::{Program, environment};
 /// File descriptor types as [`Stdio::Fd`] takes them: `std`'s own with the
 /// `std` feature, rustix's stand-ins without it (re-exported from rustix).
 pub use rustix::fd;

@@ -9,9 +9,9 @@
 //! signals arrive on a `signalfd`, children are reaped with `waitpid`, the
 //! restart delay is a `poll` timeout, messages are built in stack buffers.
 
-use std::ffi::{CString, OsStr, OsString, c_char};
+use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -33,13 +33,9 @@ const FORWARDED: [i32; 5] = [
     libc::SIGUSR2,
 ];
 
-/// The program to run, ready for `execve`.
+/// The program to run and how, prepared before the first fork.
 struct Program {
-    path: CString,
-    _args: Vec<CString>,
-    argv: Vec<*const c_char>,
-    _env: Vec<CString>,
-    envp: Vec<*const c_char>,
+    program: daemonic::Program,
     child_pid_file: Option<CString>,
     readiness: Channel,
     wait: Duration,
@@ -94,18 +90,12 @@ pub fn run(start: Start) -> i32 {
 
 impl Program {
     fn prepare(start: &Start) -> Result<Program, String> {
-        let c = |text: &OsStr| {
-            CString::new(text.as_bytes()).map_err(|_| "an argument holds a NUL byte".to_string())
-        };
-        let mut env: Vec<(OsString, OsString)> = if start.clear_env {
-            Vec::new()
-        } else {
-            std::env::vars_os().collect()
-        };
-        for (key, value) in &start.env {
-            env.retain(|(k, _)| k != key);
-            env.push((key.clone(), value.clone()));
-        }
+        let changes: Vec<(OsString, Option<OsString>)> = start
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        let mut env = daemonic::environment(start.clear_env, &changes);
         let readiness = match (start.ready_fd, start.wait_ready) {
             (Some(fd), _) => Channel::Fd(fd),
             (None, Some(_)) => {
@@ -124,43 +114,20 @@ impl Program {
                 Channel::None
             }
         };
-        let path_var = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
-        let path = c(search_path(&start.program, path_var.as_deref()).as_os_str())?;
-        let args: Vec<CString> = std::iter::once(&start.program)
-            .chain(&start.args)
-            .map(|a| c(a))
-            .collect::<Result<_, _>>()?;
-        let env: Vec<CString> = env
-            .into_iter()
-            .map(|(k, v)| {
-                let mut entry = k.into_vec();
-                entry.push(b'=');
-                entry.extend_from_slice(v.as_bytes());
-                c(OsStr::from_bytes(&entry))
-            })
-            .collect::<Result<_, _>>()?;
-        let pointers = |strings: &[CString]| -> Vec<*const c_char> {
-            strings
-                .iter()
-                .map(|s| s.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
+        let program =
+            daemonic::Program::new(&start.program, &start.args, env).map_err(|e| e.to_string())?;
         let child_pid_file = match &start.child_pid_file {
-            Some(path) => Some(c(std::path::absolute(path)
-                .map_err(|e| e.to_string())?
-                .as_os_str())?),
+            Some(path) => {
+                let absolute = std::path::absolute(path).map_err(|e| e.to_string())?;
+                Some(
+                    CString::new(absolute.into_os_string().into_vec())
+                        .map_err(|_| "a path holds a NUL byte".to_string())?,
+                )
+            }
             None => None,
         };
         Ok(Program {
-            path,
-            argv: pointers(&args),
-            _args: args,
-            envp: pointers(&env),
-            _env: env,
+            program,
             child_pid_file,
             readiness,
             wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
@@ -268,12 +235,12 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
                 libc::dup2(write.as_raw_fd(), *target);
             }
         }
-        libc::execve(
-            program.path.as_ptr(),
-            program.argv.as_ptr(),
-            program.envp.as_ptr(),
-        );
-        let errno = last_errno().raw_os_error().to_ne_bytes();
+        let errno = program
+            .program
+            .exec()
+            .execute()
+            .raw_os_error()
+            .to_ne_bytes();
         libc::write(exec_write.as_raw_fd(), errno.as_ptr().cast(), 4);
         libc::_exit(127)
     }
@@ -716,26 +683,6 @@ fn last_errno() -> daemonic::Errno {
             .raw_os_error()
             .unwrap_or(libc::EIO),
     )
-}
-
-/// `program` itself when it holds a `/`, else the first executable file of
-/// that name in `path`; else the name as given (the exec then fails with
-/// ENOENT, reported like any failed exec).
-fn search_path(program: &OsStr, path: Option<&OsStr>) -> PathBuf {
-    if program.as_bytes().contains(&b'/') {
-        return PathBuf::from(program);
-    }
-    let default = OsStr::new("/usr/local/bin:/usr/bin:/bin");
-    for dir in std::env::split_paths(path.unwrap_or(default)) {
-        let candidate = dir.join(program);
-        if let Ok(meta) = std::fs::metadata(&candidate) {
-            use std::os::unix::fs::PermissionsExt;
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                return candidate;
-            }
-        }
-    }
-    PathBuf::from(program)
 }
 
 /// A fresh directory, mode 0700, for the program's notification socket.
