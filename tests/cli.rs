@@ -485,6 +485,24 @@ fn not_ready_in_time() {
     assert_one_line_error(&output, 3, "exited with status 7 before it was ready");
 }
 
+/// `daemonic OPTIONS -- THIS_BINARY ready MARKER 100` under a
+/// NOTIFY_SOCKET, as systemd runs a Type=notify service: it stays our child.
+// `Started` reaps it by PID.
+#[allow(clippy::zombie_processes)]
+fn in_foreground(options: &[&str], socket: &Path, marker: &Path) -> Started {
+    let child = Command::new(env!("CARGO_BIN_EXE_daemonic"))
+        .args(options)
+        .arg(format!("--env={}=ready", common::HELPER_ENV))
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args([arg(marker), "100"])
+        .env("NOTIFY_SOCKET", socket)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Started::new(child.id() as i32)
+}
+
 fn foreground_under_a_notify_listener() {
     let dir = TempDir::new("fg");
     let (socket_path, pid_file, marker) =
@@ -492,22 +510,11 @@ fn foreground_under_a_notify_listener() {
     let listener = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     listener.set_read_timeout(Some(common::PATIENCE)).unwrap();
     let exe = std::env::current_exe().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_daemonic"))
-        .args([
-            "--foreground",
-            "-p",
-            arg(&pid_file),
-            &format!("--env={}=ready", common::HELPER_ENV),
-            "--",
-        ])
-        .arg(&exe)
-        .args([arg(&marker), "100"])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut daemon = Started::new(child.id() as i32);
-    std::mem::forget(child);
+    let mut daemon = in_foreground(
+        &["--foreground", "-p", arg(&pid_file)],
+        &socket_path,
+        &marker,
+    );
     let mut buf = [0u8; 256];
     let n = listener
         .recv(&mut buf)
@@ -601,25 +608,17 @@ fn supervisor_reports_to_notify_socket() {
         (dir.join("notify"), dir.join("s.pid"), dir.join("marker"));
     let listener = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     listener.set_read_timeout(Some(common::PATIENCE)).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_daemonic"))
-        .args([
+    let mut supervisor = in_foreground(
+        &[
             "--foreground",
             "--supervise",
             "--wait-ready=10",
             "-p",
             arg(&pid_file),
-        ])
-        .arg(format!("--env={}=ready", common::HELPER_ENV))
-        .arg("--")
-        .arg(&exe)
-        .args([arg(&marker), "100"])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut supervisor = Started::new(child.id() as i32);
-    std::mem::forget(child);
+        ],
+        &socket_path,
+        &marker,
+    );
     let mut buf = [0u8; 256];
     let n = listener
         .recv(&mut buf)

@@ -252,11 +252,10 @@ fn await_first_ready(
     signals: &SignalFd,
     child: &mut Child,
 ) -> Result<(), Error> {
-    let channel = match (&program.readiness, &child.ready_pipe) {
-        (Channel::None, _) => return Ok(()),
+    let mut channel = match (&program.readiness, &child.ready_pipe) {
+        (Channel::None, _) | (Channel::Fd(_), None) => return Ok(()),
         (Channel::Socket(socket, _), _) => socket.as_raw_fd(),
         (Channel::Fd(_), Some(pipe)) => pipe.as_raw_fd(),
-        (Channel::Fd(_), None) => return Ok(()),
     };
     let deadline = Instant::now() + program.wait;
     loop {
@@ -267,6 +266,7 @@ fn await_first_ready(
                 errno: daemonic::Errno::TIMEDOUT,
             });
         }
+        // A closed channel (-1) is skipped by poll.
         let mut fds = [
             libc::pollfd {
                 fd: signals.fd.as_raw_fd(),
@@ -279,12 +279,11 @@ fn await_first_ready(
                 revents: 0,
             },
         ];
-        let count = if channel >= 0 { 2 } else { 1 };
-        // SAFETY: `fds` holds `count` valid pollfds.
+        // SAFETY: `fds` holds two pollfds; poll ignores a negative fd.
         unsafe {
             libc::poll(
                 fds.as_mut_ptr(),
-                count,
+                2,
                 left.as_millis().min(i32::MAX as u128) as i32,
             )
         };
@@ -299,70 +298,44 @@ fn await_first_ready(
                 None => {}
             }
         }
-        if fds[1].revents != 0 {
-            let mut buf = [0u8; 4096];
-            // SAFETY: reads into our buffer.
-            let n = unsafe { libc::read(channel, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                // The program closed its readiness fd without a word: its
-                // exit (or the timeout) will tell.
-                child.ready_pipe = None;
-                return await_exit_or_timeout(signals, child, deadline);
+        if channel < 0 || fds[1].revents == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        // SAFETY: reads into our buffer.
+        let n = unsafe { libc::read(channel, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            // The program closed its readiness fd without a word: its exit
+            // (or the timeout) will tell.
+            child.ready_pipe = None;
+            channel = -1;
+            continue;
+        }
+        match said_ready(&program.readiness, &buf[..n as usize]) {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(errno)) => {
+                return Err(Error::Os {
+                    step: Step::Initialization,
+                    errno,
+                });
             }
-            let said = &buf[..n as usize];
-            match (&program.readiness, said) {
-                (Channel::Fd(_), said) if said.contains(&b'\n') => return Ok(()),
-                (Channel::Socket(..), said) => {
-                    for line in said.split(|&b| b == b'\n') {
-                        if line == b"READY=1" {
-                            return Ok(());
-                        }
-                        if let Some(errno) = line.strip_prefix(b"ERRNO=").and_then(parse_number) {
-                            return Err(Error::Os {
-                                step: Step::Initialization,
-                                errno: daemonic::Errno::from_raw_os_error(errno as i32),
-                            });
-                        }
-                    }
-                }
-                _ => {}
-            }
+            None => {}
         }
     }
 }
 
-/// After the readiness fd closed silently: the program's exit, or the timeout.
-fn await_exit_or_timeout(
-    signals: &SignalFd,
-    child: &Child,
-    deadline: Instant,
-) -> Result<(), Error> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Os {
-                step: Step::Readiness,
-                errno: daemonic::Errno::TIMEDOUT,
-            });
-        }
-        let mut fds = [libc::pollfd {
-            fd: signals.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one valid pollfd.
-        unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                1,
-                left.as_millis().min(i32::MAX as u128) as i32,
-            )
-        };
-        if fds[0].revents != 0 && signals.next() == Some(libc::SIGCHLD) {
-            if let Some(status) = reaped(child.pid) {
-                return Err(exited(child.pid, status));
+/// What a readiness message says: ready, failed (`ERRNO=`), or nothing yet.
+fn said_ready(channel: &Channel, said: &[u8]) -> Option<Result<(), daemonic::Errno>> {
+    match channel {
+        Channel::Fd(_) => said.contains(&b'\n').then_some(Ok(())),
+        Channel::Socket(..) => said.split(|&b| b == b'\n').find_map(|line| {
+            if line == b"READY=1" {
+                return Some(Ok(()));
             }
-        }
+            let errno = line.strip_prefix(b"ERRNO=").and_then(parse_number)?;
+            Some(Err(daemonic::Errno::from_raw_os_error(errno as i32)))
+        }),
+        Channel::None => Some(Ok(())),
     }
 }
 
