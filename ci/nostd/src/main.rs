@@ -15,6 +15,19 @@ use daemonic::{Plan, Readiness, Started};
 #[link(name = "c")]
 unsafe extern "C" {}
 
+// The prebuilt `core` of ARM EHABI targets carries unwind tables that name
+// these personality routines; with panic = "abort" nothing unwinds, so
+// nothing ever calls them.
+#[cfg(target_arch = "arm")]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+#[cfg(target_arch = "arm")]
+#[unsafe(no_mangle)]
+extern "C" fn __aeabi_unwind_cpp_pr0() {}
+#[cfg(target_arch = "arm")]
+#[unsafe(no_mangle)]
+extern "C" fn __aeabi_unwind_cpp_pr1() {}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: _exit takes any status and never returns.
