@@ -96,19 +96,21 @@ impl<'a> Daemon<'a> {
     /// The first write that failed (`EPIPE`: the caller is gone); the other
     /// channels are still told.
     pub fn ready(&mut self) -> Result<(), Errno> {
+        // The caller last: once it has heard, it may exit, and a supervisor
+        // such as systemd must know the daemon's PID (MAINPID=) by then.
         let mut result = Ok(());
-        if let Some(report) = self.report.take() {
-            result = report::send(&report, Record::Ready(self.pid));
-        }
         if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {
             self.notify_told = true;
             let pid = Decimal::pid(self.pid);
             let mut message = notify::Message::new();
             message.push(b"READY=1\nMAINPID=").push(pid.line());
-            result = result.and(notify::send(socket.as_c_str(), message.as_bytes()));
+            result = notify::send(socket.as_c_str(), message.as_bytes());
         }
         if let Some(fd) = self.notify_fd.take() {
             result = result.and(notify::write_newline(fd));
+        }
+        if let Some(report) = self.report.take() {
+            result = result.and(report::send(&report, Record::Ready(self.pid)));
         }
         result
     }

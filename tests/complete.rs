@@ -71,6 +71,10 @@ fn tests() -> Vec<common::Test> {
         ),
         ("sd_notify_on_ready", sd_notify_on_ready),
         (
+            "sd_notify_before_the_caller_returns",
+            sd_notify_before_the_caller_returns,
+        ),
+        (
             "sd_notify_to_an_abstract_socket",
             sd_notify_to_an_abstract_socket,
         ),
@@ -747,6 +751,24 @@ fn sd_notify_on_ready() {
         format!("READY=1\nMAINPID={}\n", daemon.pid)
     );
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
+}
+
+/// The caller is told last: when `start` returns (and the caller may exit),
+/// a supervisor listening on NOTIFY_SOCKET already has READY=1 and MAINPID.
+fn sd_notify_before_the_caller_returns() {
+    let dir = TempDir::new("sdorder");
+    for _ in 0..20 {
+        let path = dir.join("notify");
+        let _ = fs::remove_file(&path);
+        let output = plan(&[&arg("notify_listen", &path), "readiness=manual"]);
+        let mut daemon = common::started(&output);
+        let text = stdout(&output);
+        assert!(
+            text.contains("notified_first=Some(true)"),
+            "the caller returned first: {text}"
+        );
+        assert_eq!(daemon.stop(libc::SIGTERM), 0);
+    }
 }
 
 fn sd_notify_to_an_abstract_socket() {

@@ -175,7 +175,13 @@ pub fn run(args: Vec<String>) {
         Some("auto") => plan = plan.detach(Detach::Auto),
         _ => {}
     }
-    let notify_socket = c("notify_socket");
+    // `notify_listen=PATH`: this caller binds the NOTIFY_SOCKET itself, as
+    // systemd would, and reports whether READY=1 had arrived when `start`
+    // returned.
+    let listener = options
+        .get("notify_listen")
+        .map(|path| std::os::unix::net::UnixDatagram::bind(path).unwrap());
+    let notify_socket = c("notify_socket").or_else(|| c("notify_listen"));
     if let Some(socket) = notify_socket.as_deref() {
         plan = plan.notify_socket(socket);
     }
@@ -199,8 +205,13 @@ pub fn run(args: Vec<String>) {
 
     match plan.start() {
         Ok(Started::Parent(parent)) => {
+            let notified = listener.map(|socket| {
+                socket.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 64];
+                socket.recv(&mut buf).is_ok()
+            });
             println!(
-                "parent pid={} forks={}",
+                "parent pid={} forks={} notified_first={notified:?}",
                 parent.pid().as_raw_pid(),
                 FORKS.load(Ordering::SeqCst)
             );
