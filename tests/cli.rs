@@ -415,35 +415,27 @@ fn stop_escalates_to_sigkill() {
 // ---- readiness -----------------------------------------------------------
 
 fn wait_ready_through_notify_socket() {
-    let dir = TempDir::new("waitready");
-    let (pid_file, marker) = (dir.join("s.pid"), dir.join("marker"));
-    for options in [
-        &["--wait-ready=10"][..],
-        &["--wait-ready=10", "--supervise"],
-    ] {
-        let _ = fs::remove_file(&marker);
-        let mut daemon = start(options, &pid_file, "ready", &[arg(&marker), "300"]);
-        assert!(
-            marker.exists(),
-            "{options:?}: returned before the program was ready"
-        );
-        assert_eq!(
-            daemonic(&["--stop", "-p", arg(&pid_file)]).status.code(),
-            Some(0)
-        );
-        daemon.wait();
-    }
+    ready_before_return("waitready", &["--wait-ready=10"], "ready", &[]);
 }
 
 fn wait_ready_through_fd() {
-    let dir = TempDir::new("readyfd");
+    ready_before_return("readyfd", &["--ready-fd", "5"], "ready-fd", &["5"]);
+}
+
+/// With and without --supervise, the start returns only once the program
+/// (helper `mode`, which writes a marker 300 ms in, then reports) is ready.
+fn ready_before_return(tag: &str, readiness: &[&str], mode: &str, mode_args: &[&str]) {
+    let dir = TempDir::new(tag);
     let (pid_file, marker) = (dir.join("s.pid"), dir.join("marker"));
-    for options in [
-        &["--ready-fd", "5"][..],
-        &["--ready-fd", "5", "--supervise"],
-    ] {
+    let mut args = mode_args.to_vec();
+    args.extend([arg(&marker), "300"]);
+    for supervise in [false, true] {
+        let mut options = readiness.to_vec();
+        if supervise {
+            options.push("--supervise");
+        }
         let _ = fs::remove_file(&marker);
-        let mut daemon = start(options, &pid_file, "ready-fd", &["5", arg(&marker), "300"]);
+        let mut daemon = start(&options, &pid_file, mode, &args);
         assert!(
             marker.exists(),
             "{options:?}: returned before the program was ready"
