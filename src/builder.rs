@@ -592,6 +592,14 @@ fn resolve_ids(user: Option<&Id>, group: Option<&Id>) -> Result<Ids, Error> {
         };
         uid = Some(id);
         gid = primary;
+        if primary.is_none() && group.is_none() {
+            // With no passwd entry there is no primary group to switch to,
+            // and keeping the caller's (root's gid 0) would be an accident.
+            return Err(Error::Invalid {
+                option: "user",
+                reason: "a numeric user without a passwd entry needs a group",
+            });
+        }
     }
     if let Some(group) = group {
         gid = Some(match group {

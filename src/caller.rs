@@ -36,10 +36,17 @@ pub(crate) fn await_report(
         daemon: None,
         executing: false,
         reported_failure: false,
+        closed_without_ready: false,
     };
-    let outcome = wait.outcome();
+    let mut outcome = wait.outcome();
+    if let Err(Error::NotReady { last_step, .. }) = &mut outcome {
+        // An executed program cannot record steps: it is past them all.
+        if !wait.executing {
+            *last_step = setup.progress.as_ref().and_then(|p| p.last());
+        }
+    }
     if outcome.is_err() {
-        wait.stop_daemon();
+        wait.stop_daemon(session_leader);
         // Every other holder of the lock is gone: it is ours to remove.
         setup.remove_pid_file(plan);
     }
@@ -70,7 +77,13 @@ struct Wait<'p, 'a> {
     /// The daemon (or session leader) reported its own failure and has
     /// exited: there is nothing to stop.
     reported_failure: bool,
+    /// The program closed its readiness fd without a newline.
+    closed_without_ready: bool,
 }
+
+/// How long a program that closed its readiness fd gets for its exit status
+/// to arrive (the fd closes when it exits): the status says more.
+const CLOSED_GRACE: Duration = Duration::from_millis(100);
 
 /// What one readable fd had to say.
 enum Event {
@@ -131,11 +144,24 @@ impl Wait<'_, '_> {
                         self.deadline = Some(Deadline::after(Duration::from_micros(usec)));
                     }
                 }
-                Event::Program(Said::Other) | Event::ProgramClosed => {}
+                Event::Program(Said::Other) => {}
+                Event::ProgramClosed => {
+                    // Closed without a newline: it never will be ready. Fail
+                    // now, unless its exit status follows at once.
+                    self.closed_without_ready = true;
+                    self.deadline = Some(Deadline::after(CLOSED_GRACE));
+                }
+                Event::TimedOut if self.closed_without_ready => {
+                    return Err(Error::Os {
+                        step: Step::Readiness,
+                        errno: Errno::PIPE,
+                    });
+                }
                 Event::TimedOut => {
                     return Err(Error::NotReady {
                         pid: self.daemon,
                         timeout: self.plan.ready_timeout.unwrap_or_default(),
+                        last_step: None,
                     });
                 }
             }
@@ -232,9 +258,9 @@ impl Wait<'_, '_> {
         }
     }
 
-    /// Kills a daemon (or executed program) that will not report, and
-    /// waits for it to be gone.
-    fn stop_daemon(&mut self) {
+    /// Kills a daemon (or executed program) that will not report, with
+    /// everything it started, and waits for it to be gone.
+    fn stop_daemon(&mut self, session_leader: Pid) {
         if self.reported_failure {
             return;
         }
@@ -242,6 +268,12 @@ impl Wait<'_, '_> {
             // ESRCH: it is gone already.
             let _ = rustix::process::kill_process(pid, Signal::KILL);
         }
+        // The session leader's `setsid` made a process group of its PID,
+        // which the daemon and whatever it forked are in (unless they left
+        // it). No other process can be: a group is only joined from inside
+        // its session, and its number is not reused while it has members.
+        // Before the `setsid` there is no such group: ESRCH.
+        let _ = rustix::process::kill_process_group(session_leader, Signal::KILL);
         self.drain_report();
         if self.executing {
             // An executed program does not hold the report pipe: wait until

@@ -158,11 +158,37 @@ pub enum Error {
         pid: Option<Pid>,
         /// The timeout that ran out.
         timeout: Duration,
+        /// The last step the daemon reached (it may be blocked in it, say
+        /// opening a FIFO nobody reads); `None` once the sequence was done
+        /// and the daemon or its program was initializing.
+        last_step: Option<Step>,
     },
     /// The PID file is locked by a running daemon: nothing was started.
     AlreadyRunning {
-        /// The running daemon's PID, as its PID file says.
+        /// The running daemon's PID, as its PID file says (and, where
+        /// `/proc` can tell, as proven by that process holding the file).
         pid: Option<Pid>,
+    },
+    /// The PID file is locked, but not by the process it names (which may
+    /// be gone, reused, or any process someone wrote there): nothing was
+    /// started, and nothing may be signalled on the file's word.
+    LockedByOther {
+        /// The PID the file names, if any.
+        named: Option<Pid>,
+        /// A process seen holding the file open, if `/proc` shows one.
+        holder: Option<Pid>,
+    },
+    /// The PID file is one that root must not trust: another user owns it,
+    /// others can write it, or others can replace it in its directory.
+    /// Found before anything forked.
+    UntrustedPidFile {
+        /// What is wrong.
+        reason: &'static str,
+        /// The owner of the file (or of the directory, for a directory
+        /// problem).
+        uid: u32,
+        /// Its permission bits.
+        mode: u32,
     },
     /// The executed program ended before it reported ready.
     Exited {
@@ -207,6 +233,10 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Os {
+                step: Step::Readiness,
+                errno: Errno::PIPE,
+            } => f.write_str("the program closed its readiness fd without reporting ready"),
             Error::Os { step, errno } => {
                 write!(f, "failed to {step}: ")?;
                 write_errno(f, *errno)
@@ -219,18 +249,42 @@ impl fmt::Display for Error {
             Error::Vanished { pid: None } => {
                 f.write_str("daemon ended before reporting ready or failed")
             }
-            Error::NotReady { pid, timeout } => {
+            Error::NotReady {
+                pid,
+                timeout,
+                last_step,
+            } => {
                 write!(f, "daemon ")?;
                 if let Some(pid) = pid {
                     write!(f, "{} ", pid.as_raw_pid())?;
                 }
                 write!(
                     f,
-                    "not ready within {}.{:03} s; it was killed",
+                    "not ready within {}.{:03} s",
                     timeout.as_secs(),
                     timeout.subsec_millis()
-                )
+                )?;
+                if let Some(step) = last_step {
+                    write!(f, " (still trying to {step})")?;
+                }
+                f.write_str("; it was killed")
             }
+            Error::LockedByOther { named, holder } => {
+                f.write_str("the PID file is locked by ")?;
+                match holder {
+                    Some(pid) => write!(f, "PID {}", pid.as_raw_pid())?,
+                    None => f.write_str("another process")?,
+                }
+                match named {
+                    Some(pid) => write!(f, ", not by PID {} which it names", pid.as_raw_pid()),
+                    None => f.write_str(", and names no PID"),
+                }
+            }
+            Error::UntrustedPidFile { reason, uid, mode } => write!(
+                f,
+                "refusing the PID file: {reason} (owner uid {uid}, mode {:04o})",
+                mode & 0o7777
+            ),
             Error::Invalid { option, reason } => write!(f, "invalid {option}: {reason}"),
             Error::AlreadyRunning { pid: Some(pid) } => {
                 write!(f, "already running as PID {}", pid.as_raw_pid())
@@ -316,8 +370,11 @@ impl From<Error> for std::io::Error {
             Error::InteriorNul { .. } | Error::Invalid { .. } => {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, error)
             }
-            Error::AlreadyRunning { .. } => {
+            Error::AlreadyRunning { .. } | Error::LockedByOther { .. } => {
                 std::io::Error::new(std::io::ErrorKind::AlreadyExists, error)
+            }
+            Error::UntrustedPidFile { .. } => {
+                std::io::Error::new(std::io::ErrorKind::PermissionDenied, error)
             }
             Error::Vanished { .. } | Error::Exited { .. } => std::io::Error::other(error),
         }

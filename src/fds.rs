@@ -110,7 +110,12 @@ fn close_gaps(keep: &KeepList<'_>, cloexec: bool) -> io::Result<()> {
                 if kept > first {
                     close_range(first as u32, (kept - 1) as u32, cloexec)?;
                 }
-                first = kept + 1;
+                // The highest fd number there is: nothing above it to close
+                // (and `kept + 1` would wrap to a negative number).
+                let Some(next) = kept.checked_add(1) else {
+                    return Ok(());
+                };
+                first = next;
             }
             None => return close_range(first as u32, u32::MAX, cloexec),
         }
@@ -195,6 +200,23 @@ fn close_one(fd: RawFd, cloexec: bool) {
         // SAFETY: the daemon does not use the fds it closes here: they are
         // neither kept nor its own; a number not open is a harmless EBADF.
         unsafe { libc::close(fd) };
+    }
+}
+
+#[cfg(all(test, daemonic_close_range))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeping_the_highest_fd_number_ends_the_gap_walk() {
+        // Before the fix, `kept + 1` wrapped and the walk never ended.
+        let keep = KeepList {
+            caller: &[RawFd::MAX],
+            own: [-1; 6],
+        };
+        // CLOEXEC on this test process's fds above 2 is harmless: the test
+        // binary executes nothing that needs them.
+        assert_eq!(close_gaps(&keep, true), Ok(()));
     }
 }
 

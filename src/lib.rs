@@ -109,6 +109,8 @@ mod notify;
 mod pidfile;
 mod plan;
 mod privileges;
+mod progress;
+pub mod proof;
 mod report;
 mod resources;
 mod sequence;

@@ -21,6 +21,7 @@ use rustix::process::Pid;
 
 use crate::decimal::{self, Decimal};
 use crate::error::{Error, Step, os};
+use crate::proof;
 
 /// Mode of a new PID file (before the umask): readable by all, so `kill $(cat
 /// FILE)` works for whoever may signal the daemon, writable by its owner only.
@@ -36,28 +37,38 @@ pub(crate) struct LockedPidFile {
     /// The directory holding it, so it can be removed whatever the daemon's
     /// working directory or root becomes.
     pub(crate) dir: OwnedFd,
-    /// The file; the lock lives as long as any copy of this fd.
+    /// The file, opened read-only: the lock lives as long as any copy of
+    /// this fd, and a daemon holding it for life (across privilege drops
+    /// and exec) cannot rewrite the PID it names.
     pub(crate) file: OwnedFd,
+    /// The file opened for writing, until the daemon has written its PID.
+    pub(crate) writer: Option<OwnedFd>,
 }
 
 /// Opens and locks the PID file, before anything forks.
 ///
 /// A live daemon holding the lock gives [`Error::AlreadyRunning`] with its
-/// PID; a file no process has locked is stale and taken over. The file must
-/// be a regular file that not everyone can write (as start-stop-daemon
-/// insists): a daemon trusted to stop on `kill $(cat FILE)` must not name a
-/// PID anyone could have written.
+/// PID (proven, where `/proc` can tell, by that process holding the file);
+/// a lock held by a process the file does not name gives
+/// [`Error::LockedByOther`]; a file no process has locked is stale and taken
+/// over. The file must be a regular file that not everyone can write (as
+/// start-stop-daemon insists), and when root starts the daemon, one that no
+/// other user can write or replace ([`Error::UntrustedPidFile`]).
 pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
     let name = file_name(path).ok_or(Error::Invalid {
         option: "pid_file",
         reason: "names a directory, not a file",
     })?;
     let dir = open_parent(path).map_err(os(Step::PidFile))?;
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        check_directory(&rustix::fs::fstat(&dir).map_err(os(Step::PidFile))?)?;
+    }
     // If the file's last owner removes it between our open and our lock, we
     // hold a lock on a file nobody can see: try again with the one the path
     // names now. Two rounds settle any race but a hostile loop.
     for _ in 0..8 {
-        let (file, created) = open_or_create(dir.as_fd(), name).map_err(os(Step::PidFile))?;
+        let (writer, created) = open_or_create(dir.as_fd(), name).map_err(os(Step::PidFile))?;
         // A file this start created goes again if the start fails here.
         let undo = |error: Error| {
             if created {
@@ -65,29 +76,25 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
             }
             error
         };
-        let stat = rustix::fs::fstat(&file).map_err(|errno| {
-            undo(Error::Os {
-                step: Step::PidFile,
-                errno,
-            })
-        })?;
-        check_trustworthy(&stat)?;
+        let stat = rustix::fs::fstat(&writer).map_err(|errno| undo(os(Step::PidFile)(errno)))?;
+        check_trustworthy(&stat, root).map_err(undo)?;
+        // The lock goes on a read-only description of the same file.
+        let file = match open_reader(dir.as_fd(), name, &stat) {
+            Ok(Some(file)) => file,
+            Ok(None) => continue,
+            Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
+        };
         match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
-            Err(Errno::WOULDBLOCK) => {
-                return Err(Error::AlreadyRunning {
-                    pid: read_owner(&file),
-                });
-            }
-            Err(errno) => {
-                return Err(undo(Error::Os {
-                    step: Step::PidFile,
-                    errno,
-                }));
-            }
+            Err(Errno::WOULDBLOCK) => return Err(held_by(&file)),
+            Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
         }
         if names_same_file(dir.as_fd(), name, &stat) {
-            return Ok(LockedPidFile { dir, file });
+            return Ok(LockedPidFile {
+                dir,
+                file,
+                writer: Some(writer),
+            });
         }
     }
     Err(Error::Os {
@@ -96,7 +103,47 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
     })
 }
 
-/// Opens the PID file, creating it if missing; whether it was created.
+/// Opens `name` read-only, if it is still the file `stat` describes.
+fn open_reader(dir: BorrowedFd<'_>, name: &CStr, stat: &Stat) -> io::Result<Option<OwnedFd>> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let file = match rustix::fs::openat(dir, name, flags | OFlags::NONBLOCK, Mode::empty()) {
+        Ok(file) => file,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(errno) => return Err(errno),
+    };
+    let now = rustix::fs::fstat(&file)?;
+    Ok((now.st_dev == stat.st_dev && now.st_ino == stat.st_ino).then_some(file))
+}
+
+/// The error for a PID file someone else has locked: the daemon it names,
+/// if that process is proven to hold the file, else whoever does.
+fn held_by(file: &OwnedFd) -> Error {
+    let named = read_owner(file);
+    let Some(pid) = named else {
+        return Error::LockedByOther {
+            named: None,
+            holder: proof::find_holder(file.as_fd(), None).ok().flatten(),
+        };
+    };
+    match proof::holds(pid, file.as_fd()) {
+        Ok(true) => Error::AlreadyRunning { pid: named },
+        // Not the holder, or gone (ENOENT, with /proc mounted).
+        Ok(false) | Err(Errno::NOENT | Errno::SRCH)
+            if rustix::fs::access(c"/proc/self/fd", rustix::fs::Access::EXISTS).is_ok() =>
+        {
+            Error::LockedByOther {
+                named,
+                holder: proof::find_holder(file.as_fd(), Some(pid)).ok().flatten(),
+            }
+        }
+        // No /proc, another user's process, another system: the file's word
+        // is all there is; nothing starts either way.
+        _ => Error::AlreadyRunning { pid: named },
+    }
+}
+
+/// Opens the PID file for writing, creating it if missing; whether it was
+/// created.
 fn open_or_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, bool)> {
     let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
     let mode = Mode::from_raw_mode(PID_FILE_MODE);
@@ -106,7 +153,9 @@ fn open_or_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, bool
             Err(Errno::EXIST) => {}
             Err(errno) => return Err(errno),
         }
-        match rustix::fs::openat(dir, name, flags, mode) {
+        // O_NONBLOCK: a FIFO planted here must not block the open; it is
+        // refused as not a regular file right after.
+        match rustix::fs::openat(dir, name, flags | OFlags::NONBLOCK, mode) {
             Ok(file) => return Ok((file, false)),
             // Removed in between: create it after all.
             Err(Errno::NOENT) => continue,
@@ -115,7 +164,7 @@ fn open_or_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, bool
     }
 }
 
-fn check_trustworthy(stat: &Stat) -> Result<(), Error> {
+pub(crate) fn check_trustworthy(stat: &Stat, root: bool) -> Result<(), Error> {
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(Error::Invalid {
             option: "pid_file",
@@ -128,7 +177,51 @@ fn check_trustworthy(stat: &Stat) -> Result<(), Error> {
             reason: "is writable by everyone",
         });
     }
+    if root {
+        check_root_may_trust(stat)?;
+    }
     Ok(())
+}
+
+/// What root demands of a PID file whose PID it may signal: no other user
+/// can have written it (start-stop-daemon: "matching only on non-root
+/// pidfile ... is insecure").
+pub(crate) fn check_root_may_trust(stat: &Stat) -> Result<(), Error> {
+    let untrusted = |reason| Error::UntrustedPidFile {
+        reason,
+        uid: stat.st_uid,
+        mode: mode_bits(stat),
+    };
+    if stat.st_uid != 0 {
+        return Err(untrusted("root does not use a PID file another user owns"));
+    }
+    if stat.st_mode & 0o022 != 0 {
+        return Err(untrusted(
+            "root does not use a PID file its group or others can write",
+        ));
+    }
+    Ok(())
+}
+
+/// What root demands of the PID file's directory: others cannot replace
+/// the file (write access without the sticky bit lets them).
+pub(crate) fn check_directory(stat: &Stat) -> Result<(), Error> {
+    const STICKY: u32 = 0o1000;
+    let mode = mode_bits(stat);
+    if mode & 0o002 != 0 && mode & STICKY == 0 {
+        return Err(Error::UntrustedPidFile {
+            reason: "root does not use a PID file in a directory others can write to without the sticky bit",
+            uid: stat.st_uid,
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// `st_mode` as a `u32`: it is a `u16` on macOS and the BSDs.
+#[allow(clippy::unnecessary_cast)]
+fn mode_bits(stat: &Stat) -> u32 {
+    stat.st_mode as u32
 }
 
 /// Whether `name` in `dir` is still the file `stat` describes.
@@ -155,7 +248,7 @@ fn read_owner(file: &OwnedFd) -> Option<Pid> {
 }
 
 /// Opens the directory part of `path` (`.` when there is none).
-fn open_parent(path: &CStr) -> io::Result<OwnedFd> {
+pub(crate) fn open_parent(path: &CStr) -> io::Result<OwnedFd> {
     let bytes = path.to_bytes();
     let mut buf = [0u8; DIR_PATH_MAX];
     let dir: &CStr = match bytes.iter().rposition(|&b| b == b'/') {

@@ -14,6 +14,7 @@ use crate::fds::InheritedFds;
 use crate::fork::{Forked, fork};
 use crate::pidfile::{self, LockedPidFile};
 use crate::privileges::Credentials;
+use crate::progress::Progress;
 use crate::stdio::Stdio;
 use crate::{caller, notify, report, sequence};
 
@@ -340,6 +341,7 @@ impl<'a> Plan<'a> {
         if !self.detaches() {
             return sequence::run_in_place(self, setup).map(Started::Daemon);
         }
+        setup.progress = Progress::new();
         // Until the fork, a failure leaves the PID file to this process.
         let failed = |setup: &Setup, step: Step, errno| {
             setup.remove_pid_file(self);
@@ -392,6 +394,9 @@ impl<'a> Plan<'a> {
                 }
             }
         }
+        for &fd in self.keep_fds.iter().chain(&self.notify_fd) {
+            check_open(fd)?;
+        }
         if self.program_readiness.is_some() && self.detach == Detach::Never {
             return invalid(
                 "program_readiness",
@@ -408,6 +413,28 @@ impl<'a> Plan<'a> {
             Detach::Never => false,
             Detach::Auto => !started_by_init_or_superserver(),
         }
+    }
+}
+
+/// An fd the daemon is to keep or write to must be open now: a number
+/// that names nothing (or, later, something else) would otherwise surface
+/// in the daemon, where nothing can be asked any more.
+fn check_open(fd: RawFd) -> Result<(), Error> {
+    let invalid = |reason| {
+        Err(Error::Invalid {
+            option: "keep_fds",
+            reason,
+        })
+    };
+    if fd < 0 {
+        return invalid("an fd number is negative");
+    }
+    // SAFETY: the fd is only borrowed for this fcntl, which answers EBADF
+    // when it is not open.
+    let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    match rustix::io::fcntl_getfd(borrowed) {
+        Ok(_) => Ok(()),
+        Err(_) => invalid("an fd to keep (or the notification fd) is not open"),
     }
 }
 
@@ -435,6 +462,9 @@ pub(crate) struct Setup {
     pub(crate) program_ready_reader: Option<OwnedFd>,
     /// The program's end: the pipe's write end, for the fd it writes to.
     pub(crate) program_ready_writer: Option<OwnedFd>,
+    /// Where the daemon records the step it is in, for a timeout's message
+    /// (detached starts only: no caller waits otherwise).
+    pub(crate) progress: Option<Progress>,
 }
 
 impl Setup {
@@ -444,6 +474,7 @@ impl Setup {
             pid_file: plan.pid_file.map(pidfile::lock).transpose()?,
             program_ready_reader: None,
             program_ready_writer: None,
+            progress: None,
         };
         match plan.program_readiness {
             None => {}
@@ -477,7 +508,7 @@ impl Setup {
             raw(self.pid_file.as_ref().map(|p| &p.dir)),
             raw(self.program_ready_writer.as_ref()),
             -1,
-            -1,
+            raw(self.pid_file.as_ref().and_then(|p| p.writer.as_ref())),
         ]
     }
 
@@ -497,6 +528,7 @@ impl Setup {
             self.pid_file = Some(LockedPidFile {
                 dir: relocate(locked.dir)?,
                 file: relocate(locked.file)?,
+                writer: locked.writer.map(relocate).transpose()?,
             });
         }
         self.start_dir = self.start_dir.take().map(relocate).transpose()?;

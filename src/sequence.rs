@@ -44,6 +44,7 @@ pub(crate) fn run_detached<'a>(plan: &Plan<'a>, report: OwnedFd, mut setup: Setu
         if let Err(failure) = prepare_exec(plan, &mut setup) {
             failed(&setup, failure);
         }
+        reach(&setup, Step::Exec);
         let _ = report::send(&report, Record::Executing(pid));
         let errno = exec::exec(&program);
         failed(&setup, (Step::Exec, errno));
@@ -76,20 +77,37 @@ fn daemon_steps(
     report: Option<&OwnedFd>,
     pid: Pid,
 ) -> StepResult {
+    reach(setup, Step::ResetSignals);
     reset_signals(plan)?;
     set_umask(plan);
     redirect_streams(plan, setup)?;
+    reach(setup, Step::ChangeRoot);
     change_root(plan)?;
+    reach(setup, Step::ChangeDirectory);
     change_directory(plan)?;
+    reach(setup, Step::CloseFds);
     close_inherited_fds(plan, setup, report)?;
     limit_resources(plan)?;
+    reach(setup, Step::PidFile);
     write_pid_file(setup, pid)?;
+    reach(setup, Step::SetUid);
     drop_privileges(plan)
+}
+
+/// Records the step the daemon is about to run, for the caller's message
+/// should it time out (one store to shared memory).
+fn reach(setup: &Setup, step: Step) {
+    if let Some(progress) = &setup.progress {
+        progress.reach(step);
+    }
 }
 
 /// Hands what the daemon keeps to its handle, and reports ready unless the
 /// program will.
 fn finish<'a>(plan: &Plan<'a>, setup: Setup, report: Option<OwnedFd>, pid: Pid) -> Daemon<'a> {
+    if let Some(progress) = &setup.progress {
+        progress.done();
+    }
     let mut daemon = Daemon::new(pid, plan, setup.pid_file, report);
     if plan.readiness == Readiness::WhenStarted {
         // A failed report reaches the caller as a vanished daemon.
@@ -125,6 +143,7 @@ fn fork_daemon(plan: &Plan<'_>, report: &OwnedFd, setup: &mut Setup) {
                     pid_file: None,
                     program_ready_reader: None,
                     program_ready_writer: None,
+                    progress: None,
                 };
                 let waited = rustix::io::retry_on_intr(|| {
                     rustix::process::waitpid(Some(daemon), WaitOptions::empty())
@@ -163,9 +182,14 @@ fn set_umask(plan: &Plan<'_>) {
 /// the caller's), relative ones against the caller's directory.
 fn redirect_streams(plan: &Plan<'_>, setup: &mut Setup) -> StepResult {
     let dir = setup.start_dir.as_ref().map_or(CWD, |fd| fd.as_fd());
-    stdio::redirect(&plan.stdin, Stream::Stdin, dir).map_err(|e| (Step::RedirectStdin, e))?;
-    stdio::redirect(&plan.stdout, Stream::Stdout, dir).map_err(|e| (Step::RedirectStdout, e))?;
-    stdio::redirect(&plan.stderr, Stream::Stderr, dir).map_err(|e| (Step::RedirectStderr, e))?;
+    for (stdio, stream, step) in [
+        (&plan.stdin, Stream::Stdin, Step::RedirectStdin),
+        (&plan.stdout, Stream::Stdout, Step::RedirectStdout),
+        (&plan.stderr, Stream::Stderr, Step::RedirectStderr),
+    ] {
+        reach(setup, step);
+        stdio::redirect(stdio, stream, dir).map_err(|e| (step, e))?;
+    }
     // Not needed any more: no fd of the caller's directory stays open.
     setup.start_dir = None;
     Ok(())
@@ -209,12 +233,18 @@ fn limit_resources(plan: &Plan<'_>) -> StepResult {
 }
 
 /// Step 12: the PID, written by the daemon so it is its own, while it still
-/// has the privileges the caller had.
-fn write_pid_file(setup: &Setup, pid: Pid) -> StepResult {
-    match &setup.pid_file {
-        Some(locked) => pidfile::write(locked.file.as_fd(), pid).map_err(|e| (Step::PidFile, e)),
-        None => Ok(()),
-    }
+/// has the privileges the caller had. The writable fd is closed right
+/// after: the daemon keeps only the read-only one that holds the lock, so
+/// neither it (after dropping privileges) nor a program it executes can
+/// make the file name another process.
+fn write_pid_file(setup: &mut Setup, pid: Pid) -> StepResult {
+    let Some(locked) = &mut setup.pid_file else {
+        return Ok(());
+    };
+    let Some(writer) = locked.writer.take() else {
+        return Ok(());
+    };
+    pidfile::write(writer.as_fd(), pid).map_err(|e| (Step::PidFile, e))
 }
 
 /// Step 13: drop privileges, last, so every step before had them.

@@ -1,0 +1,219 @@
+//! What a PID file proves: whether it may be trusted at all, and which
+//! process holds it open, the proof that the PID it names is the daemon,
+//! read from `/proc/PID/fd` (Linux).
+//!
+//! A PID file's lock proves that *some* process holds the file open; the
+//! number written in it may name anything (a reused PID, a process another
+//! user chose). Only the process itself holding an fd of the very file
+//! (same device and inode) proves the number. `/proc/locks` is no help: for
+//! a `flock` lock it lists the process that took the lock, which for a
+//! daemon is the caller that has long exited.
+//!
+//! Everything here reads `/proc` with `getdents64` into stack buffers and
+//! compares `stat` results: no allocation, usable without `std`.
+
+#[cfg(daemonic_procfs)]
+use core::mem::MaybeUninit;
+
+#[cfg(daemonic_procfs)]
+use rustix::fd::AsFd;
+use rustix::fd::BorrowedFd;
+use rustix::fs::Stat;
+#[cfg(daemonic_procfs)]
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
+use rustix::io;
+#[cfg(not(daemonic_procfs))]
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+use core::ffi::CStr;
+
+use crate::error::{Error, Step, os};
+use crate::pidfile;
+
+#[cfg(daemonic_procfs)]
+use crate::decimal::{self, Decimal};
+
+/// Checks that the PID file `file`, opened at `path`, may be acted on: a
+/// regular file not everyone can write and, when this process is root, one
+/// that no other user owns or can write, in a directory others cannot
+/// replace it in. The same rules [`Plan::pid_file`](crate::Plan::pid_file)
+/// applies before a start.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] (not a regular file, writable by everyone),
+/// [`Error::UntrustedPidFile`] (as root), [`Error::Os`] when the file or
+/// its directory cannot be examined.
+pub fn check_pid_file(path: &CStr, file: BorrowedFd<'_>) -> Result<(), Error> {
+    let stat = rustix::fs::fstat(file).map_err(os(Step::PidFile))?;
+    let root = rustix::process::geteuid().is_root();
+    pidfile::check_trustworthy(&stat, root)?;
+    if root {
+        let dir = pidfile::open_parent(path).map_err(os(Step::PidFile))?;
+        pidfile::check_directory(&rustix::fs::fstat(&dir).map_err(os(Step::PidFile))?)?;
+    }
+    Ok(())
+}
+
+/// Whether process `pid` holds `file` (an fd of this process) open.
+///
+/// # Errors
+///
+/// `ENOENT`: no such process, or no `/proc` (tell them apart with a pidfd
+/// or `kill(pid, 0)`); `EACCES`: another user's process, which only root
+/// may look into; `ENOSYS`: a system without `/proc/PID/fd`.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[cfg(feature = "std")] {
+/// use std::os::fd::AsFd;
+///
+/// let file = std::fs::File::open("/run/mydaemon.pid")?;
+/// let pid = daemonic::Pid::from_raw(1234).unwrap();
+/// if daemonic::proof::holds(pid, file.as_fd())? {
+///     println!("1234 is the daemon that holds /run/mydaemon.pid");
+/// }
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// See [proc_pid_fd(5)](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html).
+pub fn holds(pid: Pid, file: BorrowedFd<'_>) -> io::Result<bool> {
+    let wanted = rustix::fs::fstat(file)?;
+    holds_stat(pid, &wanted)
+}
+
+/// A process other than `skip` (and this one) that holds `file` open, if
+/// any can be seen: the whole `/proc` is searched, so unprivileged callers
+/// see only their own processes.
+///
+/// # Errors
+///
+/// `/proc` cannot be read (`ENOENT`, or `ENOSYS` off Linux).
+pub fn find_holder(file: BorrowedFd<'_>, skip: Option<Pid>) -> io::Result<Option<Pid>> {
+    let wanted = rustix::fs::fstat(file)?;
+    let me = rustix::process::getpid();
+    let mut found = None;
+    for_each_pid(|pid| {
+        if pid != me && Some(pid) != skip && holds_stat(pid, &wanted) == Ok(true) {
+            found = Some(pid);
+            return false;
+        }
+        true
+    })?;
+    Ok(found)
+}
+
+/// Calls `visit` with each PID in `/proc` until it returns `false`.
+#[cfg(daemonic_procfs)]
+fn for_each_pid(mut visit: impl FnMut(Pid) -> bool) -> io::Result<()> {
+    let proc = rustix::fs::open(
+        c"/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut entries = RawDir::new(&proc, &mut buf);
+    while let Some(entry) = entries.next() {
+        let Ok(entry) = entry else { continue };
+        let pid = decimal::parse(entry.file_name().to_bytes())
+            .and_then(|n| i32::try_from(n).ok())
+            .and_then(Pid::from_raw);
+        if let Some(pid) = pid {
+            if !visit(pid) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(daemonic_procfs))]
+fn for_each_pid(_visit: impl FnMut(Pid) -> bool) -> io::Result<()> {
+    Err(Errno::NOSYS)
+}
+
+#[cfg(daemonic_procfs)]
+fn holds_stat(pid: Pid, wanted: &Stat) -> io::Result<bool> {
+    let mut path = [0u8; 32];
+    let dir = proc_fd_path(pid, &mut path);
+    let fds = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(&fds, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if decimal::parse(name.to_bytes()).is_none() {
+            continue; // "." and ".."
+        }
+        // Following the magic link stats the open file itself, whatever
+        // its path has become (renamed, removed, another mount namespace).
+        if let Ok(open) = rustix::fs::statat(fds.as_fd(), name, AtFlags::empty()) {
+            if open.st_dev == wanted.st_dev && open.st_ino == wanted.st_ino {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(not(daemonic_procfs))]
+fn holds_stat(_pid: Pid, _wanted: &Stat) -> io::Result<bool> {
+    Err(Errno::NOSYS)
+}
+
+/// `/proc/PID/fd` as a C string in `buf`.
+#[cfg(daemonic_procfs)]
+fn proc_fd_path(pid: Pid, buf: &mut [u8; 32]) -> &core::ffi::CStr {
+    let digits = Decimal::pid(pid);
+    let mut len = 0;
+    for part in [&b"/proc/"[..], digits.digits(), b"/fd\0"] {
+        buf[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    // Digits and fixed text: the only NUL is the last byte.
+    core::ffi::CStr::from_bytes_with_nul(&buf[..len]).unwrap_or(c"/proc/self/fd")
+}
+
+#[cfg(all(test, daemonic_procfs))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_holds_what_it_opened_and_not_what_it_did_not() {
+        let dir = std::format!("/tmp/daemonic-proof-{}\0", std::process::id());
+        let dir = core::ffi::CStr::from_bytes_with_nul(dir.as_bytes()).unwrap();
+        let _ = rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700));
+        let dir_fd =
+            rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
+        let create = |name: &CStr| {
+            let flags = OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC;
+            rustix::fs::openat(&dir_fd, name, flags, Mode::from_raw_mode(0o600)).unwrap()
+        };
+        let open = create(c"open");
+        let me = rustix::process::getpid();
+        assert_eq!(holds(me, open.as_fd()), Ok(true));
+        // A file nobody holds: open it, learn its stat, close it.
+        let closed_stat = rustix::fs::fstat(create(c"closed")).unwrap();
+        assert_eq!(holds_stat(me, &closed_stat), Ok(false));
+        // Nobody else holds `open`.
+        assert_eq!(find_holder(open.as_fd(), None), Ok(None));
+        for name in [c"open", c"closed"] {
+            rustix::fs::unlinkat(&dir_fd, name, AtFlags::empty()).unwrap();
+        }
+        rustix::fs::rmdir(dir).unwrap();
+    }
+
+    #[test]
+    fn the_path_is_proc_pid_fd() {
+        let mut buf = [0u8; 32];
+        let pid = Pid::from_raw(i32::MAX).unwrap();
+        assert_eq!(proc_fd_path(pid, &mut buf), c"/proc/2147483647/fd");
+    }
+}
