@@ -554,7 +554,7 @@ fn supervisor_restarts_until_stopped() {
     let mut supervisor = start(
         &[
             "--supervise",
-            "--restart=0.05",
+            "--restart=0.1",
             "--child-pidfile",
             arg(&child_pid_file),
         ],
@@ -578,7 +578,7 @@ fn supervisor_restarts_until_stopped() {
     assert!(!pid_file.exists() && !child_pid_file.exists());
     // A clean exit is not restarted: the supervisor ends with it.
     let mut supervisor = start(
-        &["--supervise", "--restart=0.05"],
+        &["--supervise", "--restart=0.1"],
         &pid_file,
         "run",
         &[arg(&dir.join("once")), "0", "50"],

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
+use crate::control::Trust;
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
@@ -14,9 +16,11 @@ pub enum Command {
         pid_file: PathBuf,
         signal: i32,
         timeout: Duration,
+        trust: Trust,
     },
     Status {
         pid_file: PathBuf,
+        trust: Trust,
     },
     Help,
     Version,
@@ -44,6 +48,9 @@ pub struct Start {
     pub supervise: bool,
     /// `--restart`: the first delay.
     pub restart: Option<Duration>,
+    /// `--timeout` with `--supervise`: how long a stopping program gets
+    /// before SIGKILL.
+    pub stop_timeout: Duration,
     pub foreground: bool,
     pub program: OsString,
     pub args: Vec<OsString>,
@@ -57,6 +64,12 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first restart delay without a value (FreeBSD daemon(8)'s `-r`).
 pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
+/// The shortest restart delay: a program failing at once must not make the
+/// supervisor spin.
+pub const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
+/// The longest timeout or delay taken: a year, far beyond any real wait and
+/// far inside what clocks and `poll` can count.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     // The program and its arguments follow the first `--`, untouched.
@@ -71,6 +84,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     let mut pid_file_given = false;
     let mut signal = libc::SIGTERM;
     let mut timeout = DEFAULT_STOP_TIMEOUT;
+    let mut trust = Trust::default();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -105,9 +119,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             Long("chroot") => start.chroot = Some(path(&mut parser)?),
             Long("keep-fd") => {
                 let fd = number(&text(&mut parser)?, "--keep-fd")?;
-                if fd < 3 {
+                if (0..3).contains(&fd) {
                     return Err(format!("--keep-fd {fd}: fds 0, 1 and 2 are always kept"));
                 }
+                check_open(fd, "--keep-fd")?;
                 start.keep_fds.push(fd);
             }
             Long("env") => {
@@ -134,18 +149,32 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
                 if fd < 3 {
                     return Err(format!("--ready-fd {fd}: must be above 2"));
                 }
+                let limit = fd_limit();
+                if i64::from(fd) >= limit {
+                    return Err(format!(
+                        "--ready-fd {fd}: beyond the fd limit ({limit}, RLIMIT_NOFILE)"
+                    ));
+                }
                 start.ready_fd = Some(fd);
             }
             Long("supervise") => start.supervise = true,
             Long("restart") => {
-                start.restart = Some(match parser.optional_value() {
+                let delay = match parser.optional_value() {
                     Some(value) => seconds(&value.to_string_lossy(), "--restart")?,
                     None => DEFAULT_RESTART_DELAY,
-                })
+                };
+                if delay < MIN_RESTART_DELAY {
+                    return Err(format!(
+                        "--restart={}: the delay must be at least 0.1 s",
+                        delay.as_secs_f64()
+                    ));
+                }
+                start.restart = Some(delay);
             }
             Long("foreground") => start.foreground = true,
             Long("signal") => signal = signal_number(&text(&mut parser)?)?,
             Long("timeout") => timeout = seconds(&text(&mut parser)?, "--timeout")?,
+            Long("trust-pidfile") => trust.pid_file = true,
             Value(value) => {
                 return Err(format!(
                     "unexpected argument '{}': put the program after --",
@@ -168,9 +197,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
                     pid_file,
                     signal,
                     timeout,
+                    trust,
                 }
             } else {
-                Command::Status { pid_file }
+                Command::Status { pid_file, trust }
             })
         }
         None => {
@@ -184,6 +214,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
             };
             start.program = first.clone();
             start.args = rest.to_vec();
+            start.stop_timeout = timeout;
             check(&start)?;
             Ok(Command::Start(Box::new(start)))
         }
@@ -194,6 +225,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
 fn check(start: &Start) -> Result<(), UsageError> {
     if start.restart.is_some() && !start.supervise {
         return Err(String::from("--restart needs --supervise"));
+    }
+    if start.stop_timeout != DEFAULT_STOP_TIMEOUT && !start.supervise {
+        return Err(String::from(
+            "--timeout on a start needs --supervise (the supervisor's grace before SIGKILL)",
+        ));
     }
     if start.child_pid_file.is_some() && !start.supervise {
         return Err(String::from("--child-pidfile needs --supervise"));
@@ -237,9 +273,32 @@ fn number(text: &str, option: &str) -> Result<i32, UsageError> {
 
 fn seconds(text: &str, option: &str) -> Result<Duration, UsageError> {
     match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Duration::from_secs_f64(secs)),
-        _ => Err(format!("{option} {text}: expected seconds")),
+        Ok(secs) if (0.0..=MAX_SECONDS).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "{option} {text}: expected seconds from 0 to {MAX_SECONDS} (a year)"
+        )),
     }
+}
+
+/// An fd the daemon is to keep must be open here: a closed number would be
+/// "kept" as nothing, or as whatever the daemon opens there next.
+fn check_open(fd: i32, option: &str) -> Result<(), UsageError> {
+    if fd < 0 {
+        return Err(format!("{option} {fd}: expected a whole number from 3 up"));
+    }
+    // SAFETY: F_GETFD only asks about the fd number; EBADF if not open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(format!("{option} {fd}: fd {fd} is not open"));
+    }
+    Ok(())
+}
+
+/// The soft `RLIMIT_NOFILE`: no fd at or above it can be opened or made.
+fn fd_limit() -> i64 {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    limit
+        .current
+        .map_or(i64::from(i32::MAX), |n| n.min(i32::MAX as u64) as i64)
 }
 
 /// A signal by name (`TERM`, `SIGTERM`) or number.
@@ -313,6 +372,11 @@ mod tests {
             ("--restart -- x", "--restart needs --supervise"),
             ("--env NOEQUALS -- x", "expected KEY=VALUE"),
             ("--stop -p x --signal FOO", "unknown signal"),
+            ("--supervise --restart=0 -- x", "at least 0.1 s"),
+            ("--keep-fd -5 -- x", "expected a whole number from 3 up"),
+            ("--keep-fd 2147483647 -- x", "fd 2147483647 is not open"),
+            ("--ready-fd 2147483647 -- x", "beyond the fd limit"),
+            ("--timeout 3 -- x", "--timeout on a start needs --supervise"),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.contains(expected), "{words}: {error}");
@@ -328,6 +392,19 @@ mod tests {
             panic!("not a stop");
         };
         assert_eq!((signal, timeout), (libc::SIGHUP, Duration::from_secs(3)));
+        for words in [
+            "--stop -p x --timeout 1e300",
+            "--wait-ready=1e300 -- x",
+            "--supervise --restart=1e300 -- x",
+            "--stop -p x --timeout -1",
+            "--stop -p x --timeout nan",
+        ] {
+            let error = parse_words(words).err().unwrap_or_default();
+            assert!(
+                error.contains("expected seconds from 0"),
+                "{words}: {error}"
+            );
+        }
         assert!(matches!(
             parse_words("--status --pidfile x"),
             Ok(Command::Status { .. })

@@ -5,6 +5,7 @@ mod args;
 mod control;
 mod start;
 mod supervise;
+mod tree;
 
 use args::Command;
 
@@ -31,8 +32,8 @@ daemonic: run a program as a Unix daemon
 
 USAGE
   daemonic [OPTIONS] -- PROGRAM [ARGS...]      start PROGRAM as a daemon
-  daemonic --stop --pidfile PATH [--signal SIG] [--timeout SECS]
-  daemonic --status --pidfile PATH
+  daemonic --stop --pidfile PATH [--signal SIG] [--timeout SECS] [--trust-pidfile]
+  daemonic --status --pidfile PATH [--trust-pidfile]
 
 START OPTIONS
   -p, --pidfile PATH      write the daemon's PID to PATH, locked (flock) for its life;
@@ -54,19 +55,33 @@ START OPTIONS
                           (default 60 s; not ready in time: status 4, PROGRAM stopped)
       --ready-fd N        PROGRAM writes a newline to fd N when ready (s6 style)
       --supervise         stay as a supervisor: hold the PID file (own PID), write
-                          PROGRAM's PID to --child-pidfile, forward SIGTERM, SIGINT,
-                          SIGHUP, SIGUSR1, SIGUSR2, remove the PID files at exit
+                          PROGRAM's PID to --child-pidfile, forward SIGHUP, SIGUSR1,
+                          SIGUSR2 to PROGRAM; SIGTERM or SIGINT stop PROGRAM's whole
+                          tree (SIGKILL after --timeout); what PROGRAM leaves running
+                          when it exits is stopped too; PROGRAM gets SIGKILL if the
+                          supervisor dies; remove the PID files at exit
       --child-pidfile PATH  with --supervise: PROGRAM's PID file
       --restart[=DELAY]   with --supervise: restart PROGRAM when it exits abnormally,
-                          after DELAY seconds (default 1), doubling up to 60 s;
-                          never after a stop request
+                          after DELAY seconds (default 1, at least 0.1), doubling up
+                          to 60 s; never after a stop request; after 5 starts within
+                          10 s the supervisor gives up
+      --timeout SECS      with --supervise: how long a stopping PROGRAM gets before
+                          SIGKILL (default 10)
       --foreground        every step but the forks (systemd Type=notify, containers)
   -h, --help              this text
   -V, --version           the version
 
 STOP OPTIONS
       --signal SIG        the signal to send (name or number; default TERM)
-      --timeout SECS      wait this long for the daemon to go, then SIGKILL (default 10)
+      --timeout SECS      wait this long for the daemon to go, then SIGKILL what it
+                          started and it (default 10)
+      --trust-pidfile     act on the PID file's word where nothing can prove that the
+                          PID it names holds it (no /proc)
+
+A PID is signalled or reported running only once that process is seen holding the
+PID file open (/proc/PID/fd), through a pidfd taken first; never PID 1. As root, a
+PID file another user owns or can write, or in a directory others can write without
+the sticky bit, is refused.
 
 EXIT STATUS
   start:    0 started (and ready, with --wait-ready); 1 usage error; 2 already running
@@ -74,9 +89,10 @@ EXIT STATUS
             names the step and the OS error); 4 not ready in time (PROGRAM was stopped,
             no PID file left)
   --status: 0 running; 1 not running but the PID file exists; 3 not running;
-            4 unknown (the PID file cannot be read)
-  --stop:   0 stopped (once the process is gone); 1 not running; 4 could not tell or
-            could not stop
+            4 unknown (the PID file cannot be read or trusted, or is held by a
+            process other than the one it names)
+  --stop:   0 stopped (once the process is gone); 1 not running; 4 could not tell,
+            may not signal it, or could not stop
 Every error message starts with 'daemonic: '.
 ";
 
@@ -95,12 +111,13 @@ fn main() {
             println!("daemonic {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Ok(Command::Status { pid_file }) => control::status(&pid_file),
+        Ok(Command::Status { pid_file, trust }) => control::status(&pid_file, trust),
         Ok(Command::Stop {
             pid_file,
             signal,
             timeout,
-        }) => control::stop(&pid_file, signal, timeout),
+            trust,
+        }) => control::stop(&pid_file, signal, timeout, trust),
         Ok(Command::Start(start)) => start::run(*start),
     };
     std::process::exit(status);

@@ -66,11 +66,57 @@ pub fn run(start: Start) -> i32 {
         Ok(Started::Parent(_)) => exit::STARTED,
         // An executed program never returns here.
         Ok(Started::Daemon(_)) => exit::COULD_NOT_START,
-        Err(Error::Invalid { option: "user", .. }) => unknown("user", start.user.as_deref()),
-        Err(Error::Invalid {
+        Err(error) => refused(&error, &start),
+    }
+}
+
+/// Prints why a start failed, naming the user, group or file involved, and
+/// gives the exit status.
+pub fn refused(error: &Error, start: &Start) -> i32 {
+    match error {
+        Error::Invalid {
+            option: "user",
+            reason,
+        } if reason.starts_with("a numeric user") => {
+            eprintln!(
+                "daemonic: user {} has no passwd entry: name its group with -g",
+                start.user.as_deref().unwrap_or_default()
+            );
+            exit::USAGE
+        }
+        Error::Invalid { option: "user", .. } => unknown("user", start.user.as_deref()),
+        Error::Invalid {
             option: "group", ..
-        }) => unknown("group", start.group.as_deref()),
-        Err(error) => report(&error),
+        } => unknown("group", start.group.as_deref()),
+        Error::NotReady {
+            last_step: Some(step),
+            ..
+        } => {
+            eprintln!(
+                "daemonic: the daemon was not ready in time, still {}; it was stopped",
+                doing(*step, start)
+            );
+            exit::NOT_READY
+        }
+        error => report(error),
+    }
+}
+
+/// What the daemon was doing at `step`, with the path it was opening.
+fn doing(step: Step, start: &Start) -> String {
+    let opening = |what: &str, path: Option<&std::path::PathBuf>| match path {
+        Some(path) => format!("opening the {what} {}", path.display()),
+        None => format!("opening /dev/null for the {what}"),
+    };
+    match step {
+        Step::RedirectStdout => opening("output file", start.stdout.as_ref()),
+        Step::RedirectStderr => opening("error file", start.stderr.as_ref()),
+        Step::RedirectStdin => opening("input", None),
+        Step::ChangeDirectory => match &start.chdir {
+            Some(dir) => format!("changing directory to {}", dir.display()),
+            None => String::from("changing directory to /"),
+        },
+        step => format!("trying to {step}"),
     }
 }
 
@@ -94,7 +140,8 @@ pub fn report(error: &Error) -> i32 {
 
 pub fn status_of(error: &Error) -> i32 {
     match error {
-        Error::AlreadyRunning { .. } => exit::ALREADY_RUNNING,
+        Error::AlreadyRunning { .. } | Error::LockedByOther { .. } => exit::ALREADY_RUNNING,
+        Error::UntrustedPidFile { .. } => exit::USAGE,
         Error::NotReady { .. } => exit::NOT_READY,
         Error::Os {
             step: Step::Readiness,

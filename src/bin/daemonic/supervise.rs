@@ -18,12 +18,17 @@ use std::time::{Duration, Instant};
 use daemonic::{Daemon, Error, ExitStatus, Readiness, Started, Step};
 
 use crate::args::{DEFAULT_WAIT, Start};
-use crate::{exit, start};
+use crate::{exit, start, tree};
 
 /// The longest delay between restarts.
 const RESTART_CAP: Duration = Duration::from_secs(60);
 /// A program that ran this long before it failed starts the delays over.
 const STABLE_RUN: Duration = Duration::from_secs(10);
+/// At most this many starts within [`START_LIMIT_INTERVAL`]; one more and
+/// the supervisor gives up (systemd's `StartLimitBurst=` and
+/// `StartLimitIntervalSec=` defaults).
+const START_LIMIT_BURST: usize = 5;
+const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
 /// The signals the supervisor forwards to the program.
 const FORWARDED: [i32; 5] = [
     libc::SIGTERM,
@@ -40,6 +45,12 @@ struct Program {
     readiness: Channel,
     wait: Duration,
     restart: Option<Duration>,
+    /// How long a stopping program (and what it started) gets before
+    /// SIGKILL.
+    grace: Duration,
+    /// The supervisor's PID, which the program checks after asking for its
+    /// parent-death signal.
+    supervisor: std::cell::Cell<i32>,
 }
 
 /// How the first run of the program says it is ready.
@@ -75,15 +86,7 @@ pub fn run(start: Start) -> i32 {
         Ok(Started::Daemon(daemon)) => supervise(daemon, &program),
         Err(error) => {
             program.remove_private_dir();
-            match error {
-                Error::Invalid { option: "user", .. } => {
-                    start::unknown("user", start.user.as_deref())
-                }
-                Error::Invalid {
-                    option: "group", ..
-                } => start::unknown("group", start.group.as_deref()),
-                error => start::report(&error),
-            }
+            start::refused(&error, &start)
         }
     }
 }
@@ -132,6 +135,8 @@ impl Program {
             readiness,
             wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
             restart: start.restart,
+            grace: start.stop_timeout,
+            supervisor: std::cell::Cell::new(0),
         })
     }
 
@@ -144,6 +149,14 @@ impl Program {
 
 /// The supervisor's life, in the daemon. Never returns.
 fn supervise(mut daemon: Daemon<'static>, program: &Program) -> ! {
+    program.supervisor.set(daemon.pid().as_raw_pid());
+    // What the program backgrounds stays ours to reap and to stop.
+    if let Err(errno) = tree::become_subreaper() {
+        daemon.fail_with(Error::Os {
+            step: Step::Initialization,
+            errno,
+        });
+    }
     let signals = match SignalFd::new() {
         Ok(signals) => signals,
         Err(errno) => daemon.fail_with(Error::Os {
@@ -160,14 +173,16 @@ fn supervise(mut daemon: Daemon<'static>, program: &Program) -> ! {
         }),
     };
     if let Err(error) = await_first_ready(program, &signals, &mut child) {
-        let _ = kill_and_reap(child.pid);
+        // The whole tree: a program that forked before failing leaves
+        // nothing behind holding anything.
+        tree::kill_all(child.pid);
         remove_child_pid_file(program);
         daemon.fail_with(error);
     }
     if daemon.ready().is_err() {
         // The caller is gone; carry on: the program runs.
     }
-    let status = Loop::new(program, child).run(&signals);
+    let status = Loop::new(program, child, &signals).run();
     remove_child_pid_file(program);
     drop(daemon);
     program.remove_private_dir();
@@ -199,6 +214,10 @@ fn spawn(program: &Program) -> Result<Child, daemonic::Errno> {
     if pid == 0 {
         exec_child(program, &exec_write, ready.as_ref().map(|(_, w)| w));
     }
+    // The child does the same; whichever runs first, the group exists before
+    // anything signals it. EACCES once the child has executed: done by then.
+    // SAFETY: setpgid on our own child.
+    unsafe { libc::setpgid(pid, pid) };
     drop(exec_write);
     let mut errno = [0u8; 4];
     // SAFETY: reads at most 4 bytes into our buffer.
@@ -223,6 +242,9 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
     // SAFETY: plain system calls on valid fds and prepared, null-terminated
     // vectors; `_exit` ends the child whatever happens.
     unsafe {
+        if !tree::detach_program(program.supervisor.get()) {
+            libc::_exit(127);
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -252,7 +274,7 @@ fn await_first_ready(
     signals: &SignalFd,
     child: &mut Child,
 ) -> Result<(), Error> {
-    let mut channel = match (&program.readiness, &child.ready_pipe) {
+    let channel = match (&program.readiness, &child.ready_pipe) {
         (Channel::None, _) | (Channel::Fd(_), None) => return Ok(()),
         (Channel::Socket(socket, _), _) => socket.as_raw_fd(),
         (Channel::Fd(_), Some(pipe)) => pipe.as_raw_fd(),
@@ -290,7 +312,9 @@ fn await_first_ready(
         if fds[0].revents != 0 {
             match signals.next() {
                 Some(libc::SIGCHLD) => {
-                    if let Some(status) = reaped(child.pid) {
+                    tree::reap_others(child.pid);
+                    // Left a zombie: the caller kills its group, then reaps.
+                    if let Some(status) = tree::exited(child.pid) {
                         return Err(exited(child.pid, status));
                     }
                 }
@@ -305,11 +329,17 @@ fn await_first_ready(
         // SAFETY: reads into our buffer.
         let n = unsafe { libc::read(channel, buf.as_mut_ptr().cast(), buf.len()) };
         if n <= 0 {
-            // The program closed its readiness fd without a word: its exit
-            // (or the timeout) will tell.
+            // Closed without a newline: it never will be ready. Its exit
+            // status says more, if it follows at once.
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some(status) = tree::exited(child.pid) {
+                return Err(exited(child.pid, status));
+            }
             child.ready_pipe = None;
-            channel = -1;
-            continue;
+            return Err(Error::Os {
+                step: Step::Readiness,
+                errno: daemonic::Errno::PIPE,
+            });
         }
         match said_ready(&program.readiness, &buf[..n as usize]) {
             Some(Ok(())) => return Ok(()),
@@ -355,30 +385,58 @@ fn exited(pid: i32, raw: i32) -> Error {
 /// The supervision loop after the first run is up.
 struct Loop<'p> {
     program: &'p Program,
+    signals: &'p SignalFd,
     child: Option<Child>,
     stop_requested: bool,
     delay: Duration,
     restart_at: Option<Instant>,
+    /// When a stopping program's tree gets SIGKILL.
+    kill_at: Option<Instant>,
     last_status: i32,
+    /// When the latest starts were, for the start limit.
+    starts: [Option<Instant>; START_LIMIT_BURST],
 }
 
 impl<'p> Loop<'p> {
-    fn new(program: &'p Program, mut child: Child) -> Loop<'p> {
+    fn new(program: &'p Program, mut child: Child, signals: &'p SignalFd) -> Loop<'p> {
         child.ready_pipe = None;
         Loop {
             program,
+            signals,
             child: Some(child),
             stop_requested: false,
             delay: program.restart.unwrap_or(Duration::ZERO),
             restart_at: None,
+            kill_at: None,
             last_status: 0,
+            starts: [None; START_LIMIT_BURST],
         }
+        .started_now()
+    }
+
+    /// Records a start, for the start limit.
+    fn started_now(mut self) -> Self {
+        self.record_start();
+        self
+    }
+
+    fn record_start(&mut self) {
+        self.starts.rotate_right(1);
+        self.starts[0] = Some(Instant::now());
+    }
+
+    /// Whether [`START_LIMIT_BURST`] starts already fell within the last
+    /// [`START_LIMIT_INTERVAL`]: one more would exceed the limit.
+    fn start_limit_hit(&self) -> bool {
+        self.starts[START_LIMIT_BURST - 1]
+            .is_some_and(|oldest| oldest.elapsed() < START_LIMIT_INTERVAL)
     }
 
     /// Runs until the program ends for good; the supervisor's exit status.
-    fn run(&mut self, signals: &SignalFd) -> i32 {
+    fn run(&mut self) -> i32 {
+        let signals = self.signals;
         loop {
-            let timeout = match self.restart_at {
+            let timeout = match self.restart_at.into_iter().chain(self.kill_at).min() {
                 Some(at) => at
                     .saturating_duration_since(Instant::now())
                     .as_millis()
@@ -398,6 +456,13 @@ impl<'p> Loop<'p> {
                     self.restart();
                 }
             }
+            if let (Some(at), Some(child)) = (self.kill_at, &self.child) {
+                if Instant::now() >= at {
+                    // The grace is over: SIGKILL the program's whole tree.
+                    self.kill_at = None;
+                    tree::signal(child.pid, libc::SIGKILL);
+                }
+            }
             if fds[0].revents == 0 {
                 continue;
             }
@@ -412,20 +477,44 @@ impl<'p> Loop<'p> {
     /// Handles one signal; `Some(status)` when the supervisor is done.
     fn on_signal(&mut self, signal: i32) -> Option<i32> {
         if signal != libc::SIGCHLD {
-            if signal == libc::SIGTERM || signal == libc::SIGINT {
+            let stop = signal == libc::SIGTERM || signal == libc::SIGINT;
+            if stop {
                 self.stop_requested = true;
                 if self.child.is_none() {
                     return Some(0);
                 }
             }
             if let Some(child) = &self.child {
-                forward(child.pid, signal);
+                if stop {
+                    // The whole tree stops, SIGKILLed after the grace.
+                    tree::signal(child.pid, signal);
+                    self.kill_at
+                        .get_or_insert(Instant::now() + self.program.grace);
+                } else {
+                    forward(child.pid, signal);
+                }
             }
             return None;
         }
         let child = self.child.as_ref()?;
-        let status = reaped(child.pid)?;
+        tree::reap_others(child.pid);
+        let status = tree::exited(child.pid)?;
         let ran = child.started.elapsed();
+        let main = child.pid;
+        // What the program left running goes with it; then it is reaped.
+        let grace = match self.kill_at {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None => self.program.grace,
+        };
+        let stop_requested = &mut self.stop_requested;
+        let signals = self.signals;
+        tree::end_rest(main, grace, |pause| {
+            if wait_signal(signals, pause) == Some(libc::SIGTERM) {
+                *stop_requested = true;
+            }
+        });
+        tree::reap(main);
+        self.kill_at = None;
         self.child = None;
         remove_child_pid_file(self.program);
         self.last_status = exit_code(status);
@@ -436,6 +525,14 @@ impl<'p> Loop<'p> {
             } else {
                 self.last_status
             });
+        }
+        if self.start_limit_hit() {
+            log(&[
+                b"daemonic: program ended with status ",
+                Decimal::new(self.last_status as u32).digits(),
+                b" after 5 starts within 10 s: giving up\n",
+            ]);
+            return Some(self.last_status);
         }
         self.schedule_restart(ran);
         log(&[
@@ -458,6 +555,7 @@ impl<'p> Loop<'p> {
         if self.stop_requested {
             return;
         }
+        self.record_start();
         match spawn(self.program) {
             Ok(child) => self.child = Some(child),
             Err(errno) => {
@@ -524,31 +622,27 @@ impl SignalFd {
     }
 }
 
+/// Waits up to `timeout` for a signal on `signals`; the one read, if any.
+fn wait_signal(signals: &SignalFd, timeout: Duration) -> Option<i32> {
+    let mut fds = [libc::pollfd {
+        fd: signals.fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout.as_millis() as i32) };
+    signals.next()
+}
+
 fn forward(pid: i32, signal: i32) {
     // SAFETY: kill takes plain integers.
     unsafe { libc::kill(pid, signal) };
-}
-
-/// The raw wait status of `pid` if it has ended (reaped now).
-fn reaped(pid: i32) -> Option<i32> {
-    let mut status = 0;
-    // SAFETY: waitpid writes into our local.
-    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    (rc == pid).then_some(status)
 }
 
 fn reap(pid: i32) {
     let mut status = 0;
     // SAFETY: as above, blocking.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-}
-
-fn kill_and_reap(pid: i32) -> i32 {
-    forward(pid, libc::SIGKILL);
-    let mut status = 0;
-    // SAFETY: as above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    status
 }
 
 /// A shell-style exit code: the code, or 128 + the signal.

@@ -1,0 +1,305 @@
+//! The program's process tree, as the supervisor owns it: the program runs
+//! in a process group of its own (its PID), and the supervisor is a child
+//! subreaper, so whatever the program backgrounds and leaves behind becomes
+//! the supervisor's child rather than init's.
+//!
+//! The program itself is left a zombie (seen with `WNOWAIT`) until the rest
+//! of its tree is gone: while it is unreaped its PID, which names the
+//! group, cannot be reused, so `kill(-group)` never reaches a stranger.
+//!
+//! Everything here runs in the supervisor's loop: stack buffers and system
+//! calls only, nothing allocates.
+
+use std::time::{Duration, Instant};
+
+/// At most this many children are listed at once; more are handled on the
+/// next round.
+const MAX_CHILDREN: usize = 256;
+
+/// Makes this process a child subreaper ([`PR_SET_CHILD_SUBREAPER`], Linux
+/// 3.4): orphaned descendants are re-parented to it.
+///
+/// [`PR_SET_CHILD_SUBREAPER`]: https://man7.org/linux/man-pages/man2/PR_SET_CHILD_SUBREAPER.2const.html
+pub fn become_subreaper() -> Result<(), daemonic::Errno> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+}
+
+/// In the forked program, before `execve`: a process group of its own,
+/// and SIGKILL when the supervisor dies ([`PR_SET_PDEATHSIG`], kept across
+/// `execve`). False if the supervisor (`parent`) is already gone.
+///
+/// [`PR_SET_PDEATHSIG`]: https://man7.org/linux/man-pages/man2/PR_SET_PDEATHSIG.2const.html
+pub fn detach_program(parent: i32) -> bool {
+    // SAFETY: plain system calls on integers, async-signal-safe.
+    unsafe {
+        libc::setpgid(0, 0);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // The supervisor may have died before the prctl: then no signal
+        // will come, and the parent is someone else.
+        libc::getppid() == parent
+    }
+}
+
+/// Sends `signal` to the program's group and to every other child of the
+/// supervisor (orphans of the tree that left the group).
+pub fn signal(group: i32, signal: i32) {
+    // SAFETY: kill takes plain integers; the group's number is pinned by
+    // its leader, which the caller has not reaped.
+    unsafe { libc::kill(-group, signal) };
+    let mut pids = [0i32; MAX_CHILDREN];
+    for &child in children(&mut pids) {
+        if child != group {
+            // SAFETY: an unreaped child of ours: its PID cannot be reused.
+            unsafe { libc::kill(child, signal) };
+        }
+    }
+}
+
+/// The program's raw wait status if it has exited, leaving it a zombie.
+pub fn exited(main: i32) -> Option<i32> {
+    // SAFETY: waitid fills our zeroed siginfo.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            libc::P_PID,
+            main as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        if rc != 0 || info.si_pid() != main {
+            return None;
+        }
+        let status = info.si_status();
+        Some(match info.si_code {
+            libc::CLD_EXITED => (status & 0xff) << 8,
+            _ => status & 0x7f,
+        })
+    }
+}
+
+/// Reaps every child that has ended but `main`.
+pub fn reap_others(main: i32) {
+    let mut pids = [0i32; MAX_CHILDREN];
+    let listed = children(&mut pids);
+    if listed.is_empty() {
+        reap_without_list(main);
+        return;
+    }
+    for &child in listed {
+        if child != main {
+            let mut status = 0;
+            // SAFETY: waitpid on our own child, into our local.
+            unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+        }
+    }
+}
+
+/// Without a children list (no `/proc`): reap whatever `waitid` names, as
+/// long as it is not `main`.
+fn reap_without_list(main: i32) {
+    for _ in 0..MAX_CHILDREN {
+        // SAFETY: waitid fills our zeroed siginfo; waitpid reaps a child
+        // it named.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let rc = libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            let pid = info.si_pid();
+            if rc != 0 || pid == 0 || pid == main {
+                return;
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+}
+
+/// Reaps `main` for good.
+pub fn reap(main: i32) {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, into our local.
+    unsafe { libc::waitpid(main, &mut status, 0) };
+}
+
+/// Whether anything of the tree but `main` is still alive: another child
+/// of ours, or a process of the group (a grandchild whose parent lives).
+/// Unknown without `/proc`: then the caller waits out its grace.
+pub fn others_alive(group: i32) -> Option<bool> {
+    reap_others(group);
+    let mut pids = [0i32; MAX_CHILDREN];
+    if children(&mut pids).iter().any(|&child| child != group) {
+        return Some(true);
+    }
+    group_has_live_member(group, group)
+}
+
+/// Ends what is left of the tree after `main` exited (it is a zombie): the
+/// group and the other children get SIGTERM, then SIGKILL after `grace`.
+/// Returns at once when nothing is left. `on_wait` runs between checks (it
+/// reads the supervisor's signals).
+pub fn end_rest(main: i32, grace: Duration, mut on_wait: impl FnMut(Duration)) {
+    if others_alive(main) == Some(false) {
+        return;
+    }
+    signal(main, libc::SIGTERM);
+    let killed = wait_until_alone(main, Instant::now() + grace, &mut on_wait);
+    if !killed {
+        signal(main, libc::SIGKILL);
+        wait_until_alone(main, Instant::now() + Duration::from_secs(5), &mut on_wait);
+    }
+    reap_others(main);
+}
+
+/// SIGKILLs the program's whole tree and reaps it, the program last (its
+/// unreaped PID keeps naming its group until then).
+pub fn kill_all(main: i32) {
+    signal(main, libc::SIGKILL);
+    // SAFETY: waitid fills our zeroed siginfo; WNOWAIT leaves it a zombie.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            main as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        );
+    }
+    end_rest(main, Duration::ZERO, std::thread::sleep);
+    reap(main);
+}
+
+fn wait_until_alone(main: i32, deadline: Instant, on_wait: &mut impl FnMut(Duration)) -> bool {
+    loop {
+        if others_alive(main) == Some(false) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        on_wait((deadline - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// This process's children, from `/proc/thread-self/children` (the
+/// supervisor has one thread), into `pids`; empty when it cannot be read.
+fn children(pids: &mut [i32; MAX_CHILDREN]) -> &[i32] {
+    let mut buf = [0u8; 4096];
+    let Some(text) = read_small(c"/proc/thread-self/children", &mut buf) else {
+        return &[];
+    };
+    let mut count = 0;
+    for word in text.split(|&b| b == b' ' || b == b'\n') {
+        if let Some(pid) = parse(word) {
+            if count < pids.len() {
+                pids[count] = pid;
+                count += 1;
+            }
+        }
+    }
+    &pids[..count]
+}
+
+/// Whether a live (not zombie) process other than `except` is in `group`,
+/// by a walk of `/proc/*/stat`.
+fn group_has_live_member(group: i32, except: i32) -> Option<bool> {
+    use rustix::fs::{Mode, OFlags, RawDir};
+    use std::mem::MaybeUninit;
+    let proc = rustix::fs::open(
+        c"/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut dir_buf = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut entries = RawDir::new(&proc, &mut dir_buf);
+    while let Some(entry) = entries.next() {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = parse(entry.file_name().to_bytes()) else {
+            continue;
+        };
+        if pid == except {
+            continue;
+        }
+        let mut path = [0u8; 32];
+        let mut stat = [0u8; 512];
+        let Some(text) = read_small(stat_path(pid, &mut path), &mut stat) else {
+            continue;
+        };
+        // After the command name: state, ppid, pgrp.
+        let Some(close) = text.iter().rposition(|&b| b == b')') else {
+            continue;
+        };
+        let mut fields = text[close + 1..]
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty());
+        let state = fields.next().unwrap_or(b"Z");
+        let pgrp = fields.nth(1).and_then(parse);
+        if pgrp == Some(group) && state != b"Z" {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// `/proc/PID/stat` as a C string in `buf`.
+fn stat_path(pid: i32, buf: &mut [u8; 32]) -> &std::ffi::CStr {
+    let mut digits = [0u8; 10];
+    let mut n = pid.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut len = 0;
+    for part in [&b"/proc/"[..], &digits[start..], b"/stat\0"] {
+        buf[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    std::ffi::CStr::from_bytes_with_nul(&buf[..len]).unwrap_or(c"/proc/self/stat")
+}
+
+/// Reads a small `/proc` file whole into `buf`.
+fn read_small<'b>(path: &std::ffi::CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    use rustix::fs::{Mode, OFlags};
+    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(_) => return None,
+        }
+    }
+    Some(&buf[..len])
+}
+
+fn parse(digits: &[u8]) -> Option<i32> {
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_paths_and_numbers() {
+        let mut buf = [0u8; 32];
+        assert_eq!(stat_path(i32::MAX, &mut buf), c"/proc/2147483647/stat");
+        assert_eq!(parse(b"123"), Some(123));
+        assert_eq!(parse(b""), None);
+        assert_eq!(parse(b"12a"), None);
+        assert_eq!(parse(b"99999999999"), None);
+    }
+}
