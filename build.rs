@@ -74,6 +74,13 @@ const CAPABILITIES: &[Capability] = &[
         cfg: "daemonic_procfs",
         has: |t| t.is_linux_like(),
     },
+    // pidfd_open(2), Linux 5.3: a handle on a process that turns readable
+    // when it exits (zombie or not) and never names a later process that
+    // reused its PID. Older kernels answer ENOSYS and the callers fall back.
+    Capability {
+        cfg: "daemonic_pidfd",
+        has: |t| t.is_linux_like(),
+    },
     // Linux numbers /dev/null as character device 1:3, so the daemon can
     // check it got the real null device (as glibc's daemon(3) does).
     Capability {

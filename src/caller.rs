@@ -264,6 +264,9 @@ impl Wait<'_, '_> {
         if self.reported_failure {
             return;
         }
+        // Pinned before the kill: the wait below then sees this process
+        // end, even as a zombie nobody reaps, and never another one.
+        let pinned = self.daemon.and_then(pin);
         if let Some(pid) = self.daemon {
             // ESRCH: it is gone already.
             let _ = rustix::process::kill_process(pid, Signal::KILL);
@@ -279,7 +282,7 @@ impl Wait<'_, '_> {
             // An executed program does not hold the report pipe: wait until
             // the PID is gone.
             if let Some(pid) = self.daemon {
-                wait_gone(pid);
+                wait_gone(pid, pinned.as_ref());
             }
         }
     }
@@ -332,11 +335,34 @@ fn read_record(reader: &OwnedFd) -> Option<Record> {
     Record::decode(&bytes)
 }
 
-/// Waits (at most [`EXIT_GRACE`]) until no process has `pid`. When the
-/// caller is a subreaper the daemon was reparented to it: reap it then, or
-/// it would stay a zombie (which `kill(pid, 0)` still finds).
-fn wait_gone(pid: Pid) {
+/// A pidfd for `pid`, where the system has them.
+#[cfg(daemonic_pidfd)]
+fn pin(pid: Pid) -> Option<OwnedFd> {
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+#[cfg(not(daemonic_pidfd))]
+fn pin(_pid: Pid) -> Option<OwnedFd> {
+    None
+}
+
+/// Waits (at most [`EXIT_GRACE`]) until no process has `pid`, or, with its
+/// pidfd, until it has exited: a zombie nobody reaps (the daemon's parent
+/// is init or some subreaper) has ended all the same. When the caller is
+/// the subreaper the daemon was reparented to, it reaps it.
+fn wait_gone(pid: Pid, pidfd: Option<&OwnedFd>) {
     let deadline = Deadline::after(EXIT_GRACE);
+    if let Some(pidfd) = pidfd {
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        while let Some(left) = deadline.remaining() {
+            match rustix::event::poll(&mut fds, Some(&left)) {
+                Err(Errno::INTR) => continue,
+                _ => break,
+            }
+        }
+        let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
+        return;
+    }
     while deadline.remaining().is_some() {
         match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
             Ok(Some(_)) => return,
