@@ -302,7 +302,9 @@ impl Daemonize {
     /// In the calling process, for input found bad before anything forked:
     /// a path with a NUL byte ([`Error::InteriorNul`]), an unknown user or
     /// group, an invalid option ([`Error::Invalid`]), a PID file held by a
-    /// running daemon ([`Error::AlreadyRunning`]). With [`Detach::Never`]
+    /// running daemon ([`Error::AlreadyRunning`]) or by a process it does not
+    /// name ([`Error::LockedByOther`]), one root must not trust
+    /// ([`Error::UntrustedPidFile`]). With [`Detach::Never`]
     /// (or [`Detach::Auto`] deciding so) every error is returned, as there
     /// is no separate caller.
     pub fn daemonize(self) -> Result<Daemon<'static>, Error> {
@@ -314,7 +316,9 @@ impl Daemonize {
             Err(
                 error @ (Error::Invalid { .. }
                 | Error::InteriorNul { .. }
-                | Error::AlreadyRunning { .. }),
+                | Error::AlreadyRunning { .. }
+                | Error::LockedByOther { .. }
+                | Error::UntrustedPidFile { .. }),
             ) => Err(error),
             Err(error) if in_place => Err(error),
             Err(error) => report_and_exit(&error),

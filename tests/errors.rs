@@ -25,6 +25,10 @@ fn tests() -> Vec<common::Test> {
         ("stdout_file_not_writable", stdout_file_not_writable),
         ("missing_stdin_file", missing_stdin_file),
         ("pid_file_symlink_is_refused", pid_file_symlink_is_refused),
+        (
+            "closed_keep_fd_is_refused_before_fork",
+            closed_keep_fd_is_refused_before_fork,
+        ),
     ];
     #[cfg(feature = "std")]
     tests.push((
@@ -120,6 +124,28 @@ fn missing_working_directory() {
     );
     assert!(text.contains(&expected), "{text}");
     assert!(!pid_file.exists());
+}
+
+/// A kept fd that names nothing would be "kept" as nothing in the daemon,
+/// or as whatever it opens there next: refused before anything forks,
+/// including the highest fd number (whose neighbour once overflowed).
+fn closed_keep_fd_is_refused_before_fork() {
+    let dir = TempDir::new("keepclosed");
+    let pid_file = dir.join("p.pid");
+    for fd in ["987", "2147483647", "-4"] {
+        let output = common::run(&mut common::helper(
+            "plan",
+            &[
+                &format!("pid_file={}", pid_file.display()),
+                &format!("keep={fd}"),
+            ],
+        ));
+        let text = stdout(&output);
+        assert_eq!(output.status.code(), Some(1), "{fd}: {text}");
+        assert_eq!(field(&text, "forks"), Some("0"), "{fd}: {text}");
+        assert!(text.contains("message=invalid keep_fds"), "{fd}: {text}");
+        assert!(!pid_file.exists(), "{fd}: PID file left");
+    }
 }
 
 fn pid_file_in_missing_directory() {

@@ -31,6 +31,10 @@ fn tests() -> Vec<common::Test> {
         ),
         ("pid_reused_in_a_namespace", pid_reused_in_a_namespace),
         (
+            "without_proc_nothing_is_proven",
+            without_proc_nothing_is_proven,
+        ),
+        (
             "root_refuses_files_others_control",
             root_refuses_files_others_control,
         ),
@@ -411,6 +415,60 @@ fn pid_reused_in_a_namespace() {
         "{}",
         stderr(&output)
     );
+}
+
+/// Without `/proc` (a board, a chroot) nothing proves the PID: `--status`
+/// and `--stop` say so and refuse, until `--trust-pidfile` accepts the
+/// file's word; then the signal still goes through a pidfd.
+fn without_proc_nothing_is_proven() {
+    if !as_root("without_proc_nothing_is_proven") {
+        return;
+    }
+    let dir = TempDir::new("noproc");
+    let pid_file = dir.join("n.pid");
+    let mut daemon = start(&[], &pid_file, "sleep");
+    let script = r#"
+        D=$1; F=$2
+        umount -l /proc || exit 11
+        "$D" --status -p "$F"; echo "status=$?"
+        "$D" --stop -p "$F"; echo "stop=$?"
+        "$D" --status --trust-pidfile -p "$F"; echo "trusted_status=$?"
+        "$D" --stop --trust-pidfile -p "$F"; echo "trusted_stop=$?"
+    "#;
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_daemonic"))
+        .arg(&pid_file)
+        .stdin(Stdio::null());
+    let output = common::run(&mut command);
+    let text = stdout(&output);
+    if output.status.code() == Some(11) {
+        println!("without_proc_nothing_is_proven: skipped: /proc cannot be unmounted here");
+        return;
+    }
+    for expected in ["status=4", "stop=4", "trusted_status=0", "trusted_stop=0"] {
+        assert!(
+            text.contains(expected),
+            "{expected}: {text}{}",
+            stderr(&output)
+        );
+    }
+    assert!(
+        stderr(&output).contains("nothing proves it is the daemon"),
+        "{}",
+        stderr(&output)
+    );
+    let status = daemon.wait();
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
 }
 
 fn root_refuses_files_others_control() {
