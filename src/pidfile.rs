@@ -84,7 +84,7 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
             Ok(None) => continue,
             Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
         };
-        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        match lock_soon(&file) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => return Err(held_by(&file)),
             Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
@@ -101,6 +101,19 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
         step: Step::PidFile,
         errno: Errno::AGAIN,
     })
+}
+
+/// `flock(LOCK_EX|LOCK_NB)`, tried for up to 20 ms: a probe such as
+/// `daemonic --status` or `flock -n FILE true` holds the lock for a moment,
+/// and a start at that instant must not fail as if a daemon ran.
+fn lock_soon(file: &OwnedFd) -> io::Result<()> {
+    for _ in 0..20 {
+        match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Err(Errno::WOULDBLOCK) => crate::time::sleep(core::time::Duration::from_millis(1)),
+            other => return other,
+        }
+    }
+    rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive)
 }
 
 /// Opens `name` read-only, if it is still the file `stat` describes.

@@ -6,11 +6,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 
 use common::{TempDir, field, stdout};
 
 fn main() {
-    common::main(helpers, tests());
+    // Copies nobody can execute, made before any test thread forks.
+    common::main_with_public_copies(helpers, tests(), &[&std::env::current_exe().unwrap()]);
 }
 
 fn tests() -> Vec<common::Test> {
@@ -197,7 +199,15 @@ fn stdout_file_not_writable() {
     );
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        command.uid(65534).gid(65534);
+        // The same helper, from a copy nobody can execute.
+        let exe = common::public_copy(&std::env::current_exe().unwrap());
+        command = Command::new(exe);
+        command
+            .env(common::HELPER_ENV, "plan")
+            .args(["subreaper=1", &format!("stderr={}", out.display())])
+            .stdin(std::process::Stdio::null())
+            .uid(65534)
+            .gid(65534);
     }
     let output = common::run(&mut command);
     let text = stdout(&output);

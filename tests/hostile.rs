@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 use common::{Started, TempDir, stderr, stdout};
 
 fn main() {
-    common::main(helpers, tests());
+    // Copies nobody can execute, made before any test thread forks.
+    common::main_with_public_copies(
+        helpers,
+        tests(),
+        &[&this_binary(), Path::new(env!("CARGO_BIN_EXE_daemonic"))],
+    );
 }
 
 fn tests() -> Vec<common::Test> {
@@ -34,6 +39,7 @@ fn tests() -> Vec<common::Test> {
             "without_proc_nothing_is_proven",
             without_proc_nothing_is_proven,
         ),
+        ("probes_do_not_fail_a_start", probes_do_not_fail_a_start),
         (
             "root_refuses_files_others_control",
             root_refuses_files_others_control,
@@ -230,9 +236,9 @@ fn as_root(case: &str) -> bool {
     is_root()
 }
 
-/// A directory every user can enter, with copies of `daemonic` and of this
-/// test binary that `nobody` can execute (the checkout may sit where it
-/// cannot, under a 0700 home or `mktemp -d`).
+/// A directory every user can enter (for PID files nobody's processes must
+/// reach), and copies of `daemonic` and of this test binary that `nobody`
+/// can execute.
 struct Public {
     dir: TempDir,
 }
@@ -241,24 +247,19 @@ impl Public {
     fn new(tag: &str) -> Public {
         let dir = TempDir::new(tag);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        for (from, to) in [
-            (PathBuf::from(env!("CARGO_BIN_EXE_daemonic")), "daemonic"),
-            (this_binary(), "program"),
-        ] {
-            fs::copy(from, dir.join(to)).unwrap();
-            fs::set_permissions(dir.join(to), fs::Permissions::from_mode(0o755)).unwrap();
-        }
         Public { dir }
     }
 
     fn program(&self) -> PathBuf {
-        self.dir.join("program")
+        common::public_copy(&this_binary())
     }
 
     /// `daemonic ARGS` run as nobody.
     fn daemonic_as_nobody(&self, args: &[&str]) -> Output {
         let mut command = as_nobody();
-        command.arg(self.dir.join("daemonic"));
+        command.arg(common::public_copy(Path::new(env!(
+            "CARGO_BIN_EXE_daemonic"
+        ))));
         run_daemonic(command, args)
     }
 }
@@ -471,6 +472,35 @@ fn without_proc_nothing_is_proven() {
     assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
 }
 
+/// `daemonic --status` and `flock -n FILE true` hold a free PID file's lock
+/// for a moment while they look; a start at that instant must still start.
+fn probes_do_not_fail_a_start() {
+    let dir = TempDir::new("probes");
+    let pid_file = dir.join("p.pid");
+    fs::write(&pid_file, "").unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = Command::new("flock")
+                    .args(["-n", "-x", arg(&pid_file), "true"])
+                    .status();
+            }
+        });
+        for round in 0..30 {
+            let output = daemonic_running(&["-p", arg(&pid_file)], &this_binary(), "sleep", &[]);
+            assert!(
+                output.status.success(),
+                "round {round}: {}",
+                stderr(&output)
+            );
+            let mut daemon = Started::new(common::read_pid_file(&pid_file));
+            daemon.stop(libc::SIGKILL);
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+}
+
 fn root_refuses_files_others_control() {
     if !as_root("root_refuses_files_others_control") {
         return;
@@ -679,16 +709,23 @@ fn unprivileged_stop_fails_at_once() {
 
 // ---- the supervisor owns its tree ------------------------------------------
 
-fn supervised_stop_reaches_the_program() {
-    let dir = TempDir::new("supstop");
+/// A supervisor running helper `mode`: it, its program's PID, and the
+/// paths of its PID file and of the program's.
+fn supervised(dir: &TempDir, mode: &str) -> (Started, i32, PathBuf, PathBuf) {
     let (pid_file, child_pid_file) = (dir.join("s.pid"), dir.join("c.pid"));
-    let mut supervisor = start(
+    let supervisor = start(
         &["--supervise", "--child-pidfile", arg(&child_pid_file)],
         &pid_file,
-        "ignore-term",
+        mode,
     );
     common::wait_until("the child PID file", || child_pid_file.exists());
     let program = common::read_pid_file(&child_pid_file);
+    (supervisor, program, pid_file, child_pid_file)
+}
+
+fn supervised_stop_reaches_the_program() {
+    let dir = TempDir::new("supstop");
+    let (mut supervisor, program, pid_file, child_pid_file) = supervised(&dir, "ignore-term");
     let began = Instant::now();
     let stop = daemonic(&["--stop", "-p", arg(&pid_file), "--timeout", "1"]);
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
@@ -713,14 +750,7 @@ fn supervised_stop_reaches_the_program() {
 
 fn killed_supervisor_takes_its_program() {
     let dir = TempDir::new("pdeath");
-    let (pid_file, child_pid_file) = (dir.join("s.pid"), dir.join("c.pid"));
-    let mut supervisor = start(
-        &["--supervise", "--child-pidfile", arg(&child_pid_file)],
-        &pid_file,
-        "sleep",
-    );
-    common::wait_until("the child PID file", || child_pid_file.exists());
-    let program = common::read_pid_file(&child_pid_file);
+    let (mut supervisor, program, pid_file, _) = supervised(&dir, "sleep");
     assert_eq!(supervisor.stop(libc::SIGKILL) & 0x7f, libc::SIGKILL);
     // Re-parented to us (the test is a subreaper), killed by its
     // parent-death signal.

@@ -30,10 +30,19 @@ pub type Test = (&'static str, fn());
 /// Runs the helper named by [`HELPER_ENV`] if set (passing the program's
 /// arguments), else every test, in parallel, and exits like libtest.
 pub fn main(helper: fn(&str, Vec<String>), tests: Vec<Test>) {
+    main_with_public_copies(helper, tests, &[]);
+}
+
+/// As [`main`], first making [`public_copy`]s of `public`, while this
+/// process has one thread.
+pub fn main_with_public_copies(helper: fn(&str, Vec<String>), tests: Vec<Test>, public: &[&Path]) {
     if let Some(name) = std::env::var_os(HELPER_ENV) {
         let args = std::env::args().skip(1).collect();
         helper(&name.to_string_lossy(), args);
         std::process::exit(0);
+    }
+    for path in public {
+        public_copy(path);
     }
     become_subreaper();
     let filter: Vec<String> = std::env::args()
@@ -60,6 +69,7 @@ pub fn main(helper: fn(&str, Vec<String>), tests: Vec<Test>) {
             });
         }
     });
+    remove_public_copies();
     let failed = failed.load(Ordering::SeqCst);
     let passed = selected.len() - failed;
     let status = if failed == 0 { "ok" } else { "FAILED" };
@@ -91,6 +101,46 @@ pub fn become_subreaper() {
         "PR_SET_CHILD_SUBREAPER: {}",
         std::io::Error::last_os_error()
     );
+}
+
+/// A copy of the executable `path` that every user can run, in a directory
+/// every user can enter (made once per path and process): the checkout may
+/// sit where `nobody` cannot go, under a 0700 home or `mktemp -d`.
+///
+/// Make each copy before the tests start (see [`main`]'s `public`): a copy
+/// written while another thread forks is held open for writing by that
+/// child until it executes, and executing the copy then fails with
+/// `ETXTBSY`.
+pub fn public_copy(path: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static MADE: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap();
+    if let Some((_, copy)) = made.iter().find(|(from, _)| from == path) {
+        return copy.clone();
+    }
+    let base = std::env::var_os("TMPDIR").unwrap_or_else(|| OsString::from("/tmp"));
+    let dir = PathBuf::from(base).join(format!(
+        "daemonic-{}-public-{}",
+        std::process::id(),
+        made.len()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join(path.file_name().unwrap());
+    fs::copy(path, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    made.push((path.to_path_buf(), copy.clone()));
+    copy
+}
+
+/// Removes the copies [`public_copy`] made (at the end of the run).
+pub fn remove_public_copies() {
+    let base = std::env::var_os("TMPDIR").unwrap_or_else(|| OsString::from("/tmp"));
+    for n in 0..16 {
+        let dir = PathBuf::from(&base).join(format!("daemonic-{}-public-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(dir);
+    }
 }
 
 /// This test binary, started as the helper `name` with `args`.

@@ -496,8 +496,10 @@ impl<'p> Loop<'p> {
             }
             return None;
         }
+        // Orphans of the tree, re-parented to us, are reaped as they end,
+        // between restarts too.
+        tree::reap_others(self.child.as_ref().map_or(0, |child| child.pid));
         let child = self.child.as_ref()?;
-        tree::reap_others(child.pid);
         let status = tree::exited(child.pid)?;
         let ran = child.started.elapsed();
         let main = child.pid;
@@ -694,13 +696,13 @@ fn log(parts: &[&[u8]]) {
 }
 
 /// A number in decimal, in a stack buffer.
-struct Decimal {
+pub struct Decimal {
     bytes: [u8; 11],
     start: usize,
 }
 
 impl Decimal {
-    fn new(mut n: u32) -> Decimal {
+    pub fn new(mut n: u32) -> Decimal {
         let mut bytes = [0u8; 11];
         bytes[10] = b'\n';
         let mut start = 10;
@@ -715,7 +717,7 @@ impl Decimal {
         Decimal { bytes, start }
     }
 
-    fn digits(&self) -> &[u8] {
+    pub fn digits(&self) -> &[u8] {
         &self.bytes[self.start..10]
     }
 

@@ -12,6 +12,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::supervise::Decimal;
+
 /// At most this many children are listed at once; more are handled on the
 /// next round.
 const MAX_CHILDREN: usize = 256;
@@ -146,10 +148,12 @@ pub fn end_rest(main: i32, grace: Duration, mut on_wait: impl FnMut(Duration)) {
         return;
     }
     signal(main, libc::SIGTERM);
-    let killed = wait_until_alone(main, Instant::now() + grace, &mut on_wait);
-    if !killed {
-        signal(main, libc::SIGKILL);
-        wait_until_alone(main, Instant::now() + Duration::from_secs(5), &mut on_wait);
+    let alone = wait_until_alone(main, Instant::now() + grace, None, &mut on_wait);
+    if !alone {
+        // Again each round: a process whose parent just died is re-parented
+        // to us (or left the group) after the previous round.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        wait_until_alone(main, deadline, Some(libc::SIGKILL), &mut on_wait);
     }
     reap_others(main);
 }
@@ -172,10 +176,20 @@ pub fn kill_all(main: i32) {
     reap(main);
 }
 
-fn wait_until_alone(main: i32, deadline: Instant, on_wait: &mut impl FnMut(Duration)) -> bool {
+/// Waits until nothing of the tree but `main` is alive, up to `deadline`,
+/// sending `resend` (if any) to what is left each round.
+fn wait_until_alone(
+    main: i32,
+    deadline: Instant,
+    resend: Option<i32>,
+    on_wait: &mut impl FnMut(Duration),
+) -> bool {
     loop {
         if others_alive(main) == Some(false) {
             return true;
+        }
+        if let Some(sig) = resend {
+            signal(main, sig);
         }
         let now = Instant::now();
         if now >= deadline {
@@ -248,19 +262,9 @@ fn group_has_live_member(group: i32, except: i32) -> Option<bool> {
 
 /// `/proc/PID/stat` as a C string in `buf`.
 fn stat_path(pid: i32, buf: &mut [u8; 32]) -> &std::ffi::CStr {
-    let mut digits = [0u8; 10];
-    let mut n = pid.unsigned_abs();
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let digits = Decimal::new(pid.unsigned_abs());
     let mut len = 0;
-    for part in [&b"/proc/"[..], &digits[start..], b"/stat\0"] {
+    for part in [&b"/proc/"[..], digits.digits(), b"/stat\0"] {
         buf[len..len + part.len()].copy_from_slice(part);
         len += part.len();
     }
