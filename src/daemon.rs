@@ -21,6 +21,16 @@ use crate::report::{self, Record};
 /// or dropping the handle removes the file, in the daemon only (a process the
 /// daemon forks later and that drops a copy leaves it alone). Code that ends
 /// with `std::process::exit` or a signal should remove the file first.
+///
+/// Nothing the handle does calls the allocator, for the daemon's whole life:
+/// [`ready`](Daemon::ready), [`notify_status`](Daemon::notify_status),
+/// [`fail`](Daemon::fail), [`remove_pid_file`](Daemon::remove_pid_file) and
+/// dropping it make system calls only. What a
+/// [`Daemonize`](crate::Daemonize) builder prepared for it (paths, vectors)
+/// is never freed: `free` takes the allocator's lock as `malloc` does, and in
+/// a daemon forked from a multithreaded host another thread may have held
+/// that lock at the fork. It is a few hundred bytes, returned when the
+/// daemon exits.
 #[derive(Debug)]
 pub struct Daemon<'a> {
     pid: Pid,
@@ -33,19 +43,20 @@ pub struct Daemon<'a> {
     /// call the allocator, which `fail` must not before `_exit`).
     notify_told: bool,
     notify_fd: Option<RawFd>,
-    /// What a [`Daemonize`](crate::Daemonize) builder prepared, kept so
-    /// that it is freed only when the program drops the handle.
+    /// What a [`Daemonize`](crate::Daemonize) builder prepared, kept (and
+    /// never freed: see above) for as long as the daemon may use it.
     #[cfg(feature = "std")]
-    _prepared: Option<crate::builder::Prepared>,
+    _prepared: Option<core::mem::ManuallyDrop<crate::builder::Prepared>>,
 }
 
 /// A path borrowed from a [`Plan`], or owned when a
-/// [`Daemonize`](crate::Daemonize) builder made it.
+/// [`Daemonize`](crate::Daemonize) builder made it (and then never freed:
+/// the daemon must not call the allocator).
 #[derive(Debug)]
 enum CPath<'a> {
     Borrowed(&'a CStr),
     #[cfg(feature = "std")]
-    Owned(std::ffi::CString),
+    Owned(core::mem::ManuallyDrop<std::ffi::CString>),
 }
 
 impl CPath<'_> {
@@ -240,9 +251,10 @@ impl Daemon<'static> {
         notify_socket: Option<std::ffi::CString>,
         prepared: crate::builder::Prepared,
     ) -> Daemon<'static> {
-        self.pid_path = pid_file.map(CPath::Owned);
-        self.notify_socket = notify_socket.map(CPath::Owned);
-        self._prepared = Some(prepared);
+        let owned = |path| CPath::Owned(core::mem::ManuallyDrop::new(path));
+        self.pid_path = pid_file.map(owned);
+        self.notify_socket = notify_socket.map(owned);
+        self._prepared = Some(core::mem::ManuallyDrop::new(prepared));
         self
     }
 }

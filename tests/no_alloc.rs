@@ -1,8 +1,12 @@
-//! Nothing allocates after fork: a global allocator counts every call made
-//! by any process other than the one that started the daemon, into memory
-//! shared with all of them (`MAP_SHARED`), so the session leader's calls
-//! count as well as the daemon's. The daemon reads the count once the
-//! caller (which reaps the session leader before it exits) is gone.
+//! Nothing allocates after fork: a global allocator counts every call
+//! (`alloc`, `realloc` and `dealloc` alike) made by any process other than
+//! the one that started the daemon, into memory shared with all of them
+//! (`MAP_SHARED`), so the session leader's calls count as well as the
+//! daemon's. Counting covers the daemon's whole use of the library: the
+//! start, then `ready`, `notify_status`, `remove_pid_file` and dropping the
+//! handle; or `notify_status` and `fail`. The daemon reads the count once
+//! the caller (which reaps the session leader before it exits) is gone; for
+//! `fail`, the caller reads it once its start has returned the error.
 //!
 //! A control allocation in the daemon afterwards must raise the count, or
 //! the counter proves nothing.
@@ -69,24 +73,64 @@ fn main() {
 
 fn tests() -> Vec<common::Test> {
     #[allow(unused_mut)]
-    let mut tests: Vec<common::Test> = vec![(
-        "plan_allocates_nothing_after_fork",
-        plan_allocates_nothing_after_fork,
-    )];
+    let mut tests: Vec<common::Test> = vec![
+        (
+            "plan_allocates_nothing_after_fork",
+            plan_allocates_nothing_after_fork,
+        ),
+        ("plan_fail_allocates_nothing", plan_fail_allocates_nothing),
+    ];
     #[cfg(feature = "std")]
     tests.push((
         "builder_allocates_nothing_after_fork",
         builder_allocates_nothing_after_fork,
     ));
+    #[cfg(feature = "std")]
+    tests.push((
+        "builder_fail_allocates_nothing",
+        builder_fail_allocates_nothing,
+    ));
     tests
 }
 
 /// `builder DIR` or `plan DIR`: starts a daemon with every option that
-/// takes a path, through that API; the daemon writes `DIR/result`.
+/// takes a path, through that API; the daemon uses its handle to the end
+/// and writes `DIR/result`. `builder-fail DIR`, `plan-fail DIR`: the daemon
+/// fails instead, and the caller writes the result.
 fn helper(api: &str, args: Vec<String>) {
     let dir = Path::new(&args[0]);
     start_counting();
     match api {
+        #[cfg(feature = "std")]
+        "builder-fail" => {
+            let socket = std::os::unix::net::UnixDatagram::bind(dir.join("notify")).unwrap();
+            let started = daemonic::Daemonize::new()
+                .pid_file(dir.join("d.pid"))
+                .notify_socket(Some(dir.join("notify")))
+                .readiness(daemonic::Readiness::Manual)
+                .start();
+            match started {
+                Ok(daemonic::Started::Daemon(daemon)) => {
+                    let _ = daemon.notify_status("failing");
+                    daemon.fail(daemonic::Errno::ADDRINUSE);
+                }
+                outcome => caller_reports(dir, outcome.err(), &socket),
+            }
+        }
+        "plan-fail" => {
+            let pid_file =
+                CString::new(dir.join("d.pid").into_os_string().into_encoded_bytes()).unwrap();
+            let plan = daemonic::Plan::new()
+                .pid_file(&pid_file)
+                .readiness(daemonic::Readiness::Manual);
+            match plan.start() {
+                Ok(daemonic::Started::Daemon(daemon)) => {
+                    let _ = daemon.notify_status("failing");
+                    daemon.fail(daemonic::Errno::ADDRINUSE);
+                }
+                outcome => caller_reports_plain(dir, outcome.err()),
+            }
+        }
         #[cfg(feature = "std")]
         "builder" => {
             // Every step that runs after fork without exec: signals, fds
@@ -108,6 +152,9 @@ fn helper(api: &str, args: Vec<String>) {
                 .daemonize()
                 .expect("valid input");
             let _ = daemon.ready();
+            let _ = daemon.notify_status("serving");
+            let _ = daemon.remove_pid_file();
+            drop(daemon);
             report(dir);
         }
         "plan" => {
@@ -127,6 +174,9 @@ fn helper(api: &str, args: Vec<String>) {
                 daemonic::Started::Parent(_) => {}
                 daemonic::Started::Daemon(mut daemon) => {
                     let _ = daemon.ready();
+                    let _ = daemon.notify_status("serving");
+                    let _ = daemon.remove_pid_file();
+                    drop(daemon);
                     report(dir);
                 }
             }
@@ -181,6 +231,64 @@ fn report(dir: &Path) -> ! {
     std::process::exit(0);
 }
 
+/// In the caller of a start whose daemon failed: the count the daemon (and
+/// the session leader) left, with a control allocation made in a child of
+/// this process, which counts as they do.
+fn caller_reports_plain(dir: &Path, error: Option<daemonic::Error>) -> ! {
+    assert!(
+        matches!(
+            error,
+            Some(daemonic::Error::Os {
+                errno: daemonic::Errno::ADDRINUSE,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    // SAFETY: mapped by start_counting before the fork; shared with us.
+    let count = unsafe { (*SHARED_COUNT.load(Ordering::SeqCst)).load(Ordering::SeqCst) };
+    // SAFETY: the child allocates once and exits; this process waits for it.
+    unsafe {
+        let child = libc::fork();
+        if child == 0 {
+            drop(std::hint::black_box(vec![0u8; 64]));
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(child, &mut status, 0);
+    }
+    // SAFETY: as above.
+    let after = unsafe { (*SHARED_COUNT.load(Ordering::SeqCst)).load(Ordering::SeqCst) };
+    fs::write(
+        dir.join("result"),
+        format!("count={count} control={after}\n"),
+    )
+    .unwrap();
+    std::process::exit(0);
+}
+
+/// As [`caller_reports_plain`]; the notification socket also heard the
+/// daemon's `STATUS=` and `ERRNO=`, sent without allocating.
+#[cfg(feature = "std")]
+fn caller_reports(
+    dir: &Path,
+    error: Option<daemonic::Error>,
+    socket: &std::os::unix::net::UnixDatagram,
+) -> ! {
+    let mut said = String::new();
+    let mut buf = [0u8; 256];
+    socket.set_nonblocking(true).unwrap();
+    while let Ok(n) = socket.recv(&mut buf) {
+        said.push_str(&String::from_utf8_lossy(&buf[..n]));
+        said.push(' ');
+    }
+    assert!(
+        said.contains("STATUS=failing") && said.contains("ERRNO=98"),
+        "{said}"
+    );
+    caller_reports_plain(dir, error)
+}
+
 fn check(api: &str) {
     let dir = TempDir::new(api);
     fs::write(dir.join("in"), "").unwrap();
@@ -213,4 +321,13 @@ fn builder_allocates_nothing_after_fork() {
 
 fn plan_allocates_nothing_after_fork() {
     check("plan");
+}
+
+fn plan_fail_allocates_nothing() {
+    check("plan-fail");
+}
+
+#[cfg(feature = "std")]
+fn builder_fail_allocates_nothing() {
+    check("builder-fail");
 }

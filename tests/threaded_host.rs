@@ -62,6 +62,7 @@ static ALLOCATOR: SpinLocked = SpinLocked {
 const STARTS: usize = 500;
 const CONTROL_STARTS: usize = 200;
 const EXEC_STARTS: usize = 200;
+const BUILDER_STARTS: usize = 200;
 
 fn main() {
     common::main(helper, tests());
@@ -83,14 +84,21 @@ fn tests() -> Vec<common::Test> {
             exec_starts_under_load_never_hang,
         ),
     ];
+    #[cfg(feature = "std")]
+    tests.push((
+        "builder_daemons_drop_their_handle_under_load",
+        builder_daemons_drop_their_handle_under_load,
+    ));
     tests
 }
 
 /// `host STARTS MODE`: starts STARTS daemons from the main thread while
 /// eight threads load the allocator, and prints the tally. MODE `library`
-/// daemons exit as soon as `start` returns; MODE `exec` daemons execute
-/// `/bin/true`; MODE `control` daemons allocate before they report ready,
-/// and the run stops at the first hang.
+/// daemons drop their handle and exit as soon as `start` returns; MODE
+/// `builder` daemons do the same through `Daemonize` (owned paths, a PID
+/// file the drop removes); MODE `exec` daemons execute `/bin/true`; MODE
+/// `control` daemons allocate before they report ready, and the run stops
+/// at the first hang.
 fn helper(name: &str, args: Vec<String>) {
     assert_eq!(name, "host");
     let starts: usize = args[0].parse().unwrap();
@@ -147,17 +155,23 @@ fn start_many(starts: usize, mode: &str) -> String {
             ),
         });
     }
+    let dir = std::env::temp_dir().join(format!("daemonic-host-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let (mut ready, mut hangs, mut errors, mut reaped, mut attempts) = (0, 0, 0, 0, 0);
     for _ in 0..starts {
         attempts += 1;
-        match plan.start() {
+        let started = start_one(&plan, mode, &dir, timeout);
+        match started {
             Ok(daemonic::Started::Daemon(mut daemon)) => {
                 if control {
                     // What a sequence that allocates after fork would do.
                     std::hint::black_box(Box::new(attempts));
                     let _ = daemon.ready();
                 }
-                std::mem::forget(daemon);
+                // The handle goes as a program's would (the builder's
+                // removes its PID file): a free in there hangs here, and the
+                // caller's wait for the daemon's end runs out.
+                drop(daemon);
                 // SAFETY: _exit ends the daemon at once, touching nothing.
                 unsafe { libc::_exit(0) };
             }
@@ -193,9 +207,29 @@ fn start_many(starts: usize, mode: &str) -> String {
     // SAFETY: waitpid writes into our local.
     let rc = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
     let leftover = if rc == -1 { 0 } else { 1 };
+    let _ = std::fs::remove_dir_all(&dir);
     format!(
         "attempts={attempts} ready={ready} hangs={hangs} errors={errors} reaped={reaped} leftover={leftover}"
     )
+}
+
+/// One start through the plan, or in `builder` mode through `Daemonize`.
+fn start_one<'a>(
+    plan: &daemonic::Plan<'a>,
+    mode: &str,
+    dir: &std::path::Path,
+    timeout: Duration,
+) -> Result<daemonic::Started<'a>, daemonic::Error> {
+    #[cfg(feature = "std")]
+    if mode == "builder" {
+        return daemonic::Daemonize::new()
+            .pid_file(dir.join("d.pid"))
+            .working_directory(dir)
+            .ready_timeout(Some(timeout))
+            .start();
+    }
+    let _ = (mode, dir, timeout);
+    plan.start()
 }
 
 fn tally(mode: &str, starts: usize) -> String {
@@ -221,6 +255,11 @@ fn five_hundred_starts_under_load_never_hang() {
 
 fn exec_starts_under_load_never_hang() {
     every_start_ready_and_reaped("exec", EXEC_STARTS);
+}
+
+#[cfg(feature = "std")]
+fn builder_daemons_drop_their_handle_under_load() {
+    every_start_ready_and_reaped("builder", BUILDER_STARTS);
 }
 
 /// Runs the host in `mode`: no hang, no error, every daemon ready and
