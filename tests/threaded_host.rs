@@ -62,6 +62,7 @@ static ALLOCATOR: SpinLocked = SpinLocked {
 const STARTS: usize = 500;
 const CONTROL_STARTS: usize = 200;
 const EXEC_STARTS: usize = 200;
+#[cfg(feature = "std")]
 const BUILDER_STARTS: usize = 200;
 
 fn main() {
