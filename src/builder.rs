@@ -334,7 +334,8 @@ impl Daemonize {
     /// Every path is made absolute and turned into a C string here, users
     /// and groups are looked up, the program searched for in `PATH` and its
     /// argument and environment vectors built, all before anything forks,
-    /// so the daemon allocates nothing.
+    /// so the daemon allocates nothing. Standard output is flushed first,
+    /// so that text `print!` left in std's buffer is not written twice.
     ///
     /// # Errors
     ///
@@ -400,6 +401,11 @@ impl Daemonize {
             }
             _ => {}
         }
+        // What std still buffers would be written twice: by the caller, and
+        // by the daemon into its log. (Standard error is not buffered.)
+        // Output another thread adds between here and the fork can still
+        // be: print nothing from other threads while starting.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
         // The daemon lets go of the borrowed strings before it takes them
         // over; the caller never gets past this statement.
         let daemon = match plan.start() {

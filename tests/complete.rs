@@ -120,6 +120,10 @@ fn std_tests() -> Vec<common::Test> {
             "builder_user_by_name_brings_its_groups",
             builder_user_by_name_brings_its_groups,
         ),
+        (
+            "unflushed_output_is_written_once",
+            unflushed_output_is_written_once,
+        ),
     ]
 }
 
@@ -135,6 +139,8 @@ fn helpers(name: &str, args: Vec<String>) {
         "close" => close_with_strategy(&args),
         #[cfg(feature = "std")]
         "builder-user" => builder_user(&args),
+        #[cfg(feature = "std")]
+        "builder-print" => builder_print(&args),
         other => panic!("no helper {other}"),
     }
 }
@@ -240,6 +246,22 @@ fn builder_user(args: &[String]) {
             std::process::exit(2);
         }
     }
+}
+
+/// `builder-print OUT PID_FILE`: prints without a newline (it stays in
+/// std's buffer), then daemonizes with standard output to OUT and prints a
+/// line there.
+#[cfg(feature = "std")]
+fn builder_print(args: &[String]) {
+    use std::io::Write;
+    print!("before the fork");
+    let daemon = daemonic::Daemonize::new()
+        .stdout(daemonic::Redirect::File(args[0].clone().into()))
+        .pid_file(&args[1])
+        .daemonize();
+    println!("in the daemon");
+    let _ = std::io::stdout().flush();
+    drop(daemon);
 }
 
 // ---- shared checks -----------------------------------------------------
@@ -567,6 +589,22 @@ fn privileges_are_dropped_for_good() {
     assert_eq!(fs::metadata(&pid_file).unwrap().uid(), 0);
     assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
+}
+
+/// Output still in std's buffer at the fork goes to the terminal once, not
+/// also into the daemon's log.
+#[cfg(feature = "std")]
+fn unflushed_output_is_written_once() {
+    let dir = TempDir::new("flush");
+    let (out, pid_file) = (dir.join("out"), dir.join("d.pid"));
+    let output = common::run(&mut common::helper(
+        "builder-print",
+        &[out.to_str().unwrap(), pid_file.to_str().unwrap()],
+    ));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout(&output), "before the fork");
+    common::wait_until("the daemon wrote and ended", || !pid_file.exists());
+    assert_eq!(fs::read_to_string(&out).unwrap(), "in the daemon\n");
 }
 
 /// The std builder, by name: nobody's groups come along, root's go.

@@ -128,18 +128,25 @@ fn missing_working_directory() {
     assert!(!pid_file.exists());
 }
 
-/// A kept fd that names nothing would be "kept" as nothing in the daemon,
-/// or as whatever it opens there next: refused before anything forks,
-/// including the highest fd number (whose neighbour once overflowed).
+/// A kept fd (or notification fd) that names nothing would be "kept" as
+/// nothing in the daemon, or as whatever it opens there next: refused
+/// before anything forks, including the highest fd number (whose neighbour
+/// once overflowed).
 fn closed_keep_fd_is_refused_before_fork() {
     let dir = TempDir::new("keepclosed");
     let pid_file = dir.join("p.pid");
-    for fd in ["987", "2147483647", "-4"] {
+    for (option, fd) in [
+        ("keep", "987"),
+        ("keep", "2147483647"),
+        ("keep", "-4"),
+        // The s6 notification fd: once aborted the daemon in debug builds.
+        ("notify_fd", "57"),
+    ] {
         let output = common::run(&mut common::helper(
             "plan",
             &[
                 &format!("pid_file={}", pid_file.display()),
-                &format!("keep={fd}"),
+                &format!("{option}={fd}"),
             ],
         ));
         let text = stdout(&output);
