@@ -64,8 +64,20 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every step, in the order the sequence runs them.
-    pub const ALL: [Step; 22] = [
+    /// Every step, in the order the sequence runs them. A slice: the enum
+    /// is `#[non_exhaustive]`, and a step added later must not change this
+    /// constant's type.
+    ///
+    /// ```
+    /// use daemonic::Step;
+    ///
+    /// assert_eq!(Step::ALL.first(), Some(&Step::Prepare));
+    /// for step in Step::ALL {
+    ///     // "failed to " + this reads as a sentence.
+    ///     assert!(!step.describe().is_empty());
+    /// }
+    /// ```
+    pub const ALL: &'static [Step] = &[
         Step::Prepare,
         Step::PidFile,
         Step::Readiness,

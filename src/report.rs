@@ -139,7 +139,7 @@ mod tests {
                 status: 0x0f00,
             },
         ];
-        for step in Step::ALL {
+        for &step in Step::ALL {
             records.push(Record::Failed {
                 step,
                 errno: Errno::NOENT,
