@@ -309,19 +309,25 @@ impl Daemonize {
     /// is no separate caller.
     pub fn daemonize(self) -> Result<Daemon<'static>, Error> {
         let in_place = self.resolved_detach() == Detach::Never;
-        match self.start() {
-            Ok(Started::Daemon(daemon)) => Ok(daemon),
+        // For the caller's message; never freed in the daemon, which must
+        // not call the allocator.
+        let names = core::mem::ManuallyDrop::new(Names::of(&self));
+        let error = match self.start() {
+            Ok(Started::Daemon(daemon)) => return Ok(daemon),
             Ok(Started::Parent(_)) => std::process::exit(0),
+            Err(error) => error,
+        };
+        // In the caller from here: freeing is fine.
+        let names = core::mem::ManuallyDrop::into_inner(names);
+        match error {
             // Refused before anything forked: the program may know better.
-            Err(
-                error @ (Error::Invalid { .. }
-                | Error::InteriorNul { .. }
-                | Error::AlreadyRunning { .. }
-                | Error::LockedByOther { .. }
-                | Error::UntrustedPidFile { .. }),
-            ) => Err(error),
-            Err(error) if in_place => Err(error),
-            Err(error) => report_and_exit(&error),
+            error @ (Error::Invalid { .. }
+            | Error::InteriorNul { .. }
+            | Error::AlreadyRunning { .. }
+            | Error::LockedByOther { .. }
+            | Error::UntrustedPidFile { .. }) => Err(error),
+            error if in_place => Err(error),
+            error => report_and_exit(&names.describe(&error)),
         }
     }
 
@@ -433,6 +439,24 @@ impl Daemonize {
             notify_socket,
             prepared,
         )))
+    }
+
+    /// `error`, as this builder's start returned it, with what it failed
+    /// on: the PID file, a stream's file, the directory, the program, the
+    /// user or group (`failed to write the PID file /run/x.pid: ...`).
+    /// [`daemonize`](Self::daemonize) prints its errors this way.
+    ///
+    /// ```
+    /// use daemonic::{Daemonize, Errno, Error, Step};
+    ///
+    /// let builder = Daemonize::new().working_directory("/srv/missing");
+    /// let error = Error::Os { step: Step::ChangeDirectory, errno: Errno::NOENT };
+    /// assert!(builder
+    ///     .describe(&error)
+    ///     .starts_with("failed to change directory (chdir) to /srv/missing: "));
+    /// ```
+    pub fn describe(&self, error: &Error) -> String {
+        Names::of(self).describe(error)
     }
 
     /// [`Detach::Auto`] decided now.
@@ -767,8 +791,93 @@ fn c_string(text: &OsStr, option: &'static str) -> Result<CString, Error> {
 /// Prints `PROGRAM: ERROR` on standard error in one `writev` call, so the
 /// line is never interleaved with another process's, and exits with
 /// [`EXIT_START_FAILED`].
-fn report_and_exit(error: &Error) -> ! {
-    let line = format!("{}: {error}\n", program_name());
+/// What a builder's steps act on, by name, kept to describe an error once
+/// the builder is gone.
+struct Names {
+    pid_file: Option<PathBuf>,
+    streams: [Option<PathBuf>; 3],
+    working_directory: PathBuf,
+    chroot: Option<PathBuf>,
+    program: Option<OsString>,
+    user: Option<Id>,
+    group: Option<Id>,
+}
+
+impl Names {
+    fn of(builder: &Daemonize) -> Names {
+        let file = |redirect: &Redirect| match redirect {
+            Redirect::File(path) => Some(path.clone()),
+            _ => None,
+        };
+        Names {
+            pid_file: builder.pid_file.clone(),
+            streams: [
+                file(&builder.stdin),
+                file(&builder.stdout),
+                file(&builder.stderr),
+            ],
+            working_directory: builder.working_directory.clone(),
+            chroot: builder.chroot.clone(),
+            program: builder.program.as_ref().map(|(program, _)| program.clone()),
+            user: builder.user.clone(),
+            group: builder.group.clone(),
+        }
+    }
+
+    fn describe(&self, error: &Error) -> String {
+        use crate::error::Described;
+        let subject = match (error, error.step()) {
+            (Error::Invalid { option: "user", .. }, _) => id("uid", &self.user),
+            (
+                Error::Invalid {
+                    option: "group", ..
+                },
+                _,
+            ) => id("gid", &self.group),
+            (_, step) => self.step_subject(step),
+        };
+        Described { error, subject }.to_string()
+    }
+
+    /// What `step` acts on, if anything.
+    fn step_subject(&self, step: Option<Step>) -> Option<crate::error::Subject<'_>> {
+        use crate::error::Subject;
+        match step {
+            Some(Step::PidFile) => path(&self.pid_file),
+            Some(Step::RedirectStdin) => path(&self.streams[0]),
+            Some(Step::RedirectStdout) => path(&self.streams[1]),
+            Some(Step::RedirectStderr) => path(&self.streams[2]),
+            Some(Step::ChangeDirectory) => {
+                Some(Subject::Path(self.working_directory.as_os_str().as_bytes()))
+            }
+            Some(Step::ChangeRoot) => path(&self.chroot),
+            Some(Step::Exec) => self
+                .program
+                .as_ref()
+                .map(|program| Subject::Path(program.as_bytes())),
+            Some(Step::SetUid) => id("uid", &self.user),
+            Some(Step::SetGid) => id("gid", &self.group),
+            _ => None,
+        }
+    }
+}
+
+fn path(path: &Option<PathBuf>) -> Option<crate::error::Subject<'_>> {
+    path.as_ref()
+        .map(|path| crate::error::Subject::Path(path.as_os_str().as_bytes()))
+}
+
+fn id<'a>(label: &'static str, id: &'a Option<Id>) -> Option<crate::error::Subject<'a>> {
+    use crate::error::Subject;
+    match id {
+        Some(Id::Number(n)) => Some(Subject::Id(label, *n)),
+        Some(Id::Name(name)) => Some(Subject::Path(name.as_bytes())),
+        None => None,
+    }
+}
+
+fn report_and_exit(message: &str) -> ! {
+    let line = format!("{}: {message}\n", program_name());
     let _ = std::io::stderr().write_vectored(&[std::io::IoSlice::new(line.as_bytes())]);
     std::process::exit(EXIT_START_FAILED)
 }

@@ -320,6 +320,91 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// An [`Error`] with what it failed on: the path, program or id of the
+/// step. Made by [`Plan::describe`](crate::Plan::describe) (and by the std
+/// builder's `describe`); formatting it allocates nothing.
+///
+/// ```
+/// use daemonic::{Errno, Error, Plan, Step};
+///
+/// let plan = Plan::new().pid_file(c"/run/missing/x.pid");
+/// let error = Error::Os { step: Step::PidFile, errno: Errno::NOENT };
+/// let text = plan.describe(&error).to_string();
+/// assert!(text.starts_with("failed to write the PID file /run/missing/x.pid: "));
+/// ```
+#[derive(Clone, Copy)]
+pub struct Described<'a> {
+    pub(crate) error: &'a Error,
+    pub(crate) subject: Option<Subject<'a>>,
+}
+
+/// What a step failed on.
+#[derive(Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    /// A path, as the caller gave it (bytes: not always UTF-8).
+    Path(&'a [u8]),
+    /// A user or group id, with its label (`uid`, `gid`).
+    Id(&'static str, u32),
+}
+
+impl fmt::Debug for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.error, self.subject) {
+            (Error::Os { step, errno }, Some(subject)) => match subject_phrase(*step) {
+                Some((before, after)) => {
+                    write!(f, "failed to {before}{subject}{after}: ")?;
+                    write_errno(f, *errno)
+                }
+                None => fmt::Display::fmt(self.error, f),
+            },
+            (Error::Invalid { option, reason }, Some(subject)) => {
+                write!(f, "invalid {option} {subject}: {reason}")
+            }
+            _ => fmt::Display::fmt(self.error, f),
+        }
+    }
+}
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Path(bytes) => {
+                for chunk in bytes.utf8_chunks() {
+                    f.write_str(chunk.valid())?;
+                    if !chunk.invalid().is_empty() {
+                        f.write_str("\u{fffd}")?;
+                    }
+                }
+                Ok(())
+            }
+            Subject::Id(label, id) => write!(f, "{label} {id}"),
+        }
+    }
+}
+
+/// How a step that failed on something names it: the words before and
+/// after it.
+fn subject_phrase(step: Step) -> Option<(&'static str, &'static str)> {
+    Some(match step {
+        Step::PidFile => ("write the PID file ", ""),
+        Step::RedirectStdin => ("redirect standard input from ", ""),
+        Step::RedirectStdout => ("redirect standard output to ", ""),
+        Step::RedirectStderr => ("redirect standard error to ", ""),
+        Step::ChangeDirectory => ("change directory (chdir) to ", ""),
+        Step::ChangeRoot => ("change root (chroot) to ", ""),
+        Step::Exec => ("execute ", " (execve)"),
+        Step::SetUid => ("set user (setuid) to ", ""),
+        Step::SetGid => ("set group (setgid) to ", ""),
+        _ => return None,
+    })
+}
+
 /// The OS error's text: std's (`No such file or directory (os error 2)`),
 /// or without std the errno's name (`ENOENT (os error 2)`).
 fn write_errno(f: &mut fmt::Formatter<'_>, errno: Errno) -> fmt::Result {

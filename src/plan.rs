@@ -8,7 +8,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::process::Pid;
 
 use crate::daemon::Daemon;
-use crate::error::{Error, Step, os};
+use crate::error::{Described, Error, Step, Subject, os};
 use crate::exec::Exec;
 use crate::fds::InheritedFds;
 use crate::fork::{Forked, fork};
@@ -370,6 +370,30 @@ impl<'a> Plan<'a> {
                 Ok(Started::Daemon(daemon))
             }
         }
+    }
+
+    /// `error`, as this plan's [`start`](Plan::start) returned it, with what
+    /// it failed on: the PID file's path, a stream's file, the directory,
+    /// the program, the user or group id. Allocates nothing.
+    ///
+    /// `failed to change directory (chdir) to /srv/missing: No such file or
+    /// directory (os error 2)` rather than `failed to change directory
+    /// (chdir): No such file or directory (os error 2)`.
+    pub fn describe<'p>(&'p self, error: &'p Error) -> Described<'p> {
+        let path = |path: &'p CStr| Some(Subject::Path(path.to_bytes()));
+        let subject = match error.step() {
+            Some(Step::PidFile) => self.pid_file.and_then(path),
+            Some(Step::RedirectStdin) => self.stdin.path().and_then(path),
+            Some(Step::RedirectStdout) => self.stdout.path().and_then(path),
+            Some(Step::RedirectStderr) => self.stderr.path().and_then(path),
+            Some(Step::ChangeDirectory) => path(self.working_directory),
+            Some(Step::ChangeRoot) => self.chroot.and_then(path),
+            Some(Step::Exec) => self.exec.and_then(|exec| path(exec.program)),
+            Some(Step::SetUid) => self.credentials.uid.map(|id| Subject::Id("uid", id)),
+            Some(Step::SetGid) => self.credentials.gid.map(|id| Subject::Id("gid", id)),
+            _ => None,
+        };
+        Described { error, subject }
     }
 
     /// Checks what can be checked without the daemon.

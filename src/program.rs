@@ -40,7 +40,11 @@ impl Program {
     ///
     /// # Errors
     ///
-    /// [`Error::InteriorNul`] when a string holds a NUL byte.
+    /// [`Error::InteriorNul`] when a string holds a NUL byte;
+    /// [`Error::Invalid`] (option `exec`) when a name without `/` is no
+    /// executable file in `PATH`: found before anything forks, rather than
+    /// as `ENOENT` from `execve` in the daemon. (The search looks at the
+    /// caller's file system: under a chroot, give a path.)
     pub fn new(
         program: &OsStr,
         args: &[OsString],
@@ -51,7 +55,10 @@ impl Program {
             .iter()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.clone());
-        let resolved = search_path(program, path_var.as_deref());
+        let resolved = search_path(program, path_var.as_deref()).ok_or(Error::Invalid {
+            option: "exec",
+            reason: "no such program in PATH",
+        })?;
         let path = CString::new(resolved.into_os_string().into_vec()).map_err(nul("exec"))?;
         let args: Vec<CString> = std::iter::once(program)
             .chain(args.iter().map(OsString::as_os_str))
@@ -115,11 +122,10 @@ pub fn environment(
 }
 
 /// `program` itself when it holds a `/`, else the first executable file of
-/// that name in `path`; unresolved, the name as given (the exec will then
-/// fail with ENOENT, reported like any failed exec).
-fn search_path(program: &OsStr, path: Option<&OsStr>) -> PathBuf {
+/// that name in `path`, if any.
+fn search_path(program: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
     if program.as_bytes().contains(&b'/') {
-        return PathBuf::from(program);
+        return Some(PathBuf::from(program));
     }
     let default = OsStr::new("/usr/local/bin:/usr/bin:/bin");
     for dir in std::env::split_paths(path.unwrap_or(default)) {
@@ -128,9 +134,9 @@ fn search_path(program: &OsStr, path: Option<&OsStr>) -> PathBuf {
             let executable =
                 rustix::fs::access(c_candidate.as_c_str(), rustix::fs::Access::EXEC_OK).is_ok();
             if executable && candidate.is_file() {
-                return candidate;
+                return Some(candidate);
             }
         }
     }
-    PathBuf::from(program)
+    None
 }

@@ -278,12 +278,32 @@ fn bad_input_starts_nothing() {
         (
             vec!["-p", p, "--", "/no/such/program", &token],
             3,
-            "failed to execute the program (execve): No such file or directory".into(),
+            "failed to execute /no/such/program (execve): No such file or directory".into(),
+        ),
+        (
+            vec!["-p", p, "--", "no-such-program-in-path", &token],
+            3,
+            "no program 'no-such-program-in-path' in PATH".into(),
+        ),
+        (
+            vec![
+                "-p",
+                p,
+                "--supervise",
+                "--",
+                "no-such-program-in-path",
+                &token,
+            ],
+            3,
+            "no program 'no-such-program-in-path' in PATH".into(),
         ),
         (
             vec!["-p", p, "--", arg(&not_executable), &token],
             3,
-            "failed to execute the program (execve): Permission denied".into(),
+            format!(
+                "failed to execute {} (execve): Permission denied",
+                not_executable.display()
+            ),
         ),
         (
             vec!["-p", arg(&held), "--", "/bin/sh", &token],
@@ -293,7 +313,25 @@ fn bad_input_starts_nothing() {
         (
             vec!["-p", p, "-C", "/no/such/dir", "--", "/bin/sh", &token],
             3,
-            "failed to change directory (chdir): No such file or directory".into(),
+            "failed to change directory (chdir) to /no/such/dir: No such file or directory".into(),
+        ),
+        (
+            vec!["-p", "/no/such/dir/x.pid", "--", "/bin/sh", &token],
+            3,
+            "failed to write the PID file /no/such/dir/x.pid: No such file or directory".into(),
+        ),
+        (
+            vec![
+                "-p",
+                p,
+                "--output",
+                "/no/such/dir/log",
+                "--",
+                "/bin/sh",
+                &token,
+            ],
+            3,
+            "failed to redirect standard output to /no/such/dir/log: No such file".into(),
         ),
     ];
     for (args, status, text) in cases {

@@ -231,18 +231,20 @@ fn close_with_strategy(args: &[String]) {
 /// `builder-user USER PID_FILE`: the std builder resolving a user by name.
 #[cfg(feature = "std")]
 fn builder_user(args: &[String]) {
-    match daemonic::Daemonize::new()
-        .user(&args[0])
-        .pid_file(&args[1])
-        .readiness(daemonic::Readiness::Manual)
-        .daemonize()
-    {
+    let builder = || {
+        daemonic::Daemonize::new()
+            .user(&args[0])
+            .pid_file(&args[1])
+            .readiness(daemonic::Readiness::Manual)
+    };
+    match builder().daemonize() {
         Ok(mut daemon) => {
             let _ = daemon.ready();
             std::thread::sleep(Duration::from_secs(60));
         }
         Err(error) => {
-            println!("refused message={error}");
+            // The same description again, to name what failed.
+            println!("refused message={}", builder().describe(&error));
             std::process::exit(2);
         }
     }
@@ -1078,7 +1080,9 @@ fn unknown_user_is_refused_before_fork() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("message=invalid user: no such entry in the system's database"),
+        text.contains(
+            "message=invalid user no-such-user-here: no such entry in the system's database"
+        ),
         "{text}"
     );
     assert!(!pid_file.exists());

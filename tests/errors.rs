@@ -289,8 +289,8 @@ fn bad_umask_is_refused_before_fork() {
     assert!(!pid_file.exists());
 }
 
-/// Under the std builder, the caller itself prints the daemon's error and
-/// exits 1.
+/// Under the std builder, the caller itself prints the daemon's error,
+/// naming the file, and exits 1.
 #[cfg(feature = "std")]
 fn builder_caller_prints_step_and_error() {
     let dir = TempDir::new("builder");
@@ -299,7 +299,10 @@ fn builder_caller_prints_step_and_error() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         common::stderr(&output),
-        "sleeper: failed to write the PID file: No such file or directory (os error 2)\n"
+        format!(
+            "sleeper: failed to write the PID file {}: No such file or directory (os error 2)\n",
+            pid_file.display()
+        )
     );
     assert!(!pid_file.exists());
 }

@@ -182,9 +182,12 @@ fn start_many(starts: usize, mode: &str) -> String {
                 if common::wait_pid(pid, Duration::from_secs(5)).is_some() {
                     reaped += 1;
                 } else {
-                    // Stuck after reporting ready: counted by `reaped`.
+                    // Stuck after reporting ready (counted by `reaped`):
+                    // killed, and the run ends here, within the caller's
+                    // patience, rather than leave it spinning.
                     common::kill(pid, libc::SIGKILL);
                     let _ = common::wait_pid(pid, Duration::from_secs(5));
+                    break;
                 }
             }
             Err(daemonic::Error::NotReady { pid, .. }) => {
@@ -237,7 +240,8 @@ fn tally(mode: &str, starts: usize) -> String {
     let mut command = common::helper("host", &[&starts.to_string(), mode]);
     // The load threads print a lot, to /dev/null; the tally is on stderr.
     command.stdout(std::process::Stdio::null());
-    let output = common::run_keeping_stdout(&mut command);
+    // Four hosts of nine busy threads each share the machine's cores.
+    let output = common::run_keeping_stdout_for(&mut command, Duration::from_secs(60));
     let text = common::stderr(&output);
     let last = text
         .lines()

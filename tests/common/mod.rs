@@ -188,15 +188,20 @@ pub fn run(command: &mut Command) -> Output {
 
 /// As [`run`], with standard output wherever the command already sends it.
 pub fn run_keeping_stdout(command: &mut Command) -> Output {
+    run_keeping_stdout_for(command, PATIENCE)
+}
+
+/// As [`run_keeping_stdout`], bounded by `patience`.
+pub fn run_keeping_stdout_for(command: &mut Command, patience: Duration) -> Output {
     let child = command.stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id() as i32;
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || sender.send(child.wait_with_output()));
-    match receiver.recv_timeout(PATIENCE) {
+    match receiver.recv_timeout(patience) {
         Ok(output) => output.expect("wait"),
         Err(_) => {
             kill(pid, libc::SIGKILL);
-            panic!("process {pid} still running after {PATIENCE:?}");
+            panic!("process {pid} still running after {patience:?}");
         }
     }
 }

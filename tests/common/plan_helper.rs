@@ -239,6 +239,10 @@ pub fn run(args: Vec<String>) {
             std::process::exit(1);
         }
         Ok(Started::Daemon(mut daemon)) => {
+            let then = options.get("then").map_or("serve", String::as_str);
+            // Blocked before anyone learns where the daemon is: a test may
+            // send SIGTERM the moment it reads `where`.
+            let signals = (then == "serve").then(block_term);
             if let Some(path) = options.get("where") {
                 // Who the daemon is, for tests that cannot see it otherwise.
                 std::fs::write(path, format!("pid={}", std::process::id())).unwrap();
@@ -247,7 +251,6 @@ pub fn run(args: Vec<String>) {
                 let _ = writeln!(std::io::stdout(), "daemon stdout");
                 let _ = writeln!(std::io::stderr(), "daemon stderr");
             }
-            let then = options.get("then").map_or("serve", String::as_str);
             if let Some(errno) = then.strip_prefix("fail:") {
                 daemon.fail(daemonic::Errno::from_raw_os_error(errno.parse().unwrap()));
             }
@@ -265,7 +268,7 @@ pub fn run(args: Vec<String>) {
                 std::thread::sleep(Duration::from_secs(60));
                 std::process::exit(0);
             }
-            let signals = block_term();
+            let signals = signals.unwrap_or_else(block_term);
             if let Some(ms) = options.get("delay_ms") {
                 std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
             }

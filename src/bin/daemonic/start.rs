@@ -88,6 +88,21 @@ pub fn refused(error: &Error, start: &Start) -> i32 {
         Error::Invalid {
             option: "group", ..
         } => unknown("group", start.group.as_deref()),
+        Error::Invalid { option: "exec", .. } => {
+            eprintln!(
+                "daemonic: no program '{}' in PATH",
+                start.program.to_string_lossy()
+            );
+            exit::COULD_NOT_START
+        }
+        Error::Os { .. } => {
+            // What failed on what: the builder names the path or program.
+            let described = builder(start)
+                .exec(&start.program, &start.args)
+                .describe(error);
+            eprintln!("daemonic: {described}");
+            status_of(error)
+        }
         Error::NotReady {
             last_step: Some(step),
             ..

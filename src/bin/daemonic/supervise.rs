@@ -66,7 +66,8 @@ enum Channel {
 pub fn run(start: Start) -> i32 {
     let program = match Program::prepare(&start) {
         Ok(program) => program,
-        Err(message) => {
+        Err(Prepare::Failed(error)) => return start::refused(&error, &start),
+        Err(Prepare::Message(message)) => {
             eprintln!("daemonic: {message}");
             return exit::COULD_NOT_START;
         }
@@ -91,8 +92,22 @@ pub fn run(start: Start) -> i32 {
     }
 }
 
+/// Why the program could not be prepared.
+enum Prepare {
+    /// The library refused it (bad program, NUL byte): said as a start would.
+    Failed(Error),
+    /// Anything else, said as is.
+    Message(String),
+}
+
+impl From<String> for Prepare {
+    fn from(message: String) -> Prepare {
+        Prepare::Message(message)
+    }
+}
+
 impl Program {
-    fn prepare(start: &Start) -> Result<Program, String> {
+    fn prepare(start: &Start) -> Result<Program, Prepare> {
         let changes: Vec<(OsString, Option<OsString>)> = start
             .env
             .iter()
@@ -118,7 +133,7 @@ impl Program {
             }
         };
         let program =
-            daemonic::Program::new(&start.program, &start.args, env).map_err(|e| e.to_string())?;
+            daemonic::Program::new(&start.program, &start.args, env).map_err(Prepare::Failed)?;
         let child_pid_file = match &start.child_pid_file {
             Some(path) => {
                 let absolute = std::path::absolute(path).map_err(|e| e.to_string())?;
