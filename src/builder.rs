@@ -139,43 +139,63 @@ impl Daemonize {
         }
     }
 
-    /// See [`Plan::working_directory`].
+    /// The daemon's working directory (default `/`, so no mount point is
+    /// kept busy); made absolute against the caller's before the fork. Under
+    /// [`chroot`](Self::chroot), inside the new root. As [`Plan::working_directory`].
     pub fn working_directory(mut self, dir: impl Into<PathBuf>) -> Self {
         self.working_directory = dir.into();
         self
     }
 
-    /// See [`Plan::umask`].
+    /// The daemon's file mode creation mask (default `0o022`; bits above
+    /// `0o777` are refused before the fork). As [`Plan::umask`].
     pub fn umask(mut self, mask: u32) -> Self {
         self.umask = mask;
         self
     }
 
-    /// See [`Plan::stdin`].
+    /// Where standard input comes from (default [`Redirect::Null`]). A file
+    /// is opened read-only, before any [`chroot`](Self::chroot). As
+    /// [`Plan::stdin`].
     pub fn stdin(mut self, redirect: Redirect) -> Self {
         self.stdin = redirect;
         self
     }
 
-    /// See [`Plan::stdout`].
+    /// Where standard output goes (default [`Redirect::Null`]). A file is
+    /// opened for appending, created 0640, before any
+    /// [`chroot`](Self::chroot). As [`Plan::stdout`].
     pub fn stdout(mut self, redirect: Redirect) -> Self {
         self.stdout = redirect;
         self
     }
 
-    /// See [`Plan::stderr`].
+    /// Where standard error goes (default [`Redirect::Null`]); as
+    /// [`stdout`](Self::stdout). As [`Plan::stderr`].
     pub fn stderr(mut self, redirect: Redirect) -> Self {
         self.stderr = redirect;
         self
     }
 
-    /// See [`Plan::pid_file`].
+    /// The PID file (default: none), opened `O_NOFOLLOW` and locked with
+    /// `flock` before the fork: a running daemon holding it fails the start
+    /// with [`Error::AlreadyRunning`]; a stale one is taken over. The daemon
+    /// writes its PID, keeps the lock for life (on a read-only fd) and
+    /// removes the file when its handle is dropped.
+    ///
+    /// With [`user`](Self::user), the daemon writes the file before it drops
+    /// privileges, but cannot remove it from a directory only root may
+    /// write (`/run`): the file stays, unlocked, and the next start takes it
+    /// over. Let whoever stops the daemon remove it (`daemonic --stop` does,
+    /// and systemd with `PIDFile=`), or put it in a directory the user owns
+    /// (`/run/mydaemon/`, made by root). As [`Plan::pid_file`].
     pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.pid_file = Some(path.into());
         self
     }
 
-    /// See [`Plan::inherited_fds`].
+    /// What happens to inherited fds above 2 (default: closed, but those
+    /// given to [`keep_fd`](Self::keep_fd)). As [`Plan::inherited_fds`].
     pub fn inherited_fds(mut self, policy: InheritedFds) -> Self {
         self.inherited_fds = policy;
         self
@@ -187,20 +207,28 @@ impl Daemonize {
         self
     }
 
-    /// See [`Plan::reset_signals`].
+    /// Whether to put every signal handler back to `SIG_DFL` and unblock
+    /// every signal in the daemon (default on; SIGPIPE stays ignored unless
+    /// the daemon executes a program). As [`Plan::reset_signals`].
     pub fn reset_signals(mut self, reset: bool) -> Self {
         self.reset_signals = reset;
         self
     }
 
-    /// See [`Plan::chroot`].
+    /// A new root directory for the daemon (default: none; needs root).
+    /// Streams are opened before it, the working directory inside it. As
+    /// [`Plan::chroot`].
     pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Self {
         self.chroot = Some(dir.into());
         self
     }
 
     /// The user to run as, by name or number. By name, its primary group
-    /// and (when started as root) its supplementary groups come with it.
+    /// and (when started as root) its supplementary groups come with it; a
+    /// number without a passwd entry needs a [`group`](Self::group) (root's
+    /// group 0 is never kept by accident). Names are looked up before the
+    /// fork. The daemon cannot remove a PID file from a directory only root
+    /// may write: see [`pid_file`](Self::pid_file).
     pub fn user(mut self, user: &str) -> Self {
         self.user = Some(Id::parse(user));
         self
@@ -212,13 +240,16 @@ impl Daemonize {
         self
     }
 
-    /// See [`Plan::disable_core_dumps`].
+    /// Sets `RLIMIT_CORE` to 0 in the daemon, as python-daemon's
+    /// `prevent_core` does (default: unchanged). As
+    /// [`Plan::disable_core_dumps`].
     pub fn disable_core_dumps(mut self) -> Self {
         self.disable_core_dumps = true;
         self
     }
 
-    /// See [`Plan::nice`].
+    /// Adds `increment` to the daemon's nice value (default: unchanged). As
+    /// [`Plan::nice`].
     pub fn nice(mut self, increment: i32) -> Self {
         self.nice = Some(increment);
         self
@@ -254,13 +285,17 @@ impl Daemonize {
         self
     }
 
-    /// See [`Plan::detach`].
+    /// Whether to fork at all (default [`Detach::Always`]; [`Detach::Never`]
+    /// for systemd `Type=notify` and containers; [`Detach::Auto`] stays when
+    /// started by init or inetd). As [`Plan::detach`].
     pub fn detach(mut self, detach: Detach) -> Self {
         self.detach = detach;
         self
     }
 
-    /// See [`Plan::readiness`].
+    /// When the daemon tells its caller it is ready (default
+    /// [`Readiness::WhenStarted`]; with [`Readiness::Manual`], when the
+    /// program calls [`Daemon::ready`]). As [`Plan::readiness`].
     pub fn readiness(mut self, readiness: Readiness) -> Self {
         self.readiness = readiness;
         self
@@ -273,7 +308,9 @@ impl Daemonize {
         self
     }
 
-    /// See [`Plan::notify_fd`].
+    /// An fd the daemon writes a newline to, and closes, when it is ready
+    /// (s6's notification fd; default: none). It must be open now. As
+    /// [`Plan::notify_fd`].
     pub fn notify_fd(mut self, fd: RawFd) -> Self {
         self.notify_fd = Some(fd);
         self
@@ -285,7 +322,9 @@ impl Daemonize {
         self
     }
 
-    /// See [`Plan::ready_timeout`].
+    /// How long the caller waits for the daemon to report ready or failed
+    /// (default 60 s; `None` waits for ever); then the daemon is killed and
+    /// its PID file removed. As [`Plan::ready_timeout`].
     pub fn ready_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.ready_timeout = timeout;
         self

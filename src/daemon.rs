@@ -106,6 +106,23 @@ impl<'a> Daemon<'a> {
     ///
     /// The first write that failed (`EPIPE`: the caller is gone); the other
     /// channels are still told.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use daemonic::{Plan, Readiness, Started};
+    ///
+    /// let plan = Plan::new().readiness(Readiness::Manual);
+    /// if let Started::Daemon(mut daemon) = plan.start()? {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:8080");
+    ///     match listener {
+    ///         // Bound: now whoever started us may rely on the port.
+    ///         Ok(_listener) => daemon.ready().ok(),
+    ///         Err(_) => daemon.fail(daemonic::Errno::ADDRINUSE),
+    ///     };
+    /// }
+    /// # Ok::<(), daemonic::Error>(())
+    /// ```
     pub fn ready(&mut self) -> Result<(), Errno> {
         // The caller last: once it has heard, it may exit, and a supervisor
         // such as systemd must know the daemon's PID (MAINPID=) by then.
@@ -150,6 +167,26 @@ impl<'a> Daemon<'a> {
     /// [`Step::Initialization`]. Use it with
     /// [`Readiness::Manual`](crate::Readiness::Manual), before
     /// [`ready`](Daemon::ready).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use daemonic::{Errno, Error, Plan, Readiness, Started, Step};
+    ///
+    /// match Plan::new().readiness(Readiness::Manual).start() {
+    ///     Ok(Started::Daemon(daemon)) => {
+    ///         if std::fs::metadata("/etc/mydaemon.conf").is_err() {
+    ///             // The caller's start returns the error; no daemon stays.
+    ///             daemon.fail(Errno::NOENT);
+    ///         }
+    ///     }
+    ///     Ok(Started::Parent(_)) => {}
+    ///     Err(Error::Os { step: Step::Initialization, errno }) => {
+    ///         eprintln!("mydaemon: its configuration: {errno}");
+    ///     }
+    ///     Err(error) => eprintln!("mydaemon: {error}"),
+    /// }
+    /// ```
     pub fn fail(self, errno: Errno) -> ! {
         self.fail_with(Error::Os {
             step: Step::Initialization,

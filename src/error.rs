@@ -146,6 +146,26 @@ impl fmt::Display for Step {
 ///
 /// Every error returned in the caller means nothing is left behind: no daemon
 /// process, no zombie, no PID file written by this start.
+///
+/// # Example
+///
+/// ```
+/// use daemonic::{Errno, Error, Step};
+///
+/// /// An init script's exit status for a failed start.
+/// fn exit_status(error: &Error) -> i32 {
+///     match error {
+///         Error::AlreadyRunning { .. } | Error::LockedByOther { .. } => 2,
+///         Error::Invalid { .. } | Error::InteriorNul { .. } => 1,
+///         Error::Os { step: Step::Exec, errno: Errno::NOENT } => 127,
+///         Error::NotReady { .. } => 4,
+///         _ => 3,
+///     }
+/// }
+/// let error = Error::Os { step: Step::Exec, errno: Errno::NOENT };
+/// assert_eq!(exit_status(&error), 127);
+/// assert_eq!(error.step(), Some(Step::Exec));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {

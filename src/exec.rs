@@ -82,6 +82,27 @@ pub enum Environment<'a> {
 }
 
 /// A program for the daemon to become: the last step of the sequence.
+///
+/// Everything is borrowed and laid out by the caller before the fork, so it
+/// works without `std` (with `std`, [`Program`](crate::Program) builds one
+/// from `OsStr`s and searches `PATH`).
+///
+/// # Example
+///
+/// ```no_run
+/// use daemonic::{CStrArray, Environment, Exec, Plan};
+///
+/// let (mut argv, mut envp) = ([core::ptr::null(); 3], [core::ptr::null(); 2]);
+/// let exec = Exec {
+///     program: c"/usr/bin/sleep",
+///     args: CStrArray::new(&[c"sleep", c"600"], &mut argv).unwrap(),
+///     env: Environment::Exact(CStrArray::new(&[c"LANG=C"], &mut envp).unwrap()),
+/// };
+/// // The daemon becomes `sleep 600`; a failed execve comes back as
+/// // Error::Os { step: Step::Exec, .. } from start.
+/// Plan::new().pid_file(c"/run/sleep.pid").exec(exec).start()?;
+/// # Ok::<(), daemonic::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Exec<'a> {
     /// The program's path. It is not searched for in `PATH` (that would read

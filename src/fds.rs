@@ -13,6 +13,19 @@ use rustix::fd::{AsRawFd, BorrowedFd, RawFd};
 use rustix::io::{self, Errno, FdFlags};
 
 /// What happens to the fds the daemon inherited above 2.
+///
+/// ```no_run
+/// use daemonic::{InheritedFds, Plan};
+///
+/// // A listening socket bound before the start (fd 3) stays open; every
+/// // other inherited fd is closed.
+/// let keep = [3];
+/// Plan::new().inherited_fds(InheritedFds::Close).keep_fds(&keep).start()?;
+/// // Or: keep them all in the daemon, but not in a program it executes.
+/// let plan = Plan::new().inherited_fds(InheritedFds::CloseOnExec);
+/// # let _ = plan;
+/// # Ok::<(), daemonic::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InheritedFds {
     /// Closed, but for those asked to be kept (the default, as daemon(7) and

@@ -136,9 +136,24 @@ pub use plan::{
 pub use privileges::Credentials;
 #[cfg(feature = "std")]
 pub use program::{Program, environment};
-/// File descriptor types as [`Stdio::Fd`] takes them: `std`'s own with the
-/// `std` feature, rustix's stand-ins without it (re-exported from rustix).
-pub use rustix::fd;
+/// File descriptor types, as [`Stdio::Fd`] and [`proof`] take them.
+///
+/// With the `std` feature these are `std::os::fd`'s own types, so a
+/// `std::fs::File`'s `as_fd()` goes straight in; without `std`, the same
+/// names as rustix defines them, for `#![no_std]` programs that open fds
+/// with rustix or libc.
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use daemonic::fd::AsFd;
+/// let file = std::fs::File::open("/dev/null").unwrap();
+/// let stdin = daemonic::Stdio::Fd(file.as_fd());
+/// # let _ = stdin;
+/// # }
+/// ```
+pub mod fd {
+    pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+}
 /// The `errno` values errors carry, and PIDs (re-exported from rustix).
 pub use rustix::io::Errno;
 pub use rustix::process::Pid;

@@ -241,7 +241,11 @@ impl<'a> Plan<'a> {
     }
 
     /// Who the daemon runs as (default: the caller's ids). The PID file is
-    /// written before the switch.
+    /// written before the switch; afterwards the daemon cannot remove it
+    /// from a directory only root may write, so it stays (unlocked, taken
+    /// over by the next start) unless whoever stops the daemon removes it
+    /// (`daemonic --stop`, systemd's `PIDFile=`) or it lives in a directory
+    /// the user owns.
     pub const fn credentials(mut self, credentials: Credentials<'a>) -> Self {
         self.credentials = credentials;
         self

@@ -9,6 +9,23 @@ use crate::error::Step;
 /// Who the daemon runs as. Ids only: names are resolved before the fork (the
 /// std builder does it with `getpwnam_r`), because the name service is
 /// neither async-signal-safe nor free of allocation.
+///
+/// # Example
+///
+/// ```no_run
+/// use daemonic::{Credentials, Plan};
+///
+/// // nobody:nogroup on Debian, with no supplementary groups left over
+/// // from root (which the daemonize crate keeps).
+/// let groups = [65534];
+/// let plan = Plan::new().credentials(Credentials {
+///     uid: Some(65534),
+///     gid: Some(65534),
+///     groups: Some(&groups),
+/// });
+/// plan.start()?;
+/// # Ok::<(), daemonic::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Credentials<'a> {
     /// The user id to switch to.

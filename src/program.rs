@@ -103,6 +103,20 @@ impl Program {
 
 /// This process's environment (or none, with `clear`) with `changes`
 /// applied in order: `Some(value)` sets, `None` removes.
+///
+/// ```
+/// use std::ffi::OsString;
+///
+/// let env = daemonic::environment(
+///     true,
+///     &[
+///         (OsString::from("LANG"), Some(OsString::from("C"))),
+///         (OsString::from("TZ"), Some(OsString::from("UTC"))),
+///         (OsString::from("TZ"), None),
+///     ],
+/// );
+/// assert_eq!(env, [(OsString::from("LANG"), OsString::from("C"))]);
+/// ```
 pub fn environment(
     clear: bool,
     changes: &[(OsString, Option<OsString>)],
