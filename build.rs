@@ -81,6 +81,11 @@ const CAPABILITIES: &[Capability] = &[
         cfg: "daemonic_pidfd",
         has: |t| t.is_linux_like(),
     },
+    // sigtimedwait(2): POSIX realtime signals, not on macOS or OpenBSD.
+    Capability {
+        cfg: "daemonic_sigtimedwait",
+        has: |t| t.is_linux_like() || t.is_any(&["freebsd", "netbsd", "illumos", "solaris"]),
+    },
     // Linux numbers /dev/null as character device 1:3, so the daemon can
     // check it got the real null device (as glibc's daemon(3) does).
     Capability {

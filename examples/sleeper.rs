@@ -30,14 +30,17 @@ fn main() {
             eprintln!("sleeper: {error}");
             exit(1)
         });
-    let stop_signals = block_stop_signals();
+    let stop = match daemon.block_stop_signals() {
+        Ok(stop) => stop,
+        Err(errno) => daemon.fail(errno),
+    };
     if daemon.ready().is_err() {
         // The caller is gone: nobody wants this daemon. Drop the handle
         // first, as `exit` runs no destructor and the PID file would stay.
         drop(daemon);
         exit(1);
     }
-    wait_for_signal(&stop_signals, Duration::from_secs(seconds));
+    stop.wait(Some(Duration::from_secs(seconds)));
     // Dropping the handle removes the PID file.
     drop(daemon);
 }
@@ -45,36 +48,4 @@ fn main() {
 fn usage() -> ! {
     eprintln!("usage: sleeper PIDFILE SECONDS");
     exit(2)
-}
-
-/// Blocks SIGTERM and SIGINT so that they wait for `sigtimedwait`.
-fn block_stop_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the set it is given; sigaddset and
-    // pthread_sigmask read it once it is initialised.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-/// Waits for one of `signals` or for `duration`, whichever comes first.
-fn wait_for_signal(signals: &libc::sigset_t, duration: Duration) {
-    let timeout = libc::timespec {
-        tv_sec: duration.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-        tv_nsec: 0,
-    };
-    loop {
-        // SAFETY: `signals` is an initialised set and `timeout` a valid
-        // timespec; a null info pointer is allowed.
-        let signal = unsafe { libc::sigtimedwait(signals, std::ptr::null_mut(), &timeout) };
-        let interrupted =
-            signal == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
-        if !interrupted {
-            return;
-        }
-    }
 }

@@ -143,6 +143,21 @@ impl<'a> Daemon<'a> {
         result
     }
 
+    /// Blocks SIGTERM and SIGINT in the calling thread, to be taken with
+    /// [`StopSignals::wait`](crate::StopSignals::wait) instead of ending the daemon at once. Call it
+    /// before [`ready`](Daemon::ready): a stop sent the moment the caller
+    /// returns then waits for the program, which can remove its PID file.
+    /// Threads started afterwards inherit the mask (so start an async
+    /// runtime after it, too).
+    ///
+    /// # Errors
+    ///
+    /// [`pthread_sigmask(3)`](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
+    /// failed.
+    pub fn block_stop_signals(&self) -> Result<crate::StopSignals, Errno> {
+        crate::StopSignals::block()
+    }
+
     /// Sends `STATUS=text` to the notification socket, which systemd shows
     /// in `systemctl status` (does nothing without a socket, or once the
     /// daemon is ready and the socket was told).

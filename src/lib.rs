@@ -116,6 +116,7 @@ mod resources;
 mod sequence;
 mod signals;
 mod stdio;
+mod stop;
 mod time;
 
 #[cfg(feature = "std")]
@@ -158,3 +159,4 @@ pub mod fd {
 pub use rustix::io::Errno;
 pub use rustix::process::Pid;
 pub use stdio::Stdio;
+pub use stop::StopSignals;
