@@ -12,7 +12,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 use crate::error::{Error, ExitStatus, Step};
 use crate::notify::{self, Said};
 use crate::plan::{Plan, ProgramReadiness, Setup};
-use crate::report::{RECORD_LEN, Record};
+use crate::report::{self, CONTEXT_LEN, RECORD_LEN, Record};
 use crate::time::{Deadline, sleep};
 
 /// How long the caller waits for a failed or killed daemon, and the session
@@ -37,6 +37,7 @@ pub(crate) fn await_report(
         executing: false,
         reported_failure: false,
         closed_without_ready: false,
+        context: None,
     };
     let mut outcome = wait.outcome();
     if let Err(Error::NotReady { last_step, .. }) = &mut outcome {
@@ -79,6 +80,8 @@ struct Wait<'p, 'a> {
     reported_failure: bool,
     /// The program closed its readiness fd without a newline.
     closed_without_ready: bool,
+    /// What the daemon said it was doing, ahead of its failure.
+    context: Option<crate::error::Context>,
 }
 
 /// How long a program that closed its readiness fd gets for its exit status
@@ -105,11 +108,17 @@ impl Wait<'_, '_> {
                     self.daemon = Some(pid);
                     self.executing = true;
                 }
+                Event::Record(Record::Context(context)) => self.context = Some(context),
                 Event::Record(Record::Failed { step, errno, .. }) => {
                     // The sender exits right after; wait until it has.
                     self.drain_report();
                     self.reported_failure = true;
-                    return Err(Error::Os { step, errno });
+                    return Err(match (step, self.context) {
+                        (Step::Initialization, Some(context)) => {
+                            Error::Initialization { context, errno }
+                        }
+                        _ => Error::Os { step, errno },
+                    });
                 }
                 Event::Record(Record::Exited { pid, status }) => {
                     // A program that reported its failure and exited: the
@@ -323,16 +332,33 @@ fn poll_both(
 /// that are not a record.
 fn read_record(reader: &OwnedFd) -> Option<Record> {
     let mut bytes = [0u8; RECORD_LEN];
+    read_exactly(reader, &mut bytes)?;
+    match Record::decode(&bytes)? {
+        Record::Context(_) => {
+            // Its text follows in the same write.
+            let mut text = [0u8; CONTEXT_LEN];
+            read_exactly(reader, &mut text)?;
+            let len = report::context_len(&bytes);
+            Some(Record::Context(crate::error::Context::from_wire(
+                &text[..len],
+            )))
+        }
+        record => Some(record),
+    }
+}
+
+/// Fills `buf` from the pipe; `None` at end of file or on an error.
+fn read_exactly(reader: &OwnedFd, buf: &mut [u8]) -> Option<()> {
     let mut filled = 0;
-    while filled < RECORD_LEN {
-        match rustix::io::read(reader, &mut bytes[filled..]) {
+    while filled < buf.len() {
+        match rustix::io::read(reader, &mut buf[filled..]) {
             Ok(0) => return None,
             Ok(n) => filled += n,
             Err(Errno::INTR) | Err(Errno::AGAIN) => {}
             Err(_) => return None,
         }
     }
-    Record::decode(&bytes)
+    Some(())
 }
 
 /// A pidfd for `pid`, where the system has them.

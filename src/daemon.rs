@@ -209,15 +209,55 @@ impl<'a> Daemon<'a> {
         })
     }
 
+    /// As [`fail`](Daemon::fail), saying what failed: the caller's `start`
+    /// returns [`Error::Initialization`] with `context` (at most
+    /// [`Context::MAX`](crate::Context::MAX) bytes travel; the text is
+    /// copied, nothing allocates, so it may come from a stack buffer).
+    ///
+    /// ```no_run
+    /// use daemonic::{Errno, Plan, Readiness, Started};
+    ///
+    /// if let Started::Daemon(mut daemon) = Plan::new().readiness(Readiness::Manual).start()? {
+    ///     match std::net::TcpListener::bind("0.0.0.0:80") {
+    ///         Ok(_listener) => daemon.ready().ok(),
+    ///         // The caller prints: failed to initialize (bind 0.0.0.0:80):
+    ///         // Address already in use (os error 98)
+    ///         Err(_) => daemon.fail_at("bind 0.0.0.0:80", Errno::ADDRINUSE),
+    ///     };
+    /// }
+    /// # Ok::<(), daemonic::Error>(())
+    /// ```
+    pub fn fail_at(self, context: &str, errno: Errno) -> ! {
+        self.fail_with(Error::Initialization {
+            context: crate::error::Context::new(context),
+            errno,
+        })
+    }
+
     /// Reports `error` to the caller, whose `start` returns it, removes the
     /// PID file and ends the daemon with `_exit(1)`: for a daemon that
     /// starts something of its own (a supervisor executing a program) and
-    /// passes on how that went. [`Error::Os`] and [`Error::Exited`] travel
-    /// as they are; other errors arrive as [`Step::Initialization`] with
-    /// `EIO`.
+    /// passes on how that went. [`Error::Os`], [`Error::Initialization`]
+    /// and [`Error::Exited`] travel as they are; other errors arrive as
+    /// [`Step::Initialization`] with `EIO`.
     pub fn fail_with(mut self, error: Error) -> ! {
         let _ = self.remove_pid_file();
+        let mut context = None;
         let (record, errno) = match error {
+            Error::Initialization {
+                context: said,
+                errno,
+            } => {
+                context = Some(said);
+                (
+                    Record::Failed {
+                        step: Step::Initialization,
+                        errno,
+                        pid: self.pid,
+                    },
+                    errno,
+                )
+            }
             Error::Os { step, errno } => (
                 Record::Failed {
                     step,
@@ -243,7 +283,10 @@ impl<'a> Daemon<'a> {
             ),
         };
         if let Some(report) = self.report.take() {
-            let _ = report::send(&report, record);
+            let _ = match &context {
+                Some(context) => report::send_failure(&report, context, record),
+                None => report::send(&report, record),
+            };
         }
         if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {
             let mut message = notify::Message::new();

@@ -236,6 +236,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The daemon's own initialization failed, and it said where:
+    /// [`Daemon::fail_at`](crate::Daemon::fail_at).
+    Initialization {
+        /// What it was doing (say, `bind 0.0.0.0:80`).
+        context: Context,
+        /// The error it met.
+        errno: Errno,
+    },
     /// A path given to the builder holds a NUL byte, so no system call can
     /// take it. Found before anything forked.
     InteriorNul {
@@ -253,10 +261,10 @@ impl Error {
         }
     }
 
-    /// The OS error, for [`Error::Os`].
+    /// The OS error, for [`Error::Os`] and [`Error::Initialization`].
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Os { errno, .. } => Some(*errno),
+            Error::Os { errno, .. } | Error::Initialization { errno, .. } => Some(*errno),
             _ => None,
         }
     }
@@ -331,6 +339,10 @@ impl fmt::Display for Error {
                 }
                 write!(f, "{status} before it was ready")
             }
+            Error::Initialization { context, errno } => {
+                write!(f, "failed to initialize ({context}): ")?;
+                write_errno(f, *errno)
+            }
             Error::InteriorNul { option } => {
                 write!(f, "the path given for {option} contains a NUL byte")
             }
@@ -339,6 +351,68 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// A short text a daemon sent with its failure, held inline (no
+/// allocation): at most [`Context::MAX`] bytes, cut at a character
+/// boundary.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    bytes: [u8; Context::MAX],
+    len: u8,
+}
+
+impl Context {
+    /// The most bytes a context holds.
+    pub const MAX: usize = 48;
+
+    /// `text`, cut to at most [`Context::MAX`] bytes at a character
+    /// boundary.
+    pub fn new(text: &str) -> Context {
+        let mut len = text.len().min(Context::MAX);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0u8; Context::MAX];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Context {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// From bytes that came through the report pipe: the valid UTF-8 start.
+    pub(crate) fn from_wire(bytes: &[u8]) -> Context {
+        let bytes = &bytes[..bytes.len().min(Context::MAX)];
+        let text = match core::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+        };
+        Context::new(text)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Built only from a &str cut at a character boundary.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// The bytes as they travel: the text, zero-padded.
+    pub(crate) fn wire(&self) -> (&[u8; Context::MAX], u8) {
+        (&self.bytes, self.len)
+    }
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 /// An [`Error`] with what it failed on: the path, program or id of the
 /// step. Made by [`Plan::describe`](crate::Plan::describe) (and by the std
@@ -493,6 +567,7 @@ impl From<Error> for std::io::Error {
             Error::UntrustedPidFile { .. } => {
                 std::io::Error::new(std::io::ErrorKind::PermissionDenied, error)
             }
+            Error::Initialization { errno, .. } => std::io::Error::new(errno.kind(), error),
             Error::Vanished { .. } | Error::Exited { .. } => std::io::Error::other(error),
         }
     }

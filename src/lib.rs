@@ -127,7 +127,7 @@ mod program;
 #[cfg(feature = "std")]
 pub use builder::{AwaitReady, Daemonize, EXIT_START_FAILED, Redirect};
 pub use daemon::Daemon;
-pub use error::{Described, Error, ExitStatus, Step};
+pub use error::{Context, Described, Error, ExitStatus, Step};
 pub use exec::{CStrArray, Environment, Exec};
 pub use fds::InheritedFds;
 pub use plan::{

@@ -11,7 +11,7 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::{self, Errno};
 use rustix::process::Pid;
 
-use crate::error::Step;
+use crate::error::{Context, Step};
 
 /// Bytes in one record: magic, kind, step, reserved, errno or wait status
 /// (i32), pid (i32).
@@ -38,13 +38,21 @@ pub(crate) enum Record {
     /// waits for an executed program to report ready: the daemon ended
     /// with this raw wait status.
     Exited { pid: Pid, status: i32 },
+    /// From the daemon, right before its `Failed`: what it was doing. On
+    /// the wire, a header record whose step byte is the text's length, then
+    /// [`Context::MAX`] bytes of text, zero-padded ([`CONTEXT_LEN`]).
+    Context(Context),
 }
+
+/// Bytes that follow a context header record.
+pub(crate) const CONTEXT_LEN: usize = Context::MAX;
 
 const KIND_FORKED: u8 = 1;
 const KIND_READY: u8 = 2;
 const KIND_FAILED: u8 = 3;
 const KIND_EXECUTING: u8 = 4;
 const KIND_EXITED: u8 = 5;
+const KIND_CONTEXT: u8 = 6;
 
 impl Record {
     pub(crate) fn encode(self) -> [u8; RECORD_LEN] {
@@ -56,6 +64,8 @@ impl Record {
             }
             Record::Executing(pid) => (KIND_EXECUTING, 0, 0, pid),
             Record::Exited { pid, status } => (KIND_EXITED, 0, status, pid),
+            // The header only; `send_failure` writes the text after it.
+            Record::Context(context) => (KIND_CONTEXT, context.wire().1, 0, Pid::INIT),
         };
         let mut bytes = [0u8; RECORD_LEN];
         bytes[0] = MAGIC;
@@ -85,6 +95,8 @@ impl Record {
             }),
             KIND_EXECUTING => Some(Record::Executing(pid)),
             KIND_EXITED => Some(Record::Exited { pid, status: errno }),
+            // The text follows: the reader fills it in (see `context_len`).
+            KIND_CONTEXT => Some(Record::Context(Context::new(""))),
             _ => None,
         }
     }
@@ -106,12 +118,31 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
+/// The length a context header announces (its step byte).
+pub(crate) fn context_len(header: &[u8; RECORD_LEN]) -> usize {
+    usize::from(header[2]).min(CONTEXT_LEN)
+}
+
+/// Sends a failure with what the daemon was doing: the context header, its
+/// text and the `Failed` record, in one `write(2)` of 72 bytes (below
+/// `PIPE_BUF`, so whole or not at all).
+pub(crate) fn send_failure(writer: impl AsFd, context: &Context, failed: Record) -> io::Result<()> {
+    let mut bytes = [0u8; RECORD_LEN + CONTEXT_LEN + RECORD_LEN];
+    bytes[..RECORD_LEN].copy_from_slice(&Record::Context(*context).encode());
+    bytes[RECORD_LEN..RECORD_LEN + CONTEXT_LEN].copy_from_slice(context.wire().0);
+    bytes[RECORD_LEN + CONTEXT_LEN..].copy_from_slice(&failed.encode());
+    write_all_at_once(writer, &bytes)
+}
+
 /// Sends one record. Safe to call after fork: one `write(2)` of a stack
 /// buffer, retried on `EINTR`.
 pub(crate) fn send(writer: impl AsFd, record: Record) -> io::Result<()> {
-    let bytes = record.encode();
+    write_all_at_once(writer, &record.encode())
+}
+
+fn write_all_at_once(writer: impl AsFd, bytes: &[u8]) -> io::Result<()> {
     loop {
-        match io::write(&writer, &bytes) {
+        match io::write(&writer, bytes) {
             // A pipe write of at most PIPE_BUF bytes is all or nothing.
             Ok(_) => return Ok(()),
             Err(Errno::INTR) => continue,

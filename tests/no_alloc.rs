@@ -4,7 +4,7 @@
 //! (`MAP_SHARED`), so the session leader's calls count as well as the
 //! daemon's. Counting covers the daemon's whole use of the library: the
 //! start, then `ready`, `notify_status`, `remove_pid_file` and dropping the
-//! handle; or `notify_status` and `fail`. The daemon reads the count once
+//! handle; or `notify_status` and `fail` (`fail_at` through the plan). The daemon reads the count once
 //! the caller (which reaps the session leader before it exits) is gone; for
 //! `fail`, the caller reads it once its start has returned the error.
 //!
@@ -126,7 +126,11 @@ fn helper(api: &str, args: Vec<String>) {
             match plan.start() {
                 Ok(daemonic::Started::Daemon(daemon)) => {
                     let _ = daemon.notify_status("failing");
-                    daemon.fail(daemonic::Errno::ADDRINUSE);
+                    // With a context copied from a stack buffer.
+                    let mut what = [0u8; 16];
+                    what[..4].copy_from_slice(b"bind");
+                    let what = std::str::from_utf8(&what[..4]).unwrap();
+                    daemon.fail_at(what, daemonic::Errno::ADDRINUSE);
                 }
                 outcome => caller_reports_plain(dir, outcome.err()),
             }
@@ -235,14 +239,9 @@ fn report(dir: &Path) -> ! {
 /// the session leader) left, with a control allocation made in a child of
 /// this process, which counts as they do.
 fn caller_reports_plain(dir: &Path, error: Option<daemonic::Error>) -> ! {
-    assert!(
-        matches!(
-            error,
-            Some(daemonic::Error::Os {
-                errno: daemonic::Errno::ADDRINUSE,
-                ..
-            })
-        ),
+    assert_eq!(
+        error.and_then(|error| error.errno()),
+        Some(daemonic::Errno::ADDRINUSE),
         "{error:?}"
     );
     // SAFETY: mapped by start_counting before the fork; shared with us.

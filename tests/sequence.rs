@@ -37,6 +37,10 @@ fn tests() -> Vec<common::Test> {
             "program_failure_reaches_the_caller",
             program_failure_reaches_the_caller,
         ),
+        (
+            "program_failure_names_what_failed",
+            program_failure_names_what_failed,
+        ),
         ("silent_daemon_is_an_error", silent_daemon_is_an_error),
     ];
     #[cfg(feature = "std")]
@@ -333,6 +337,28 @@ fn program_failure_reaches_the_caller() {
     );
     let expected = format!(
         "message=failed to initialize (reported by the daemon): {}",
+        common::errno_text(libc::EADDRINUSE, "EADDRINUSE")
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert_eq!(field(&text, "left"), Some("0"), "{text}");
+    assert!(!pid_file.exists(), "PID file left behind");
+}
+
+/// With `fail_at`, the caller hears what failed too, not only the errno.
+fn program_failure_names_what_failed() {
+    let dir = TempDir::new("failat");
+    let pid_file = dir.join("f.pid");
+    let output = plan(&[
+        &format!("pid_file={}", pid_file.display()),
+        "readiness=manual",
+        &format!("then=fail-at:{}", libc::EADDRINUSE),
+        "subreaper=1",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(field(&text, "step"), Some("Initialization"), "{text}");
+    let expected = format!(
+        "message=failed to initialize (bind 127.0.0.1:80): {}",
         common::errno_text(libc::EADDRINUSE, "EADDRINUSE")
     );
     assert!(text.contains(&expected), "{text}");

@@ -219,6 +219,9 @@ pub fn run(args: Vec<String>) {
         Err(error) => {
             let (step, errno) = match error {
                 Error::Os { step, errno } => (format!("{step:?}"), errno.raw_os_error()),
+                Error::Initialization { errno, .. } => {
+                    (String::from("Initialization"), errno.raw_os_error())
+                }
                 _ => (String::from("none"), 0),
             };
             let pid = match error {
@@ -250,6 +253,10 @@ pub fn run(args: Vec<String>) {
             if options.get("say").is_some_and(|v| v == "1") {
                 let _ = writeln!(std::io::stdout(), "daemon stdout");
                 let _ = writeln!(std::io::stderr(), "daemon stderr");
+            }
+            if let Some(errno) = then.strip_prefix("fail-at:") {
+                let errno = daemonic::Errno::from_raw_os_error(errno.parse().unwrap());
+                daemon.fail_at("bind 127.0.0.1:80", errno);
             }
             if let Some(errno) = then.strip_prefix("fail:") {
                 daemon.fail(daemonic::Errno::from_raw_os_error(errno.parse().unwrap()));
