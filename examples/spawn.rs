@@ -35,7 +35,10 @@ fn main() {
         .exec(program, args)
         .daemonize()
         .err()
-        .unwrap_or(daemonic::Error::Vanished { pid: None });
+        .unwrap_or(daemonic::Error::Vanished {
+            pid: None,
+            caller_threads: None,
+        });
     eprintln!("spawn: {error}");
     exit(1)
 }

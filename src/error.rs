@@ -182,6 +182,11 @@ pub enum Error {
     Vanished {
         /// The daemon's PID, when it was known.
         pid: Option<Pid>,
+        /// How many threads the calling process had, when more than one
+        /// (Linux): the likely reason. Threads do not survive `fork`, and
+        /// an async runtime started before the start loses its threads and
+        /// its epoll fds in the daemon. Daemonize first, then start them.
+        caller_threads: Option<u32>,
     },
     /// The daemon did not report ready within the timeout. It was killed and
     /// its PID file removed.
@@ -281,13 +286,23 @@ impl fmt::Display for Error {
                 write!(f, "failed to {step}: ")?;
                 write_errno(f, *errno)
             }
-            Error::Vanished { pid: Some(pid) } => write!(
-                f,
-                "daemon {} ended before reporting ready or failed",
-                pid.as_raw_pid()
-            ),
-            Error::Vanished { pid: None } => {
-                f.write_str("daemon ended before reporting ready or failed")
+            Error::Vanished {
+                pid,
+                caller_threads,
+            } => {
+                f.write_str("daemon ")?;
+                if let Some(pid) = pid {
+                    write!(f, "{} ", pid.as_raw_pid())?;
+                }
+                f.write_str("ended before reporting ready or failed")?;
+                match caller_threads {
+                    Some(n) => write!(
+                        f,
+                        " (it was started from a process with {n} threads, which do not \
+                         survive fork: daemonize before starting threads or an async runtime)"
+                    ),
+                    None => Ok(()),
+                }
             }
             Error::NotReady {
                 pid,

@@ -124,6 +124,14 @@ fn std_tests() -> Vec<common::Test> {
             "unflushed_output_is_written_once",
             unflushed_output_is_written_once,
         ),
+        (
+            "tokio_runtime_built_in_the_daemon",
+            tokio_runtime_built_in_the_daemon,
+        ),
+        (
+            "privileged_socket_kept_across_the_drop",
+            privileged_socket_kept_across_the_drop,
+        ),
     ]
 }
 
@@ -607,6 +615,74 @@ fn unflushed_output_is_written_once() {
     assert_eq!(stdout(&output), "before the fork");
     common::wait_until("the daemon wrote and ended", || !pid_file.exists());
     assert_eq!(fs::read_to_string(&out).unwrap(), "in the daemon\n");
+}
+
+/// examples/tokio_echo: daemonized first, then its runtime built: it
+/// serves once the start returns, and SIGTERM ends it with its PID file.
+#[cfg(feature = "std")]
+fn tokio_runtime_built_in_the_daemon() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("tokio");
+    let (pid_file, port_file) = (dir.join("t.pid"), dir.join("port"));
+    let output = common::run(common::example("tokio_echo").arg(&pid_file).arg(&port_file));
+    assert!(output.status.success(), "{output:?}");
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    // The runtime's threads run in the daemon, not in the caller.
+    assert!(
+        fs::read_dir(format!("/proc/{}/task", daemon.pid))
+            .unwrap()
+            .count()
+            >= 3
+    );
+    let port: u16 = fs::read_to_string(&port_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"echo me").unwrap();
+    let mut echoed = [0u8; 7];
+    client.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"echo me");
+    assert_eq!(daemon.stop(libc::SIGTERM), 0);
+    assert!(!pid_file.exists(), "PID file left");
+}
+
+/// examples/privileged_port: a socket bound as root, kept across the drop
+/// to nobody, still serves (port 0 here; 80 in real use).
+#[cfg(feature = "std")]
+fn privileged_socket_kept_across_the_drop() {
+    use std::io::Read;
+    if !is_root() {
+        println!("privileged_socket_kept_across_the_drop: needs root, skipped");
+        return;
+    }
+    let dir = TempDir::new("privport");
+    let (pid_file, port_file) = (dir.join("p.pid"), dir.join("port"));
+    let output = common::run(
+        common::example("privileged_port")
+            .arg("0")
+            .arg(&pid_file)
+            .arg(&port_file),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    assert_eq!(
+        common::status(daemon.pid, "Uid"),
+        "65534\t65534\t65534\t65534"
+    );
+    let port: u16 = fs::read_to_string(&port_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut answer = String::new();
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .unwrap()
+        .read_to_string(&mut answer)
+        .unwrap();
+    assert_eq!(answer, "uid=65534\n");
+    daemon.stop(libc::SIGTERM);
 }
 
 /// The std builder, by name: nobody's groups come along, root's go.

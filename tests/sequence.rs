@@ -378,7 +378,22 @@ fn silent_daemon_is_an_error() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("ended before reporting"), "{text}");
+    // A single-threaded caller: no word about threads.
+    assert!(!text.contains("threads"), "{text}");
     // The daemon that dropped its handle but kept running was killed.
     assert_eq!(field(&text, "left"), Some("0"), "{text}");
     assert!(!pid_file.exists(), "PID file left behind");
+    // Started from a process with other threads (say, a runtime started too
+    // early), the error names the likely reason.
+    let output = plan(&[
+        &format!("pid_file={}", pid_file.display()),
+        "readiness=manual",
+        "then=drop",
+        "threads=3",
+    ]);
+    let text = stdout(&output);
+    assert!(
+        text.contains("started from a process with 4 threads, which do not survive fork"),
+        "{text}"
+    );
 }

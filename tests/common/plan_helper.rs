@@ -12,7 +12,8 @@
 //!
 //! Options of the complete sequence: `fds=close|cloexec|keep`, `keep=N`
 //! (repeatable), `extra_fds=N` (the caller opens N more fds before
-//! starting), `signals=0` (no reset), `block=N`, `ignore=N`, `handle=N`
+//! starting), `threads=N` (the caller starts N sleeping threads first),
+//! `signals=0` (no reset), `block=N`, `ignore=N`, `handle=N`
 //! (signal set-up in the caller), `chroot`, `uid`, `gid`, `groups=A,B`,
 //! `nocore=1`, `nice=N`, `exec=PATH`, `arg=A` (repeatable, after argv[0]),
 //! `env=K=V` (repeatable; any makes the environment exact), `detach=never|auto`,
@@ -111,6 +112,10 @@ pub fn run(args: Vec<String>) {
     }
     let keep: Vec<i32> = options.all("keep").map(|v| v.parse().unwrap()).collect();
     plan = plan.keep_fds(&keep);
+    for _ in 0..number("threads").unwrap_or(0) {
+        // What an async runtime started too early leaves in the caller.
+        std::thread::spawn(|| std::thread::sleep(Duration::from_secs(60)));
+    }
     for _ in 0..number("extra_fds").unwrap_or(0) {
         // Leaked on purpose: fds the daemon must not inherit.
         std::mem::forget(std::fs::File::open("/dev/null").unwrap());
@@ -225,7 +230,7 @@ pub fn run(args: Vec<String>) {
                 _ => (String::from("none"), 0),
             };
             let pid = match error {
-                Error::Vanished { pid } | Error::NotReady { pid, .. } => {
+                Error::Vanished { pid, .. } | Error::NotReady { pid, .. } => {
                     pid.map_or(0, |p| p.as_raw_pid())
                 }
                 _ => 0,
