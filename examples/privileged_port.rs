@@ -35,7 +35,7 @@ fn main() {
     }
     let mut daemon = Daemonize::new()
         .pid_file(pid_file)
-        .keep_fd(listener.as_raw_fd())
+        .keep_fds([listener.as_raw_fd()])
         .user("nobody")
         .readiness(Readiness::Manual)
         .daemonize()

@@ -8,7 +8,7 @@
 
 use std::process::exit;
 
-use daemonic::{AwaitReady, Daemonize};
+use daemonic::{Daemonize, OwnedProgramReadiness};
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
@@ -19,11 +19,11 @@ fn main() {
             "--user" => builder.user(&value),
             "--chroot" => builder.chroot(value),
             "--output" => builder
-                .stdout(daemonic::Redirect::File(value.clone().into()))
-                .stderr(daemonic::Redirect::File(value.into())),
-            "--ready-fd" => {
-                builder.await_ready(AwaitReady::Fd(value.parse().unwrap_or_else(|_| usage())))
-            }
+                .stdout(daemonic::OwnedStdio::File(value.clone().into()))
+                .stderr(daemonic::OwnedStdio::File(value.into())),
+            "--ready-fd" => builder.program_readiness(OwnedProgramReadiness::Fd(
+                value.parse().unwrap_or_else(|_| usage()),
+            )),
             _ => usage(),
         };
     }

@@ -8,9 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::privileges::Credentials;
 use crate::{
-    Credentials, Daemon, Detach, Error, InheritedFds, Plan, Program, ProgramReadiness, Readiness,
-    Started, Stdio, Step, environment,
+    Daemon, Detach, Error, InheritedFds, Plan, Program, ProgramReadiness, Readiness, Started,
+    Stdio, Step, environment,
 };
 
 /// Exit status of the calling process when [`Daemonize::daemonize`] could
@@ -19,7 +20,7 @@ pub const EXIT_START_FAILED: i32 = 1;
 
 /// Where one standard stream of the daemon goes, owned.
 #[derive(Debug, Default)]
-pub enum Redirect {
+pub enum OwnedStdio {
     /// `/dev/null` (the default).
     #[default]
     Null,
@@ -31,10 +32,10 @@ pub enum Redirect {
     Fd(OwnedFd),
 }
 
-/// How the caller learns that an executed program is ready (see
-/// [`ProgramReadiness`]).
+/// How the caller learns that an executed program is ready: the builder's
+/// form of [`ProgramReadiness`], which makes and removes the socket itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AwaitReady {
+pub enum OwnedProgramReadiness {
     /// A `NOTIFY_SOCKET` in a private directory the builder makes (under
     /// `/run` for root, else `$TMPDIR` or `/tmp`) and removes.
     NotifySocket,
@@ -65,7 +66,7 @@ impl Id {
 /// ```no_run
 /// let mut daemon = daemonic::Daemonize::new()
 ///     .pid_file("/run/mydaemon.pid")
-///     .stderr(daemonic::Redirect::File("/var/log/mydaemon.log".into()))
+///     .stderr(daemonic::OwnedStdio::File("/var/log/mydaemon.log".into()))
 ///     .daemonize()
 ///     .unwrap_or_else(|error| {
 ///         eprintln!("mydaemon: {error}");
@@ -78,9 +79,9 @@ impl Id {
 pub struct Daemonize {
     working_directory: PathBuf,
     umask: u32,
-    stdin: Redirect,
-    stdout: Redirect,
-    stderr: Redirect,
+    stdin: OwnedStdio,
+    stdout: OwnedStdio,
+    stderr: OwnedStdio,
     pid_file: Option<PathBuf>,
     inherited_fds: InheritedFds,
     keep_fds: Vec<RawFd>,
@@ -97,7 +98,7 @@ pub struct Daemonize {
     readiness: Readiness,
     notify_socket: Option<Option<PathBuf>>,
     notify_fd: Option<RawFd>,
-    await_ready: Option<AwaitReady>,
+    program_readiness: Option<OwnedProgramReadiness>,
     ready_timeout: Option<Duration>,
 }
 
@@ -115,9 +116,9 @@ impl Daemonize {
         Daemonize {
             working_directory: PathBuf::from("/"),
             umask: plan.umask,
-            stdin: Redirect::Null,
-            stdout: Redirect::Null,
-            stderr: Redirect::Null,
+            stdin: OwnedStdio::Null,
+            stdout: OwnedStdio::Null,
+            stderr: OwnedStdio::Null,
             pid_file: None,
             inherited_fds: plan.inherited_fds,
             keep_fds: Vec::new(),
@@ -134,7 +135,7 @@ impl Daemonize {
             readiness: plan.readiness,
             notify_socket: None,
             notify_fd: None,
-            await_ready: None,
+            program_readiness: None,
             ready_timeout: plan.ready_timeout,
         }
     }
@@ -154,25 +155,25 @@ impl Daemonize {
         self
     }
 
-    /// Where standard input comes from (default [`Redirect::Null`]). A file
+    /// Where standard input comes from (default [`OwnedStdio::Null`]). A file
     /// is opened read-only, before any [`chroot`](Self::chroot). As
     /// [`Plan::stdin`].
-    pub fn stdin(mut self, redirect: Redirect) -> Self {
+    pub fn stdin(mut self, redirect: OwnedStdio) -> Self {
         self.stdin = redirect;
         self
     }
 
-    /// Where standard output goes (default [`Redirect::Null`]). A file is
+    /// Where standard output goes (default [`OwnedStdio::Null`]). A file is
     /// opened for appending, created 0640, before any
     /// [`chroot`](Self::chroot). As [`Plan::stdout`].
-    pub fn stdout(mut self, redirect: Redirect) -> Self {
+    pub fn stdout(mut self, redirect: OwnedStdio) -> Self {
         self.stdout = redirect;
         self
     }
 
-    /// Where standard error goes (default [`Redirect::Null`]); as
+    /// Where standard error goes (default [`OwnedStdio::Null`]); as
     /// [`stdout`](Self::stdout). As [`Plan::stderr`].
-    pub fn stderr(mut self, redirect: Redirect) -> Self {
+    pub fn stderr(mut self, redirect: OwnedStdio) -> Self {
         self.stderr = redirect;
         self
     }
@@ -195,15 +196,17 @@ impl Daemonize {
     }
 
     /// What happens to inherited fds above 2 (default: closed, but those
-    /// given to [`keep_fd`](Self::keep_fd)). As [`Plan::inherited_fds`].
+    /// given to [`keep_fds`](Self::keep_fds)). As [`Plan::inherited_fds`].
     pub fn inherited_fds(mut self, policy: InheritedFds) -> Self {
         self.inherited_fds = policy;
         self
     }
 
-    /// Keeps `fd` open in the daemon (repeatable); see [`Plan::keep_fds`].
-    pub fn keep_fd(mut self, fd: RawFd) -> Self {
-        self.keep_fds.push(fd);
+    /// Fds above 2 that stay open in the daemon (say, a listening socket
+    /// bound before the start); added to those given before. They must be
+    /// open now. As [`Plan::keep_fds`].
+    pub fn keep_fds(mut self, fds: impl IntoIterator<Item = RawFd>) -> Self {
+        self.keep_fds.extend(fds);
         self
     }
 
@@ -243,8 +246,8 @@ impl Daemonize {
     /// Sets `RLIMIT_CORE` to 0 in the daemon, as python-daemon's
     /// `prevent_core` does (default: unchanged). As
     /// [`Plan::disable_core_dumps`].
-    pub fn disable_core_dumps(mut self) -> Self {
-        self.disable_core_dumps = true;
+    pub fn disable_core_dumps(mut self, disable: bool) -> Self {
+        self.disable_core_dumps = disable;
         self
     }
 
@@ -316,9 +319,11 @@ impl Daemonize {
         self
     }
 
-    /// With [`exec`](Self::exec): wait for the program to report ready.
-    pub fn await_ready(mut self, how: AwaitReady) -> Self {
-        self.await_ready = Some(how);
+    /// With [`exec`](Self::exec): wait until the executed program itself
+    /// says it is ready (default: the exec's success is enough). As
+    /// [`Plan::program_readiness`].
+    pub fn program_readiness(mut self, how: OwnedProgramReadiness) -> Self {
+        self.program_readiness = Some(how);
         self
     }
 
@@ -437,11 +442,14 @@ impl Daemonize {
         if let Some(fd) = notify_fd {
             plan = plan.notify_fd(fd);
         }
-        match (prepared.await_ready, prepared.program_socket.as_deref()) {
-            (Some(AwaitReady::Fd(fd)), _) => {
+        match (
+            prepared.program_readiness,
+            prepared.program_socket.as_deref(),
+        ) {
+            (Some(OwnedProgramReadiness::Fd(fd)), _) => {
                 plan = plan.program_readiness(ProgramReadiness::Fd(fd))
             }
-            (Some(AwaitReady::NotifySocket), Some(socket)) => {
+            (Some(OwnedProgramReadiness::NotifySocket), Some(socket)) => {
                 plan = plan.program_readiness(ProgramReadiness::NotifySocket(socket));
             }
             _ => {}
@@ -526,7 +534,7 @@ pub(crate) struct Prepared {
     groups: Option<Vec<u32>>,
     program: Option<Program>,
     notify_socket: Option<CString>,
-    await_ready: Option<AwaitReady>,
+    program_readiness: Option<OwnedProgramReadiness>,
     program_socket: Option<CString>,
     private_dir: Option<PathBuf>,
 }
@@ -562,7 +570,7 @@ impl Prepared {
             groups,
             program: None,
             notify_socket: None,
-            await_ready: builder.await_ready,
+            program_readiness: builder.program_readiness,
             program_socket: None,
             private_dir: None,
         };
@@ -588,7 +596,7 @@ impl Prepared {
         args: Vec<OsString>,
     ) -> Result<(), Error> {
         let mut env = environment(builder.env_clear, &builder.env_changes);
-        if self.await_ready == Some(AwaitReady::NotifySocket) {
+        if self.program_readiness == Some(OwnedProgramReadiness::NotifySocket) {
             let dir = private_dir()?;
             let socket = dir.join("notify");
             env.retain(|(k, _)| k != "NOTIFY_SOCKET");
@@ -617,7 +625,7 @@ impl Prepared {
     }
 }
 
-/// A [`Redirect`] with its path turned into a C string.
+/// A [`OwnedStdio`] with its path turned into a C string.
 #[derive(Debug)]
 enum PreparedStdio {
     Null,
@@ -627,12 +635,12 @@ enum PreparedStdio {
 }
 
 impl PreparedStdio {
-    fn new(redirect: Redirect, option: &'static str) -> Result<PreparedStdio, Error> {
+    fn new(redirect: OwnedStdio, option: &'static str) -> Result<PreparedStdio, Error> {
         Ok(match redirect {
-            Redirect::Null => PreparedStdio::Null,
-            Redirect::Inherit => PreparedStdio::Inherit,
-            Redirect::Fd(fd) => PreparedStdio::Fd(fd),
-            Redirect::File(path) => PreparedStdio::File(c_path(&path, option)?),
+            OwnedStdio::Null => PreparedStdio::Null,
+            OwnedStdio::Inherit => PreparedStdio::Inherit,
+            OwnedStdio::Fd(fd) => PreparedStdio::Fd(fd),
+            OwnedStdio::File(path) => PreparedStdio::File(c_path(&path, option)?),
         })
     }
 
@@ -844,8 +852,8 @@ struct Names {
 
 impl Names {
     fn of(builder: &Daemonize) -> Names {
-        let file = |redirect: &Redirect| match redirect {
-            Redirect::File(path) => Some(path.clone()),
+        let file = |redirect: &OwnedStdio| match redirect {
+            OwnedStdio::File(path) => Some(path.clone()),
             _ => None,
         };
         Names {

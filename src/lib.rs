@@ -31,7 +31,7 @@
 //! | 12 | close inherited fds | [`close_range`][close_range], or a `/proc/self/fd` walk, or a loop | [`Plan::inherited_fds`] (close), [`Plan::keep_fds`] |
 //! | 13 | core dumps, priority | [`setrlimit`][setrlimit], [`nice`][nice] | [`Plan::disable_core_dumps`], [`Plan::nice`] |
 //! | 14 | write the PID | [`ftruncate`][ftruncate], [`pwrite`][pwrite] | |
-//! | 15 | drop privileges | [`setgroups`][setgroups], [`setresgid`][setresgid], [`setresuid`][setresuid] | [`Plan::credentials`] (unchanged) |
+//! | 15 | drop privileges | [`setgroups`][setgroups], [`setresgid`][setresgid], [`setresuid`][setresuid] | [`Plan::user`], [`Plan::group`], [`Plan::groups`] (unchanged) |
 //! | 16 | execute a program | [`execve`][execve] | [`Plan::exec`] (none) |
 //! | 17 | ready | [`write`][write], `sd_notify`, notification fd | [`Plan::readiness`], [`Plan::notify_socket`], [`Plan::notify_fd`], [`Plan::program_readiness`] |
 //!
@@ -125,7 +125,7 @@ mod builder;
 mod program;
 
 #[cfg(feature = "std")]
-pub use builder::{AwaitReady, Daemonize, EXIT_START_FAILED, Redirect};
+pub use builder::{Daemonize, EXIT_START_FAILED, OwnedProgramReadiness, OwnedStdio};
 pub use daemon::Daemon;
 pub use error::{Context, Described, Error, ExitStatus, Step};
 pub use exec::{CStrArray, Environment, Exec};
@@ -134,7 +134,6 @@ pub use plan::{
     DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Parent, Plan, ProgramReadiness, Readiness,
     Started,
 };
-pub use privileges::Credentials;
 #[cfg(feature = "std")]
 pub use program::{Program, environment};
 /// File descriptor types, as [`Stdio::Fd`] and [`proof`] take them.

@@ -72,7 +72,7 @@ pub enum ProgramReadiness<'a> {
 /// | [`inherited_fds`](Plan::inherited_fds) | [`InheritedFds::Close`] | but [`keep_fds`](Plan::keep_fds) |
 /// | [`reset_signals`](Plan::reset_signals) | on | handlers to `SIG_DFL` (SIGPIPE stays ignored unless exec), mask emptied |
 /// | [`chroot`](Plan::chroot) | none | |
-/// | [`credentials`](Plan::credentials) | unchanged | |
+/// | [`user`](Plan::user), [`group`](Plan::group), [`groups`](Plan::groups) | unchanged | |
 /// | [`disable_core_dumps`](Plan::disable_core_dumps) | off | |
 /// | [`nice`](Plan::nice) | unchanged | |
 /// | [`exec`](Plan::exec) | none: `start` returns in the daemon | |
@@ -240,13 +240,44 @@ impl<'a> Plan<'a> {
         self
     }
 
-    /// Who the daemon runs as (default: the caller's ids). The PID file is
-    /// written before the switch; afterwards the daemon cannot remove it
-    /// from a directory only root may write, so it stays (unlocked, taken
-    /// over by the next start) unless whoever stops the daemon removes it
-    /// (`daemonic --stop`, systemd's `PIDFile=`) or it lives in a directory
-    /// the user owns.
-    pub const fn credentials(mut self, credentials: Credentials<'a>) -> Self {
+    /// The user id the daemon runs as (default: the caller's), set last,
+    /// after [`group`](Plan::group) and [`groups`](Plan::groups), and then
+    /// checked: `setuid(0)` must fail. The PID file is written before the
+    /// switch; afterwards the daemon cannot remove it from a directory only
+    /// root may write, so it stays (unlocked, taken over by the next start)
+    /// unless whoever stops the daemon removes it (`daemonic --stop`,
+    /// systemd's `PIDFile=`) or it lives in a directory the user owns.
+    /// Ids only: resolve names before (the std builder's `user` takes names).
+    ///
+    /// ```no_run
+    /// use daemonic::Plan;
+    ///
+    /// // nobody:nogroup on Debian, with no supplementary groups left over
+    /// // from root (which the daemonize crate keeps).
+    /// Plan::new().user(65534).group(65534).groups(&[65534]).start()?;
+    /// # Ok::<(), daemonic::Error>(())
+    /// ```
+    pub const fn user(mut self, uid: u32) -> Self {
+        self.credentials.uid = Some(uid);
+        self
+    }
+
+    /// The group id the daemon runs as (default: the caller's).
+    pub const fn group(mut self, gid: u32) -> Self {
+        self.credentials.gid = Some(gid);
+        self
+    }
+
+    /// The daemon's supplementary groups, replacing the caller's (default:
+    /// the caller's, which only root may change; `&[]` clears them).
+    pub const fn groups(mut self, groups: &'a [u32]) -> Self {
+        self.credentials.groups = Some(groups);
+        self
+    }
+
+    /// All three at once (the std builder's resolved names).
+    #[cfg(feature = "std")]
+    pub(crate) const fn credentials(mut self, credentials: Credentials<'a>) -> Self {
         self.credentials = credentials;
         self
     }

@@ -6,36 +6,21 @@ use rustix::process::{Gid, Uid};
 
 use crate::error::Step;
 
-/// Who the daemon runs as. Ids only: names are resolved before the fork (the
-/// std builder does it with `getpwnam_r`), because the name service is
-/// neither async-signal-safe nor free of allocation.
-///
-/// # Example
-///
-/// ```no_run
-/// use daemonic::{Credentials, Plan};
-///
-/// // nobody:nogroup on Debian, with no supplementary groups left over
-/// // from root (which the daemonize crate keeps).
-/// let groups = [65534];
-/// let plan = Plan::new().credentials(Credentials {
-///     uid: Some(65534),
-///     gid: Some(65534),
-///     groups: Some(&groups),
-/// });
-/// plan.start()?;
-/// # Ok::<(), daemonic::Error>(())
-/// ```
+/// Who the daemon runs as ([`Plan::user`](crate::Plan::user),
+/// [`group`](crate::Plan::group), [`groups`](crate::Plan::groups)). Ids
+/// only: names are resolved before the fork (the std builder does it with
+/// `getpwnam_r`), because the name service is neither async-signal-safe nor
+/// free of allocation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Credentials<'a> {
+pub(crate) struct Credentials<'a> {
     /// The user id to switch to.
-    pub uid: Option<u32>,
+    pub(crate) uid: Option<u32>,
     /// The group id to switch to.
-    pub gid: Option<u32>,
+    pub(crate) gid: Option<u32>,
     /// The supplementary groups to set, replacing the caller's (which would
     /// otherwise stay, as they do under the `daemonize` crate). `Some(&[])`
     /// clears them.
-    pub groups: Option<&'a [u32]>,
+    pub(crate) groups: Option<&'a [u32]>,
 }
 
 impl Credentials<'_> {

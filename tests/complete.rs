@@ -266,7 +266,7 @@ fn builder_print(args: &[String]) {
     use std::io::Write;
     print!("before the fork");
     let daemon = daemonic::Daemonize::new()
-        .stdout(daemonic::Redirect::File(args[0].clone().into()))
+        .stdout(daemonic::OwnedStdio::File(args[0].clone().into()))
         .pid_file(&args[1])
         .daemonize();
     println!("in the daemon");

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use daemonic::{
-    CStrArray, Credentials, Detach, Environment, Error, Exec, InheritedFds, Plan, ProgramReadiness,
-    Readiness, Started, Stdio,
+    CStrArray, Detach, Environment, Error, Exec, InheritedFds, Plan, ProgramReadiness, Readiness,
+    Started, Stdio,
 };
 
 /// The `key=value` arguments, in order (some keys repeat).
@@ -134,11 +134,15 @@ pub fn run(args: Vec<String>) {
             .map(|g| g.parse().unwrap())
             .collect()
     });
-    plan = plan.credentials(Credentials {
-        uid: number("uid").map(|n| n as u32),
-        gid: number("gid").map(|n| n as u32),
-        groups: groups.as_deref(),
-    });
+    if let Some(uid) = number("uid") {
+        plan = plan.user(uid as u32);
+    }
+    if let Some(gid) = number("gid") {
+        plan = plan.group(gid as u32);
+    }
+    if let Some(groups) = groups.as_deref() {
+        plan = plan.groups(groups);
+    }
     if options.get("nocore").is_some_and(|v| v == "1") {
         plan = plan.disable_core_dumps(true);
     }

@@ -1,7 +1,7 @@
 //! Starting: the options onto the library's builder, its errors onto the
 //! exit statuses.
 
-use daemonic::{AwaitReady, Daemonize, Detach, Error, Redirect, Started, Step};
+use daemonic::{Daemonize, Detach, Error, OwnedProgramReadiness, OwnedStdio, Started, Step};
 
 use crate::args::{DEFAULT_WAIT, Start};
 use crate::{exit, supervise};
@@ -19,10 +19,10 @@ pub fn builder(start: &Start) -> Daemonize {
         builder = builder.umask(mask);
     }
     if let Some(path) = &start.stdout {
-        builder = builder.stdout(Redirect::File(path.clone()));
+        builder = builder.stdout(OwnedStdio::File(path.clone()));
     }
     if let Some(path) = &start.stderr {
-        builder = builder.stderr(Redirect::File(path.clone()));
+        builder = builder.stderr(OwnedStdio::File(path.clone()));
     }
     if let Some(user) = &start.user {
         builder = builder.user(user);
@@ -33,9 +33,7 @@ pub fn builder(start: &Start) -> Daemonize {
     if let Some(dir) = &start.chroot {
         builder = builder.chroot(dir);
     }
-    for &fd in &start.keep_fds {
-        builder = builder.keep_fd(fd);
-    }
+    builder = builder.keep_fds(start.keep_fds.iter().copied());
     if let Some(increment) = start.nice {
         builder = builder.nice(increment);
     }
@@ -57,9 +55,9 @@ pub fn run(start: Start) -> i32 {
         builder = builder.env(key, value);
     }
     if let Some(fd) = start.ready_fd {
-        builder = builder.await_ready(AwaitReady::Fd(fd));
+        builder = builder.program_readiness(OwnedProgramReadiness::Fd(fd));
     } else if start.wait_ready.is_some() {
-        builder = builder.await_ready(AwaitReady::NotifySocket);
+        builder = builder.program_readiness(OwnedProgramReadiness::NotifySocket);
     }
     builder = builder.ready_timeout(Some(start.wait_ready.unwrap_or(DEFAULT_WAIT)));
     match builder.exec(&start.program, &start.args).start() {

@@ -77,7 +77,7 @@ pub fn run(start: Start) -> i32 {
         // The supervisor's own wait ends first, with the precise error.
         .ready_timeout(Some(program.wait + Duration::from_secs(5)));
     if let Channel::Socket(socket, _) = &program.readiness {
-        builder = builder.keep_fd(socket.as_raw_fd());
+        builder = builder.keep_fds([socket.as_raw_fd()]);
     }
     match builder.start() {
         Ok(Started::Parent(_)) => {
