@@ -11,8 +11,9 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 use crate::error::{Error, ExitStatus, Step};
 use crate::notify::{self, Said};
-use crate::plan::{Plan, ProgramReadiness, Setup};
+use crate::plan::{Plan, ProgramReadiness};
 use crate::report::{self, CONTEXT_LEN, RECORD_LEN, Record};
+use crate::setup::Setup;
 use crate::time::{Deadline, sleep};
 
 /// How long the caller waits for a failed or killed daemon, and the session

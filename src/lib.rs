@@ -114,7 +114,9 @@ pub mod proof;
 mod report;
 mod resources;
 mod sequence;
+mod setup;
 mod signals;
+mod start;
 mod stdio;
 mod stop;
 mod time;
@@ -130,12 +132,10 @@ pub use daemon::Daemon;
 pub use error::{Context, Described, Error, ExitStatus, Step};
 pub use exec::{CStrArray, Environment, Exec};
 pub use fds::InheritedFds;
-pub use plan::{
-    DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Parent, Plan, ProgramReadiness, Readiness,
-    Started,
-};
+pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Plan, ProgramReadiness, Readiness};
 #[cfg(feature = "std")]
 pub use program::{Program, environment};
+pub use start::{Parent, Started};
 /// File descriptor types, as [`Stdio::Fd`] and [`proof`] take them.
 ///
 /// With the `std` feature these are `std::os::fd`'s own types, so a

@@ -1,22 +1,16 @@
-//! The no_std entry point: a plan of borrowed data, and `start`.
+//! The no_std entry point: a plan of borrowed data, describing the daemon
+//! (`start` runs it: see `start.rs`). Allocates nothing, forks nothing.
 
 use core::ffi::CStr;
 use core::time::Duration;
 
-use rustix::fd::{AsRawFd, OwnedFd, RawFd};
-use rustix::fs::{FileType, Mode, OFlags};
-use rustix::process::Pid;
+use rustix::fd::RawFd;
 
-use crate::daemon::Daemon;
-use crate::error::{Described, Error, Step, Subject, os};
+use crate::error::{Described, Error, Step, Subject};
 use crate::exec::Exec;
 use crate::fds::InheritedFds;
-use crate::fork::{Forked, fork};
-use crate::pidfile::{self, LockedPidFile};
 use crate::privileges::Credentials;
-use crate::progress::Progress;
 use crate::stdio::Stdio;
-use crate::{caller, notify, report, sequence};
 
 /// When the daemon tells the caller it is ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +18,7 @@ pub enum Readiness {
     /// As soon as the sequence is done, before `start` returns in the daemon
     /// (the default).
     WhenStarted,
-    /// When the program calls [`Daemon::ready`], after its own set-up (say,
+    /// When the program calls [`Daemon::ready`](crate::Daemon::ready), after its own set-up (say,
     /// once its sockets are bound), so that whoever started it can rely on
     /// the service being there, as daemon(7) asks.
     Manual,
@@ -206,7 +200,7 @@ impl<'a> Plan<'a> {
     /// [`Error::AlreadyRunning`]; a file nobody holds is stale and taken
     /// over. The daemon writes its PID, holds the lock for its life (across
     /// [`exec`](Plan::exec) too) and removes the file when its
-    /// [`Daemon`] handle is dropped. A relative path is resolved against the
+    /// [`Daemon`](crate::Daemon) handle is dropped. A relative path is resolved against the
     /// caller's working directory.
     pub const fn pid_file(mut self, path: &'a CStr) -> Self {
         self.pid_file = Some(path);
@@ -344,69 +338,6 @@ impl<'a> Plan<'a> {
         self
     }
 
-    /// Starts the daemon: returns [`Started::Parent`] in the calling process
-    /// once the daemon is ready, and [`Started::Daemon`] in the daemon (with
-    /// [`exec`](Plan::exec), the daemon becomes the program instead).
-    ///
-    /// Before anything forks: the plan is checked, the PID file locked and
-    /// the report pipe made. The first child calls `setsid` and forks the
-    /// daemon, then `_exit`s. The daemon runs the steps of
-    /// [the sequence](crate#the-sequence) and, with
-    /// [`Readiness::WhenStarted`], reports ready. A failure in any step
-    /// travels back to the caller, which returns it as an error with no
-    /// daemon, no zombie and no PID file left.
-    ///
-    /// # In the daemon
-    ///
-    /// Between the fork and the return, the child runs system calls on data
-    /// prepared before the fork: nothing allocates, takes a lock or panics,
-    /// so starting from a multithreaded program is safe. After the return,
-    /// the daemon runs the program's code with one thread: the one that
-    /// called `start`. If other threads existed, locks they held at the fork
-    /// stay held in the daemon (glibc's `malloc` and Rust's default allocator
-    /// on it prepare for that; a plain spin-lock allocator does not).
-    ///
-    /// # Errors
-    ///
-    /// In the caller only: see [`Error`]. Every error means no daemon is
-    /// running and no PID file was left by this start.
-    pub fn start(&self) -> Result<Started<'a>, Error> {
-        self.check()?;
-        let mut setup = Setup::prepare(self)?;
-        if !self.detaches() {
-            return sequence::run_in_place(self, setup).map(Started::Daemon);
-        }
-        setup.progress = Progress::new();
-        // Until the fork, a failure leaves the PID file to this process.
-        let failed = |setup: &Setup, step: Step, errno| {
-            setup.remove_pid_file(self);
-            Error::Os { step, errno }
-        };
-        let (reader, writer) = report::pipe().map_err(|e| failed(&setup, Step::ReportPipe, e))?;
-        let writer = match setup.clear_of_program_fd(self, writer) {
-            Ok(writer) => writer,
-            Err(error) => {
-                setup.remove_pid_file(self);
-                return Err(error);
-            }
-        };
-        let forked = fork().map_err(|e| failed(&setup, Step::Fork, e))?;
-        match forked {
-            Forked::Parent(session_leader) => {
-                drop(writer);
-                setup.program_ready_writer = None;
-                let pid = caller::await_report(self, reader, session_leader, &mut setup)?;
-                Ok(Started::Parent(Parent { pid }))
-            }
-            Forked::Child => {
-                drop(reader);
-                setup.program_ready_reader = None;
-                let daemon = sequence::run_detached(self, writer, setup);
-                Ok(Started::Daemon(daemon))
-            }
-        }
-    }
-
     /// `error`, as this plan's [`start`](Plan::start) returned it, with what
     /// it failed on: the PID file's path, a stream's file, the directory,
     /// the program, the user or group id. Allocates nothing.
@@ -464,15 +395,6 @@ impl<'a> Plan<'a> {
         }
         Ok(())
     }
-
-    /// Whether this start forks, deciding [`Detach::Auto`].
-    pub(crate) fn detaches(&self) -> bool {
-        match self.detach {
-            Detach::Always => true,
-            Detach::Never => false,
-            Detach::Auto => !started_by_init_or_superserver(),
-        }
-    }
 }
 
 /// An fd the daemon is to keep or write to must be open now: a number
@@ -494,146 +416,5 @@ fn check_open(fd: RawFd) -> Result<(), Error> {
     match rustix::io::fcntl_getfd(borrowed) {
         Ok(_) => Ok(()),
         Err(_) => invalid("an fd to keep (or the notification fd) is not open"),
-    }
-}
-
-/// The parent is init, or standard input is a socket (inetd).
-fn started_by_init_or_superserver() -> bool {
-    if rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() == 1) {
-        return true;
-    }
-    // SAFETY: fd 0 is only borrowed for this fstat; if it is closed, fstat
-    // answers EBADF.
-    let stdin = unsafe { rustix::fd::BorrowedFd::borrow_raw(0) };
-    rustix::fs::fstat(stdin)
-        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Socket)
-}
-
-/// What the caller prepares before forking, shared (by fork) with the daemon.
-#[derive(Debug)]
-pub(crate) struct Setup {
-    /// The caller's working directory, for relative stream paths.
-    pub(crate) start_dir: Option<OwnedFd>,
-    /// The PID file, locked.
-    pub(crate) pid_file: Option<LockedPidFile>,
-    /// The caller's end of the program's readiness channel: the bound
-    /// notification socket or the pipe's read end.
-    pub(crate) program_ready_reader: Option<OwnedFd>,
-    /// The program's end: the pipe's write end, for the fd it writes to.
-    pub(crate) program_ready_writer: Option<OwnedFd>,
-    /// Where the daemon records the step it is in, for a timeout's message
-    /// (detached starts only: no caller waits otherwise).
-    pub(crate) progress: Option<Progress>,
-}
-
-impl Setup {
-    fn prepare(plan: &Plan<'_>) -> Result<Setup, Error> {
-        let mut setup = Setup {
-            start_dir: open_start_dir(plan)?,
-            pid_file: plan.pid_file.map(pidfile::lock).transpose()?,
-            program_ready_reader: None,
-            program_ready_writer: None,
-            progress: None,
-        };
-        match plan.program_readiness {
-            None => {}
-            Some(ProgramReadiness::NotifySocket(path)) => {
-                let socket = notify::bind(path).map_err(os(Step::Readiness))?;
-                setup.program_ready_reader = Some(socket);
-            }
-            Some(ProgramReadiness::Fd(_)) => {
-                let (reader, writer) = report::pipe().map_err(os(Step::Readiness))?;
-                setup.program_ready_reader = Some(reader);
-                setup.program_ready_writer = Some(writer);
-            }
-        }
-        Ok(setup)
-    }
-
-    /// Removes the PID file this setup locked (after a failure, while this
-    /// process holds the lock).
-    pub(crate) fn remove_pid_file(&self, plan: &Plan<'_>) {
-        if let (Some(locked), Some(path)) = (&self.pid_file, plan.pid_file) {
-            let _ = pidfile::remove(locked, path);
-        }
-    }
-
-    /// The fds the daemon must not close.
-    pub(crate) fn own_fds(&self, report: Option<&OwnedFd>) -> [RawFd; 6] {
-        let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, AsRawFd::as_raw_fd);
-        [
-            raw(report),
-            raw(self.pid_file.as_ref().map(|p| &p.file)),
-            raw(self.pid_file.as_ref().map(|p| &p.dir)),
-            raw(self.program_ready_writer.as_ref()),
-            -1,
-            raw(self.pid_file.as_ref().and_then(|p| p.writer.as_ref())),
-        ]
-    }
-
-    /// Moves the crate's own fds off the number the program's readiness fd
-    /// must take, so that putting it there clobbers none of them.
-    fn clear_of_program_fd(&mut self, plan: &Plan<'_>, report: OwnedFd) -> Result<OwnedFd, Error> {
-        let Some(ProgramReadiness::Fd(target)) = plan.program_readiness else {
-            return Ok(report);
-        };
-        let relocate = |fd: OwnedFd| -> Result<OwnedFd, Error> {
-            if fd.as_raw_fd() != target {
-                return Ok(fd);
-            }
-            rustix::io::fcntl_dupfd_cloexec(&fd, target + 1).map_err(os(Step::Readiness))
-        };
-        if let Some(locked) = self.pid_file.take() {
-            self.pid_file = Some(LockedPidFile {
-                dir: relocate(locked.dir)?,
-                file: relocate(locked.file)?,
-                writer: locked.writer.map(relocate).transpose()?,
-            });
-        }
-        self.start_dir = self.start_dir.take().map(relocate).transpose()?;
-        self.program_ready_reader = self.program_ready_reader.take().map(relocate).transpose()?;
-        relocate(report)
-    }
-}
-
-/// Opens the caller's working directory when a relative stream path needs
-/// it: the daemon changes directory (and maybe root) before it opens them.
-fn open_start_dir(plan: &Plan<'_>) -> Result<Option<OwnedFd>, Error> {
-    let paths = [plan.stdin.path(), plan.stdout.path(), plan.stderr.path()];
-    let relative = |path: &&CStr| path.to_bytes().first() != Some(&b'/');
-    if !paths.iter().flatten().any(relative) {
-        return Ok(None);
-    }
-    #[cfg(daemonic_o_path)]
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    #[cfg(not(daemonic_o_path))]
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    rustix::fs::open(c".", flags, Mode::empty())
-        .map(Some)
-        .map_err(os(Step::Prepare))
-}
-
-/// What [`Plan::start`] returns, in each of the two processes.
-// Boxing the daemon's handle would allocate, which no_std cannot, and the
-// value is returned once per process.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Started<'a> {
-    /// In the calling process: the daemon is running and ready.
-    Parent(Parent),
-    /// In the daemon.
-    Daemon(Daemon<'a>),
-}
-
-/// The calling process's view of a started daemon.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Parent {
-    pid: Pid,
-}
-
-impl Parent {
-    /// The daemon's PID.
-    pub fn pid(&self) -> Pid {
-        self.pid
     }
 }

@@ -16,8 +16,9 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::fds::{self, KeepList, Strategy};
 use crate::fork::{Forked, exit_now, fork};
-use crate::plan::{Plan, ProgramReadiness, Readiness, Setup};
+use crate::plan::{Plan, ProgramReadiness, Readiness};
 use crate::report::{self, Record};
+use crate::setup::Setup;
 use crate::stdio::{self, Stream};
 use crate::{exec, pidfile, privileges, resources, signals};
 

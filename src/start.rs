@@ -1,0 +1,128 @@
+//! Starting: the orchestration of [`Plan::start`]. The caller checks the
+//! plan, prepares ([`Setup`]), makes the report pipe and forks; then hands
+//! over to [`caller`](crate::caller) in the calling process and to
+//! [`sequence`](crate::sequence) in the children. The layers: the steps at
+//! the bottom (one module each), the description ([`Plan`]) above them,
+//! this on top.
+
+use rustix::fs::FileType;
+use rustix::process::Pid;
+
+use crate::daemon::Daemon;
+use crate::error::{Error, Step};
+use crate::fork::{Forked, fork};
+use crate::plan::{Detach, Plan};
+use crate::progress::Progress;
+use crate::setup::Setup;
+use crate::{caller, report, sequence};
+
+impl<'a> Plan<'a> {
+    /// Starts the daemon: returns [`Started::Parent`] in the calling process
+    /// once the daemon is ready, and [`Started::Daemon`] in the daemon (with
+    /// [`exec`](Plan::exec), the daemon becomes the program instead).
+    ///
+    /// Before anything forks: the plan is checked, the PID file locked and
+    /// the report pipe made. The first child calls `setsid` and forks the
+    /// daemon, then `_exit`s. The daemon runs the steps of
+    /// [the sequence](crate#the-sequence) and, with
+    /// [`Readiness::WhenStarted`](crate::Readiness::WhenStarted), reports ready. A failure in any step
+    /// travels back to the caller, which returns it as an error with no
+    /// daemon, no zombie and no PID file left.
+    ///
+    /// # In the daemon
+    ///
+    /// Between the fork and the return, the child runs system calls on data
+    /// prepared before the fork: nothing allocates, takes a lock or panics,
+    /// so starting from a multithreaded program is safe. After the return,
+    /// the daemon runs the program's code with one thread: the one that
+    /// called `start`. If other threads existed, locks they held at the fork
+    /// stay held in the daemon (glibc's `malloc` and Rust's default allocator
+    /// on it prepare for that; a plain spin-lock allocator does not).
+    ///
+    /// # Errors
+    ///
+    /// In the caller only: see [`Error`]. Every error means no daemon is
+    /// running and no PID file was left by this start.
+    pub fn start(&self) -> Result<Started<'a>, Error> {
+        self.check()?;
+        let mut setup = Setup::prepare(self)?;
+        if !self.detaches() {
+            return sequence::run_in_place(self, setup).map(Started::Daemon);
+        }
+        setup.progress = Progress::new();
+        // Until the fork, a failure leaves the PID file to this process.
+        let failed = |setup: &Setup, step: Step, errno| {
+            setup.remove_pid_file(self);
+            Error::Os { step, errno }
+        };
+        let (reader, writer) = report::pipe().map_err(|e| failed(&setup, Step::ReportPipe, e))?;
+        let writer = match setup.clear_of_program_fd(self, writer) {
+            Ok(writer) => writer,
+            Err(error) => {
+                setup.remove_pid_file(self);
+                return Err(error);
+            }
+        };
+        let forked = fork().map_err(|e| failed(&setup, Step::Fork, e))?;
+        match forked {
+            Forked::Parent(session_leader) => {
+                drop(writer);
+                setup.program_ready_writer = None;
+                let pid = caller::await_report(self, reader, session_leader, &mut setup)?;
+                Ok(Started::Parent(Parent { pid }))
+            }
+            Forked::Child => {
+                drop(reader);
+                setup.program_ready_reader = None;
+                let daemon = sequence::run_detached(self, writer, setup);
+                Ok(Started::Daemon(daemon))
+            }
+        }
+    }
+
+    /// Whether this start forks, deciding [`Detach::Auto`].
+    pub(crate) fn detaches(&self) -> bool {
+        match self.detach {
+            Detach::Always => true,
+            Detach::Never => false,
+            Detach::Auto => !started_by_init_or_superserver(),
+        }
+    }
+}
+
+/// The parent is init, or standard input is a socket (inetd).
+fn started_by_init_or_superserver() -> bool {
+    if rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() == 1) {
+        return true;
+    }
+    // SAFETY: fd 0 is only borrowed for this fstat; if it is closed, fstat
+    // answers EBADF.
+    let stdin = unsafe { rustix::fd::BorrowedFd::borrow_raw(0) };
+    rustix::fs::fstat(stdin)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Socket)
+}
+
+/// What [`Plan::start`] returns, in each of the two processes.
+// Boxing the daemon's handle would allocate, which no_std cannot, and the
+// value is returned once per process.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Started<'a> {
+    /// In the calling process: the daemon is running and ready.
+    Parent(Parent),
+    /// In the daemon.
+    Daemon(Daemon<'a>),
+}
+
+/// The calling process's view of a started daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parent {
+    pid: Pid,
+}
+
+impl Parent {
+    /// The daemon's PID.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+}
