@@ -1,17 +1,17 @@
 //! With `std`: a builder that owns its data and a `daemonize` that returns
 //! only in the daemon.
 
-use std::ffi::{CString, OsStr, OsString, c_char};
+use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::privileges::Credentials;
+use crate::lookup::Id;
+use crate::prepare::{Prepared, PreparedStdio};
 use crate::{
-    Daemon, Detach, Error, InheritedFds, Plan, Program, ProgramReadiness, Readiness, Started,
-    Stdio, Step, environment,
+    Daemon, Detach, Error, InheritedFds, Plan, Program, ProgramReadiness, Readiness, Started, Step,
 };
 
 /// Exit status of the calling process when [`Daemonize::daemonize`] could
@@ -43,22 +43,6 @@ pub enum OwnedProgramReadiness {
     Fd(RawFd),
 }
 
-/// A user or group, by name or number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Id {
-    Name(String),
-    Number(u32),
-}
-
-impl Id {
-    fn parse(spec: &str) -> Id {
-        match spec.parse() {
-            Ok(n) => Id::Number(n),
-            Err(_) => Id::Name(spec.to_string()),
-        }
-    }
-}
-
 /// Builds a daemon from owned data, with the defaults of [`Plan`].
 ///
 /// # Example
@@ -77,29 +61,29 @@ impl Id {
 /// ```
 #[derive(Debug)]
 pub struct Daemonize {
-    working_directory: PathBuf,
-    umask: u32,
-    stdin: OwnedStdio,
-    stdout: OwnedStdio,
-    stderr: OwnedStdio,
-    pid_file: Option<PathBuf>,
-    inherited_fds: InheritedFds,
-    keep_fds: Vec<RawFd>,
-    reset_signals: bool,
-    chroot: Option<PathBuf>,
-    user: Option<Id>,
-    group: Option<Id>,
-    disable_core_dumps: bool,
-    nice: Option<i32>,
-    program: Option<(OsString, Vec<OsString>)>,
-    env_clear: bool,
-    env_changes: Vec<(OsString, Option<OsString>)>,
-    detach: Detach,
-    readiness: Readiness,
-    notify_socket: Option<Option<PathBuf>>,
-    notify_fd: Option<RawFd>,
-    program_readiness: Option<OwnedProgramReadiness>,
-    ready_timeout: Option<Duration>,
+    pub(crate) working_directory: PathBuf,
+    pub(crate) umask: u32,
+    pub(crate) stdin: OwnedStdio,
+    pub(crate) stdout: OwnedStdio,
+    pub(crate) stderr: OwnedStdio,
+    pub(crate) pid_file: Option<PathBuf>,
+    pub(crate) inherited_fds: InheritedFds,
+    pub(crate) keep_fds: Vec<RawFd>,
+    pub(crate) reset_signals: bool,
+    pub(crate) chroot: Option<PathBuf>,
+    pub(crate) user: Option<Id>,
+    pub(crate) group: Option<Id>,
+    pub(crate) disable_core_dumps: bool,
+    pub(crate) nice: Option<i32>,
+    pub(crate) program: Option<(OsString, Vec<OsString>)>,
+    pub(crate) env_clear: bool,
+    pub(crate) env_changes: Vec<(OsString, Option<OsString>)>,
+    pub(crate) detach: Detach,
+    pub(crate) readiness: Readiness,
+    pub(crate) notify_socket: Option<Option<PathBuf>>,
+    pub(crate) notify_fd: Option<RawFd>,
+    pub(crate) program_readiness: Option<OwnedProgramReadiness>,
+    pub(crate) ready_timeout: Option<Duration>,
 }
 
 impl Default for Daemonize {
@@ -516,328 +500,6 @@ impl Daemonize {
     }
 }
 
-/// The builder's data in the form the daemon uses, made before the fork:
-/// paths as absolute C strings, names resolved to ids, vectors laid out.
-///
-/// The daemon's handle keeps it, so nothing here is freed between the fork
-/// and the moment the program drops the handle: `free` takes the allocator's
-/// lock just as `malloc` does.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    working_directory: CString,
-    streams: [PreparedStdio; 3],
-    pid_file: Option<CString>,
-    chroot: Option<CString>,
-    keep_fds: Vec<RawFd>,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    groups: Option<Vec<u32>>,
-    program: Option<Program>,
-    notify_socket: Option<CString>,
-    program_readiness: Option<OwnedProgramReadiness>,
-    program_socket: Option<CString>,
-    private_dir: Option<PathBuf>,
-}
-
-impl Prepared {
-    fn new(builder: &mut Daemonize) -> Result<Prepared, Error> {
-        let Ids { uid, gid, groups } = resolve_ids(builder.user.as_ref(), builder.group.as_ref())?;
-        let mut prepared = Prepared {
-            // chdir resolves a relative directory against the caller's own
-            // (or inside the new root), as wanted; files are opened first.
-            working_directory: c_string(
-                builder.working_directory.as_os_str(),
-                "working_directory",
-            )?,
-            streams: [
-                PreparedStdio::new(std::mem::take(&mut builder.stdin), "stdin")?,
-                PreparedStdio::new(std::mem::take(&mut builder.stdout), "stdout")?,
-                PreparedStdio::new(std::mem::take(&mut builder.stderr), "stderr")?,
-            ],
-            pid_file: builder
-                .pid_file
-                .as_deref()
-                .map(|p| c_path(p, "pid_file"))
-                .transpose()?,
-            chroot: builder
-                .chroot
-                .as_deref()
-                .map(|p| c_path(p, "chroot"))
-                .transpose()?,
-            keep_fds: std::mem::take(&mut builder.keep_fds),
-            uid,
-            gid,
-            groups,
-            program: None,
-            notify_socket: None,
-            program_readiness: builder.program_readiness,
-            program_socket: None,
-            private_dir: None,
-        };
-        if builder.program.is_none() {
-            let socket = match builder.notify_socket.take() {
-                Some(choice) => choice,
-                None => std::env::var_os("NOTIFY_SOCKET").map(PathBuf::from),
-            };
-            prepared.notify_socket = socket
-                .map(|s| c_string(s.as_os_str(), "notify_socket"))
-                .transpose()?;
-        }
-        if let Some((program, args)) = builder.program.take() {
-            prepared.prepare_exec(builder, program, args)?;
-        }
-        Ok(prepared)
-    }
-
-    fn prepare_exec(
-        &mut self,
-        builder: &Daemonize,
-        program: OsString,
-        args: Vec<OsString>,
-    ) -> Result<(), Error> {
-        let mut env = environment(builder.env_clear, &builder.env_changes);
-        if self.program_readiness == Some(OwnedProgramReadiness::NotifySocket) {
-            let dir = private_dir()?;
-            let socket = dir.join("notify");
-            env.retain(|(k, _)| k != "NOTIFY_SOCKET");
-            env.push(("NOTIFY_SOCKET".into(), socket.clone().into_os_string()));
-            self.program_socket = Some(c_string(socket.as_os_str(), "notify_socket")?);
-            self.private_dir = Some(dir);
-        }
-        self.program = Some(Program::new(&program, &args, env)?);
-        Ok(())
-    }
-
-    fn credentials(&self) -> Credentials<'_> {
-        Credentials {
-            uid: self.uid,
-            gid: self.gid,
-            groups: self.groups.as_deref(),
-        }
-    }
-
-    /// In the caller (and on a failed start), the private notification
-    /// directory has served: remove it.
-    fn remove_private_dir(&self) {
-        if let Some(dir) = &self.private_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// A [`OwnedStdio`] with its path turned into a C string.
-#[derive(Debug)]
-enum PreparedStdio {
-    Null,
-    Inherit,
-    File(CString),
-    Fd(OwnedFd),
-}
-
-impl PreparedStdio {
-    fn new(redirect: OwnedStdio, option: &'static str) -> Result<PreparedStdio, Error> {
-        Ok(match redirect {
-            OwnedStdio::Null => PreparedStdio::Null,
-            OwnedStdio::Inherit => PreparedStdio::Inherit,
-            OwnedStdio::Fd(fd) => PreparedStdio::Fd(fd),
-            OwnedStdio::File(path) => PreparedStdio::File(c_path(&path, option)?),
-        })
-    }
-
-    fn stdio(&self) -> Stdio<'_> {
-        match self {
-            PreparedStdio::Null => Stdio::Null,
-            PreparedStdio::Inherit => Stdio::Inherit,
-            PreparedStdio::File(path) => Stdio::File(path),
-            PreparedStdio::Fd(fd) => Stdio::Fd(fd.as_fd()),
-        }
-    }
-}
-
-/// Resolves the user and group to ids, and the supplementary groups to set:
-/// the user's own when started as root with a user named, none but the
-/// group when started as root with a number, untouched otherwise (only root
-/// may set them).
-fn resolve_ids(user: Option<&Id>, group: Option<&Id>) -> Result<Ids, Error> {
-    let mut uid = None;
-    let mut gid = None;
-    let mut user_name = None;
-    if let Some(user) = user {
-        let (id, primary) = match user {
-            Id::Number(n) => (*n, lookup_user_by_id(*n).map(|(_, g)| g)),
-            Id::Name(name) => {
-                let (id, primary) = lookup_user(name)?;
-                user_name = Some(name.clone());
-                (id, Some(primary))
-            }
-        };
-        uid = Some(id);
-        gid = primary;
-        if primary.is_none() && group.is_none() {
-            // With no passwd entry there is no primary group to switch to,
-            // and keeping the caller's (root's gid 0) would be an accident.
-            return Err(Error::Invalid {
-                option: "user",
-                reason: "a numeric user without a passwd entry needs a group",
-            });
-        }
-    }
-    if let Some(group) = group {
-        gid = Some(match group {
-            Id::Number(n) => *n,
-            Id::Name(name) => lookup_group(name)?,
-        });
-    }
-    let root = rustix::process::geteuid().is_root();
-    let groups = match (root, uid.is_some() || gid.is_some(), &user_name, gid) {
-        (true, _, Some(name), Some(gid)) => Some(group_list(name, gid)?),
-        (true, true, None, Some(gid)) => Some(vec![gid]),
-        _ => None,
-    };
-    Ok(Ids { uid, gid, groups })
-}
-
-/// Resolved user, group and supplementary groups.
-struct Ids {
-    uid: Option<u32>,
-    gid: Option<u32>,
-    groups: Option<Vec<u32>>,
-}
-
-fn unknown(option: &'static str) -> Error {
-    Error::Invalid {
-        option,
-        reason: "no such entry in the system's database",
-    }
-}
-
-/// `getpwnam_r`: the user's id and primary group.
-fn lookup_user(name: &str) -> Result<(u32, u32), Error> {
-    let c_name = CString::new(name).map_err(|_| Error::InteriorNul { option: "user" })?;
-    with_buffer(|passwd: &mut libc::passwd, buf, result| {
-        // SAFETY: every pointer is valid for the call; `buf` is as long as
-        // the length passed.
-        unsafe { libc::getpwnam_r(c_name.as_ptr(), passwd, buf.as_mut_ptr(), buf.len(), result) }
-    })
-    .map(|p: libc::passwd| (p.pw_uid, p.pw_gid))
-    .ok_or_else(|| unknown("user"))
-}
-
-/// `getpwuid_r`: a numeric user's primary group, if it has an entry.
-fn lookup_user_by_id(uid: u32) -> Option<(u32, u32)> {
-    with_buffer(|passwd: &mut libc::passwd, buf, result| {
-        // SAFETY: as in `lookup_user`.
-        unsafe { libc::getpwuid_r(uid, passwd, buf.as_mut_ptr(), buf.len(), result) }
-    })
-    .map(|p: libc::passwd| (p.pw_uid, p.pw_gid))
-}
-
-/// `getgrnam_r`: the group's id.
-fn lookup_group(name: &str) -> Result<u32, Error> {
-    let c_name = CString::new(name).map_err(|_| Error::InteriorNul { option: "group" })?;
-    with_buffer(|group: &mut libc::group, buf, result| {
-        // SAFETY: as in `lookup_user`.
-        unsafe { libc::getgrnam_r(c_name.as_ptr(), group, buf.as_mut_ptr(), buf.len(), result) }
-    })
-    .map(|g: libc::group| g.gr_gid)
-    .ok_or_else(|| unknown("group"))
-}
-
-/// Calls a `get*_r` function with a buffer that grows on `ERANGE`; the
-/// entry, if found.
-fn with_buffer<T>(
-    mut call: impl FnMut(&mut T, &mut [c_char], *mut *mut T) -> libc::c_int,
-) -> Option<T> {
-    let mut size = 1024;
-    loop {
-        // SAFETY: passwd and group are plain C structs for which all-zero
-        // is a valid (empty) value.
-        let mut entry: T = unsafe { std::mem::zeroed() };
-        let mut buf = vec![0 as c_char; size];
-        let mut result: *mut T = std::ptr::null_mut();
-        match call(&mut entry, &mut buf, &mut result) {
-            libc::ERANGE if size < (1 << 20) => size *= 4,
-            0 if !result.is_null() => return Some(entry),
-            _ => return None,
-        }
-    }
-}
-
-/// `getgrouplist`: every group `user` belongs to, `gid` included.
-fn group_list(user: &str, gid: u32) -> Result<Vec<u32>, Error> {
-    let c_user = CString::new(user).map_err(|_| Error::InteriorNul { option: "user" })?;
-    let mut count: libc::c_int = 64;
-    loop {
-        let mut groups = vec![0 as libc::gid_t; count as usize];
-        let capacity = count;
-        // SAFETY: `groups` holds `count` entries; getgrouplist writes at
-        // most that many and sets `count` to the number it needs.
-        let rc =
-            unsafe { libc::getgrouplist(c_user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            groups.truncate(count as usize);
-            return Ok(groups);
-        }
-        if count <= capacity {
-            count = capacity * 2;
-        }
-        if count > 65536 {
-            return Err(Error::Invalid {
-                option: "user",
-                reason: "belongs to too many groups",
-            });
-        }
-    }
-}
-
-/// A fresh directory, mode 0700, for the program's notification socket.
-fn private_dir() -> Result<PathBuf, Error> {
-    use std::os::unix::fs::DirBuilderExt;
-    let base = if rustix::process::geteuid().is_root() && Path::new("/run").is_dir() {
-        PathBuf::from("/run")
-    } else {
-        std::env::temp_dir()
-    };
-    for attempt in 0..100u32 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = base.join(format!(
-            "daemonic-notify.{}.{nanos}.{attempt}",
-            std::process::id()
-        ));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_error(Step::Readiness, &e)),
-        }
-    }
-    Err(Error::Os {
-        step: Step::Readiness,
-        errno: rustix::io::Errno::EXIST,
-    })
-}
-
-fn io_error(step: Step, error: &std::io::Error) -> Error {
-    Error::Os {
-        step,
-        errno: rustix::io::Errno::from_io_error(error).unwrap_or(rustix::io::Errno::INVAL),
-    }
-}
-
-/// `path` made absolute against the current directory, as a C string.
-fn c_path(path: &Path, option: &'static str) -> Result<CString, Error> {
-    let absolute = std::path::absolute(path).map_err(|error| io_error(Step::Prepare, &error))?;
-    c_string(absolute.as_os_str(), option)
-}
-
-fn c_string(text: &OsStr, option: &'static str) -> Result<CString, Error> {
-    CString::new(text.as_bytes()).map_err(|_| Error::InteriorNul { option })
-}
-
-/// Prints `PROGRAM: ERROR` on standard error in one `writev` call, so the
-/// line is never interleaved with another process's, and exits with
-/// [`EXIT_START_FAILED`].
 /// What a builder's steps act on, by name, kept to describe an error once
 /// the builder is gone.
 struct Names {
@@ -923,6 +585,9 @@ fn id<'a>(label: &'static str, id: &'a Option<Id>) -> Option<crate::error::Subje
     }
 }
 
+/// Prints `PROGRAM: MESSAGE` on standard error in one `writev` call, so the
+/// line is never interleaved with another process's, and exits with
+/// [`EXIT_START_FAILED`].
 fn report_and_exit(message: &str) -> ! {
     let line = format!("{}: {message}\n", program_name());
     let _ = std::io::stderr().write_vectored(&[std::io::IoSlice::new(line.as_bytes())]);

@@ -46,7 +46,7 @@ pub struct Daemon<'a> {
     /// What a [`Daemonize`](crate::Daemonize) builder prepared, kept (and
     /// never freed: see above) for as long as the daemon may use it.
     #[cfg(feature = "std")]
-    _prepared: Option<core::mem::ManuallyDrop<crate::builder::Prepared>>,
+    _prepared: Option<core::mem::ManuallyDrop<crate::prepare::Prepared>>,
 }
 
 /// A path borrowed from a [`Plan`], or owned when a
@@ -344,7 +344,7 @@ impl Daemon<'static> {
         mut self,
         pid_file: Option<std::ffi::CString>,
         notify_socket: Option<std::ffi::CString>,
-        prepared: crate::builder::Prepared,
+        prepared: crate::prepare::Prepared,
     ) -> Daemon<'static> {
         let owned = |path| CPath::Owned(core::mem::ManuallyDrop::new(path));
         self.pid_path = pid_file.map(owned);

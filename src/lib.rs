@@ -124,6 +124,10 @@ mod time;
 #[cfg(feature = "std")]
 mod builder;
 #[cfg(feature = "std")]
+mod lookup;
+#[cfg(feature = "std")]
+mod prepare;
+#[cfg(feature = "std")]
 mod program;
 
 #[cfg(feature = "std")]
