@@ -83,7 +83,7 @@ impl StopSignals {
                 None => None,
             };
             let spec = left.map(|left| libc::timespec {
-                tv_sec: left.tv_sec as libc::time_t,
+                tv_sec: left.tv_sec as _,
                 tv_nsec: left.tv_nsec as _,
             });
             let spec_ptr = spec.as_ref().map_or(core::ptr::null(), |s| s as *const _);
