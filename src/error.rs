@@ -277,90 +277,242 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = FmtOut { f, result: Ok(()) };
+        self.render(&mut out);
+        out.result
+    }
+}
+
+impl Error {
+    /// The one-line message, written into `buf` without `core::fmt` (the
+    /// OS error as its name and number: `ENOENT (os error 2)`); the bytes
+    /// written, cut short if `buf` is. For `#![no_std]` programs that count
+    /// their bytes: formatting machinery costs kilobytes. With `std`,
+    /// [`Display`](fmt::Display) gives the same text with the system's
+    /// words for the OS error.
+    ///
+    /// ```
+    /// use daemonic::{Errno, Error, Step};
+    ///
+    /// let error = Error::Os { step: Step::ChangeDirectory, errno: Errno::NOENT };
+    /// let mut buf = [0u8; 128];
+    /// assert_eq!(
+    ///     error.write_message(&mut buf),
+    ///     b"failed to change directory (chdir): ENOENT (os error 2)"
+    /// );
+    /// ```
+    pub fn write_message<'b>(&self, buf: &'b mut [u8]) -> &'b [u8] {
+        let mut out = ByteOut { buf, len: 0 };
+        self.render(&mut out);
+        let ByteOut { buf, len } = out;
+        &buf[..len]
+    }
+
+    /// The message, piece by piece, to either kind of output.
+    fn render(&self, out: &mut impl Out) {
+        let pid = |out: &mut dyn Out, pid: &Option<Pid>| {
+            if let Some(pid) = pid {
+                out.signed(i64::from(pid.as_raw_pid()));
+                out.text(" ");
+            }
+        };
         match self {
             Error::Os {
                 step: Step::Readiness,
                 errno: Errno::PIPE,
-            } => f.write_str("the program closed its readiness fd without reporting ready"),
+            } => out.text("the program closed its readiness fd without reporting ready"),
             Error::Os { step, errno } => {
-                write!(f, "failed to {step}: ")?;
-                write_errno(f, *errno)
+                out.text("failed to ");
+                out.text(step.describe());
+                out.text(": ");
+                out.errno(*errno);
             }
             Error::Vanished {
-                pid,
+                pid: daemon,
                 caller_threads,
             } => {
-                f.write_str("daemon ")?;
-                if let Some(pid) = pid {
-                    write!(f, "{} ", pid.as_raw_pid())?;
-                }
-                f.write_str("ended before reporting ready or failed")?;
-                match caller_threads {
-                    Some(n) => write!(
-                        f,
-                        " (it was started from a process with {n} threads, which do not \
-                         survive fork: daemonize before starting threads or an async runtime)"
-                    ),
-                    None => Ok(()),
+                out.text("daemon ");
+                pid(out, daemon);
+                out.text("ended before reporting ready or failed");
+                if let Some(n) = caller_threads {
+                    out.text(" (it was started from a process with ");
+                    out.signed(i64::from(*n));
+                    out.text(
+                        " threads, which do not survive fork: daemonize before starting \
+                         threads or an async runtime)",
+                    );
                 }
             }
             Error::NotReady {
-                pid,
+                pid: daemon,
                 timeout,
                 last_step,
             } => {
-                write!(f, "daemon ")?;
-                if let Some(pid) = pid {
-                    write!(f, "{} ", pid.as_raw_pid())?;
+                out.text("daemon ");
+                pid(out, daemon);
+                out.text("not ready within ");
+                out.signed(timeout.as_secs() as i64);
+                out.text(".");
+                let millis = timeout.subsec_millis();
+                for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+                    out.signed(i64::from(digit));
                 }
-                write!(
-                    f,
-                    "not ready within {}.{:03} s",
-                    timeout.as_secs(),
-                    timeout.subsec_millis()
-                )?;
+                out.text(" s");
                 if let Some(step) = last_step {
-                    write!(f, " (still trying to {step})")?;
+                    out.text(" (still trying to ");
+                    out.text(step.describe());
+                    out.text(")");
                 }
-                f.write_str("; it was killed")
+                out.text("; it was killed");
             }
             Error::LockedByOther { named, holder } => {
-                f.write_str("the PID file is locked by ")?;
+                out.text("the PID file is locked by ");
                 match holder {
-                    Some(pid) => write!(f, "PID {}", pid.as_raw_pid())?,
-                    None => f.write_str("another process")?,
+                    Some(pid) => {
+                        out.text("PID ");
+                        out.signed(i64::from(pid.as_raw_pid()));
+                    }
+                    None => out.text("another process"),
                 }
                 match named {
-                    Some(pid) => write!(f, ", not by PID {} which it names", pid.as_raw_pid()),
-                    None => f.write_str(", and names no PID"),
+                    Some(pid) => {
+                        out.text(", not by PID ");
+                        out.signed(i64::from(pid.as_raw_pid()));
+                        out.text(" which it names");
+                    }
+                    None => out.text(", and names no PID"),
                 }
             }
-            Error::UntrustedPidFile { reason, uid, mode } => write!(
-                f,
-                "refusing the PID file: {reason} (owner uid {uid}, mode {:04o})",
-                mode & 0o7777
-            ),
-            Error::Invalid { option, reason } => write!(f, "invalid {option}: {reason}"),
+            Error::UntrustedPidFile { reason, uid, mode } => {
+                out.text("refusing the PID file: ");
+                out.text(reason);
+                out.text(" (owner uid ");
+                out.signed(i64::from(*uid));
+                out.text(", mode ");
+                let mode = mode & 0o7777;
+                for shift in [9, 6, 3, 0] {
+                    out.signed(i64::from((mode >> shift) & 0o7));
+                }
+                out.text(")");
+            }
+            Error::Invalid { option, reason } => {
+                out.text("invalid ");
+                out.text(option);
+                out.text(": ");
+                out.text(reason);
+            }
             Error::AlreadyRunning { pid: Some(pid) } => {
-                write!(f, "already running as PID {}", pid.as_raw_pid())
+                out.text("already running as PID ");
+                out.signed(i64::from(pid.as_raw_pid()));
             }
             Error::AlreadyRunning { pid: None } => {
-                f.write_str("already running (the PID file is locked)")
+                out.text("already running (the PID file is locked)")
             }
-            Error::Exited { pid, status } => {
-                f.write_str("program ")?;
-                if let Some(pid) = pid {
-                    write!(f, "{} ", pid.as_raw_pid())?;
+            Error::Exited {
+                pid: program,
+                status,
+            } => {
+                out.text("program ");
+                pid(out, program);
+                match status {
+                    ExitStatus::Code(code) => {
+                        out.text("exited with status ");
+                        out.signed(i64::from(*code));
+                    }
+                    ExitStatus::Signal(signal) => {
+                        out.text("was killed by signal ");
+                        out.signed(i64::from(*signal));
+                    }
                 }
-                write!(f, "{status} before it was ready")
+                out.text(" before it was ready");
             }
             Error::Initialization { context, errno } => {
-                write!(f, "failed to initialize ({context}): ")?;
-                write_errno(f, *errno)
+                out.text("failed to initialize (");
+                out.text(context.as_str());
+                out.text("): ");
+                out.errno(*errno);
             }
             Error::InteriorNul { option } => {
-                write!(f, "the path given for {option} contains a NUL byte")
+                out.text("the path given for ");
+                out.text(option);
+                out.text(" contains a NUL byte");
             }
+        }
+    }
+}
+
+/// Where a message goes, one piece at a time.
+trait Out {
+    fn text(&mut self, text: &str);
+    fn signed(&mut self, n: i64);
+    fn errno(&mut self, errno: Errno);
+}
+
+/// Into a [`fmt::Formatter`]: std's words for OS errors where there is std.
+struct FmtOut<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    result: fmt::Result,
+}
+
+impl Out for FmtOut<'_, '_> {
+    fn text(&mut self, text: &str) {
+        if self.result.is_ok() {
+            self.result = self.f.write_str(text);
+        }
+    }
+    fn signed(&mut self, n: i64) {
+        if self.result.is_ok() {
+            self.result = write!(self.f, "{n}");
+        }
+    }
+    fn errno(&mut self, errno: Errno) {
+        if self.result.is_ok() {
+            self.result = write_errno(self.f, errno);
+        }
+    }
+}
+
+/// Into a byte buffer, cut at its end: no `core::fmt`.
+struct ByteOut<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Out for ByteOut<'_> {
+    fn text(&mut self, text: &str) {
+        let n = text.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&text.as_bytes()[..n]);
+        self.len += n;
+    }
+    fn signed(&mut self, n: i64) {
+        if n < 0 {
+            self.text("-");
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        // ASCII digits: valid UTF-8.
+        self.text(core::str::from_utf8(&digits[at..]).unwrap_or("?"));
+    }
+    fn errno(&mut self, errno: Errno) {
+        match errno_name(errno) {
+            Some(name) => {
+                self.text(name);
+                self.text(" (os error ");
+            }
+            None => self.text("os error "),
+        }
+        self.signed(i64::from(errno.raw_os_error()));
+        if errno_name(errno).is_some() {
+            self.text(")");
         }
     }
 }
@@ -531,7 +683,6 @@ fn write_errno(f: &mut fmt::Formatter<'_>, errno: Errno) -> fmt::Result {
 }
 
 /// Names of the errors a daemon's start is likely to meet.
-#[cfg(not(feature = "std"))]
 fn errno_name(errno: Errno) -> Option<&'static str> {
     const NAMES: &[(Errno, &str)] = &[
         (Errno::PERM, "EPERM"),
@@ -641,4 +792,67 @@ impl fmt::Display for ExitStatus {
 /// A failure at `step` with `errno`.
 pub(crate) fn os(step: Step) -> impl Fn(Errno) -> Error {
     move |errno| Error::Os { step, errno }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    /// The byte message and Display say the same, but for the OS error's
+    /// words (std's text there, its name here).
+    #[test]
+    fn bytes_and_display_agree() {
+        let pid = Pid::from_raw(4242);
+        let errors = [
+            Error::Vanished {
+                pid,
+                caller_threads: Some(4),
+            },
+            Error::NotReady {
+                pid,
+                timeout: Duration::from_millis(60_005),
+                last_step: Some(Step::RedirectStdout),
+            },
+            Error::LockedByOther {
+                named: Pid::from_raw(4),
+                holder: pid,
+            },
+            Error::UntrustedPidFile {
+                reason: "r",
+                uid: 65534,
+                mode: 0o100644,
+            },
+            Error::AlreadyRunning { pid },
+            Error::AlreadyRunning { pid: None },
+            Error::Exited {
+                pid,
+                status: ExitStatus::Signal(9),
+            },
+            Error::Invalid {
+                option: "umask",
+                reason: "has bits above 0o777",
+            },
+            Error::InteriorNul { option: "pid_file" },
+        ];
+        for error in errors {
+            let mut buf = [0u8; 256];
+            let bytes = error.write_message(&mut buf);
+            assert_eq!(
+                core::str::from_utf8(bytes),
+                Ok(std::format!("{error}").as_str())
+            );
+        }
+        let mut buf = [0u8; 128];
+        let error = Error::Initialization {
+            context: Context::new("bind 0.0.0.0:80"),
+            errno: Errno::ADDRINUSE,
+        };
+        assert_eq!(
+            error.write_message(&mut buf),
+            b"failed to initialize (bind 0.0.0.0:80): EADDRINUSE (os error 98)"
+        );
+        // Cut, never overrun.
+        let mut small = [0u8; 10];
+        assert_eq!(error.write_message(&mut small), b"failed to ");
+    }
 }

@@ -3,7 +3,6 @@
 use core::time::Duration;
 
 use rustix::event::Timespec;
-use rustix::time::{ClockId, clock_gettime};
 
 /// A point in time on the monotonic clock.
 #[derive(Clone, Copy, Debug)]
@@ -13,7 +12,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     pub(crate) fn after(timeout: Duration) -> Deadline {
-        let now = clock_gettime(ClockId::Monotonic);
+        let now = monotonic_now();
         let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX / 2);
         let mut at = Timespec {
             tv_sec: now.tv_sec.saturating_add(secs),
@@ -28,7 +27,7 @@ impl Deadline {
 
     /// Time left, or `None` once the deadline has passed.
     pub(crate) fn remaining(&self) -> Option<Timespec> {
-        let now = clock_gettime(ClockId::Monotonic);
+        let now = monotonic_now();
         let mut left = Timespec {
             tv_sec: self.at.tv_sec - now.tv_sec,
             tv_nsec: self.at.tv_nsec - now.tv_nsec,
@@ -41,6 +40,25 @@ impl Deadline {
             return None;
         }
         Some(left)
+    }
+}
+
+/// The monotonic clock, through the C library's
+/// [`clock_gettime(3)`](https://man7.org/linux/man-pages/man3/clock_gettime.3.html):
+/// the C library is linked anyway and reads the vDSO itself, so rustix's own
+/// vDSO lookup (about 3 KB in a static binary) would be a second copy.
+/// Async-signal-safe.
+fn monotonic_now() -> Timespec {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a timespec to fill; CLOCK_MONOTONIC
+    // cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    Timespec {
+        tv_sec: now.tv_sec as _,
+        tv_nsec: now.tv_nsec as _,
     }
 }
 

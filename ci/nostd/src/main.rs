@@ -7,7 +7,6 @@
 #![no_main]
 
 use core::ffi::{CStr, c_char, c_int};
-use core::fmt::Write;
 
 use daemonic::{Plan, Readiness, Started};
 
@@ -37,13 +36,13 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     if argc != 3 {
-        return fail(format_args!("usage: nostd-smoke PIDFILE SECONDS"), 2);
+        return fail(b"usage: nostd-smoke PIDFILE SECONDS", 2);
     }
     // SAFETY: argv holds argc valid C strings.
     let (pid_file, seconds) =
         unsafe { (CStr::from_ptr(*argv.add(1)), CStr::from_ptr(*argv.add(2))) };
     let Some(seconds) = parse(seconds.to_bytes()) else {
-        return fail(format_args!("SECONDS must be a number"), 2);
+        return fail(b"SECONDS must be a number", 2);
     };
     let plan = Plan::new().pid_file(pid_file).readiness(Readiness::Manual);
     match plan.start() {
@@ -63,7 +62,12 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             drop(daemon);
             0
         }
-        Err(error) => fail(format_args!("{error}"), 1),
+        Err(error) => {
+            // The message without core::fmt: the formatting machinery
+            // would cost this binary kilobytes.
+            let mut buf = [0u8; 200];
+            fail(error.write_message(&mut buf), 1)
+        }
     }
 }
 
@@ -89,29 +93,17 @@ fn block_sigterm() -> libc::sigset_t {
     }
 }
 
-/// Writes `nostd-smoke: MESSAGE` to stderr through a stack buffer.
-fn fail(message: core::fmt::Arguments<'_>, status: c_int) -> c_int {
-    let mut line = Line {
-        bytes: [0; 256],
-        len: 0,
-    };
-    let _ = writeln!(line, "nostd-smoke: {message}");
-    // SAFETY: writes `len` initialised bytes from our buffer to fd 2.
-    unsafe { libc::write(2, line.bytes.as_ptr().cast(), line.len) };
-    status
-}
-
-struct Line {
-    bytes: [u8; 256],
-    len: usize,
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let room = self.bytes.len() - self.len;
-        let n = s.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
+/// Writes `nostd-smoke: MESSAGE` and a newline to stderr in one write,
+/// from a stack buffer.
+fn fail(message: &[u8], status: c_int) -> c_int {
+    let mut line = [0u8; 256];
+    let mut len = 0;
+    for part in [&b"nostd-smoke: "[..], message, b"\n"] {
+        let n = part.len().min(line.len() - len);
+        line[len..len + n].copy_from_slice(&part[..n]);
+        len += n;
     }
+    // SAFETY: writes `len` initialised bytes from our buffer to fd 2.
+    unsafe { libc::write(2, line.as_ptr().cast(), len) };
+    status
 }
