@@ -165,12 +165,15 @@ impl Program {
 /// The supervisor's life, in the daemon. Never returns.
 fn supervise(mut daemon: Daemon<'static>, program: &Program) -> ! {
     program.supervisor.set(daemon.pid().as_raw_pid());
-    // What the program backgrounds stays ours to reap and to stop.
+    // What the program backgrounds stays ours to reap and to stop. Where
+    // the system refuses (Linux before 3.4, qemu-user), the supervisor still
+    // stops the program's process group, and says what it cannot do.
     if let Err(errno) = tree::become_subreaper() {
-        daemon.fail_with(Error::Os {
-            step: Step::Initialization,
-            errno,
-        });
+        log(&[
+            b"daemonic: cannot become a child subreaper (os error ",
+            Decimal::new(errno.raw_os_error() as u32).digits(),
+            b"): processes the program backgrounds outside its group are not stopped with it\n",
+        ]);
     }
     let signals = match SignalFd::new() {
         Ok(signals) => signals,
