@@ -43,6 +43,10 @@ fn tests() -> Vec<common::Test> {
             supervisor_reports_to_notify_socket,
         ),
         ("help_and_version", help_and_version),
+        (
+            "paths_and_arguments_that_are_not_utf8",
+            paths_and_arguments_that_are_not_utf8,
+        ),
     ]
 }
 
@@ -672,4 +676,39 @@ fn help_and_version() {
         stdout(&version),
         format!("daemonic {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// Paths and arguments are bytes, not text: a PID file in a directory whose
+/// name is not UTF-8, and a program argument that is not either, go through.
+fn paths_and_arguments_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("bytes");
+    let odd = dir.path().join(OsStr::from_bytes(b"caf\xe9-\xff"));
+    fs::create_dir(&odd).unwrap();
+    let pid_file = odd.join(OsStr::from_bytes(b"d\xe9mon.pid"));
+    let marker = odd.join(OsStr::from_bytes(b"arg-\xfe"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_daemonic"));
+    command
+        .arg("-p")
+        .arg(&pid_file)
+        .arg("-C")
+        .arg(&odd)
+        .args(["--", "/bin/sh", "-c", "touch \"$1\"; exec sleep 60", "sh"])
+        .arg(&marker)
+        .stdin(std::process::Stdio::null());
+    let output = common::run(&mut command);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    assert_eq!(common::cwd(daemon.pid), odd);
+    common::wait_until("the program got its argument", || marker.exists());
+    let mut status = Command::new(env!("CARGO_BIN_EXE_daemonic"));
+    status.arg("--status").arg("-p").arg(&pid_file);
+    let status = common::run(&mut status);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let mut stop = Command::new(env!("CARGO_BIN_EXE_daemonic"));
+    stop.arg("--stop").arg("-p").arg(&pid_file);
+    assert_eq!(common::run(&mut stop).status.code(), Some(0));
+    daemon.wait();
+    assert!(!pid_file.exists());
 }
