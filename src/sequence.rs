@@ -183,14 +183,17 @@ fn set_umask(plan: &Plan<'_>) {
 /// the caller's), relative ones against the caller's directory.
 fn redirect_streams(plan: &Plan<'_>, setup: &mut Setup) -> StepResult {
     let dir = setup.start_dir.as_ref().map_or(CWD, |fd| fd.as_fd());
+    // Opened once for every stream that goes to /dev/null.
+    let mut null = stdio::DevNull::default();
     for (stdio, stream, step) in [
         (&plan.stdin, Stream::Stdin, Step::RedirectStdin),
         (&plan.stdout, Stream::Stdout, Step::RedirectStdout),
         (&plan.stderr, Stream::Stderr, Step::RedirectStderr),
     ] {
         reach(setup, step);
-        stdio::redirect(stdio, stream, dir).map_err(|e| (step, e))?;
+        stdio::redirect(stdio, stream, dir, &mut null).map_err(|e| (step, e))?;
     }
+    null.done();
     // Not needed any more: no fd of the caller's directory stays open.
     setup.start_dir = None;
     Ok(())

@@ -80,14 +80,43 @@ const OUTPUT_FILE_MODE: u32 = 0o640;
 
 const DEV_NULL: &CStr = c"/dev/null";
 
+/// `/dev/null`, opened (and checked) once for all the streams that want it.
+#[derive(Default)]
+pub(crate) struct DevNull {
+    fd: Option<OwnedFd>,
+    /// It landed on a stream's own number (that stream was closed) and is
+    /// that stream now: it stays open.
+    is_a_stream: bool,
+}
+
+impl DevNull {
+    /// Closes the shared fd, unless it became one of the streams.
+    pub(crate) fn done(self) {
+        if let (Some(fd), true) = (self.fd, self.is_a_stream) {
+            let _ = fd.into_raw_fd();
+        }
+    }
+}
+
 /// Puts what `stdio` names on `stream`. Runs after fork: system calls only.
-pub(crate) fn redirect(stdio: &Stdio<'_>, stream: Stream, dir: BorrowedFd<'_>) -> io::Result<()> {
+pub(crate) fn redirect(
+    stdio: &Stdio<'_>,
+    stream: Stream,
+    dir: BorrowedFd<'_>,
+    null: &mut DevNull,
+) -> io::Result<()> {
     match *stdio {
         Stdio::Inherit => Ok(()),
         Stdio::Fd(fd) => place_borrowed(fd, stream),
         Stdio::Null => {
-            let fd = open_dev_null()?;
-            place_owned(fd, stream)
+            let fd = match &null.fd {
+                Some(fd) => fd,
+                None => null.fd.insert(open_dev_null()?),
+            };
+            if fd.as_raw_fd() == stream.fd_number() {
+                null.is_a_stream = true;
+            }
+            place_borrowed(fd.as_fd(), stream)
         }
         Stdio::File(path) => {
             let mode = Mode::from_raw_mode(OUTPUT_FILE_MODE);

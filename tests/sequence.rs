@@ -5,6 +5,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 
 use common::{Started, TempDir, field, stdout};
 
@@ -20,6 +21,7 @@ fn tests() -> Vec<common::Test> {
             terminal_control_really_has_a_terminal,
         ),
         ("options_reach_the_daemon", options_reach_the_daemon),
+        ("dev_null_is_opened_once", dev_null_is_opened_once),
         (
             "relative_paths_follow_the_callers_directory",
             relative_paths_follow_the_callers_directory,
@@ -65,6 +67,80 @@ fn helpers(name: &str, args: Vec<String>) {
             fs::write(&args[0], text).unwrap();
         }
         other => panic!("no helper {other}"),
+    }
+}
+
+/// The daemon opens `/dev/null` once for the three streams (seen with
+/// strace), and still ends with it on 0, 1 and 2, also when the caller's
+/// standard input was closed (the open then lands on fd 0 itself).
+fn dev_null_is_opened_once() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        println!("dev_null_is_opened_once: skipped: no strace (ci/install installs it)");
+        return;
+    }
+    for stdin_closed in [false, true] {
+        let dir = TempDir::new("devnull");
+        let (pid_file, trace, place) = (dir.join("d.pid"), dir.join("trace"), dir.join("where"));
+        let helper = std::env::current_exe().unwrap();
+        let mut command = Command::new("strace");
+        command
+            .args(["-f", "-qq", "-e", "trace=open,openat", "-o"])
+            .arg(&trace)
+            .arg(&helper)
+            .arg(format!("pid_file={}", pid_file.display()))
+            .arg(format!("where={}", place.display()))
+            .arg("readiness=manual")
+            .env(common::HELPER_ENV, "plan");
+        if stdin_closed {
+            // SAFETY: closes fd 0 in the child before exec; async-signal-safe.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                command.pre_exec(|| {
+                    libc::close(0);
+                    Ok(())
+                });
+            }
+        } else {
+            command.stdin(std::process::Stdio::null());
+        }
+        // strace -f waits for the daemon too: it runs in the background
+        // while the daemon is looked at and stopped.
+        command.stdout(std::process::Stdio::null());
+        let mut tracer = command.spawn().unwrap();
+        // Written once SIGTERM is blocked in the daemon.
+        common::wait_until("the daemon says where it runs", || {
+            fs::read_to_string(&place).is_ok_and(|t| !t.is_empty())
+        });
+        let mut daemon = common::Started::new(common::read_pid_file(&pid_file));
+        for fd in 0..3 {
+            assert_eq!(
+                common::fd_target(daemon.pid, fd),
+                std::path::Path::new("/dev/null"),
+                "fd {fd} (stdin closed: {stdin_closed})"
+            );
+        }
+        assert_eq!(daemon.stop(libc::SIGTERM), 0);
+        let traced = common::wait_pid(tracer.id() as i32, common::PATIENCE);
+        if traced.is_none() {
+            let _ = tracer.kill();
+        }
+        let _ = tracer.wait();
+        let text = fs::read_to_string(&trace).unwrap();
+        let opens = text
+            .lines()
+            .filter(|line| line.contains("\"/dev/null\"") && !line.contains("= -1"))
+            .count();
+        // The caller's own opens (std's stdio set-up) are not the daemon's:
+        // count only those of the daemon's PID.
+        let daemon_opens = text
+            .lines()
+            .filter(|line| line.starts_with(&format!("{} ", daemon.pid)))
+            .filter(|line| line.contains("\"/dev/null\""))
+            .count();
+        assert_eq!(
+            daemon_opens, 1,
+            "stdin closed: {stdin_closed}: {opens} in all\n{text}"
+        );
     }
 }
 
