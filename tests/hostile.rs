@@ -472,21 +472,37 @@ fn without_proc_nothing_is_proven() {
     assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
 }
 
-/// `daemonic --status` and `flock -n FILE true` hold a free PID file's lock
-/// for a moment while they look; a start at that instant must still start.
+/// A probe such as `daemonic --status` holds a free PID file's lock for a
+/// moment while it looks; a start at that instant must still start. The
+/// probe here does what `--status` does (lock, look, unlock), in a loop.
+/// Tells a helper thread to stop however the test ends, a failed
+/// assertion included (else the scope would wait for it for ever).
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 fn probes_do_not_fail_a_start() {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = TempDir::new("probes");
     let pid_file = dir.join("p.pid");
     fs::write(&pid_file, "").unwrap();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let _ = Command::new("flock")
-                    .args(["-n", "-x", arg(&pid_file), "true"])
-                    .status();
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(file) = fs::File::open(&pid_file) {
+                    // SAFETY: flock on our own open fd.
+                    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+                    // The file closes here, and the lock with it.
+                }
             }
         });
+        let _stop = StopOnDrop(&done);
         for round in 0..30 {
             let output = daemonic_running(&["-p", arg(&pid_file)], &this_binary(), "sleep", &[]);
             assert!(
@@ -497,7 +513,6 @@ fn probes_do_not_fail_a_start() {
             let mut daemon = Started::new(common::read_pid_file(&pid_file));
             daemon.stop(libc::SIGKILL);
         }
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
     });
 }
 
@@ -1051,6 +1066,7 @@ fn random_run(dir: &str) {
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     std::thread::scope(|scope| {
         scope.spawn(|| adversary(&pid_file, &sentinel_pids, seed, &done));
+        let _stop = StopOnDrop(&done);
         let mut random = Random(seed.rotate_left(17) | 1);
         for _ in 0..iterations {
             let (what, output) = match random.below(4) {
@@ -1086,7 +1102,6 @@ fn random_run(dir: &str) {
             );
             reap_children_except(&sentinel_pids);
         }
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     println!(
         "randomized_adversaries: {:.1} s, outcomes {outcomes:?}",
