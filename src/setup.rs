@@ -76,32 +76,52 @@ impl Setup {
         ]
     }
 
-    /// Moves the crate's own fds off the number the program's readiness fd
-    /// must take, so that putting it there clobbers none of them.
-    pub(crate) fn clear_of_program_fd(
+    /// Moves the crate's own fds (and the report pipe's write end) off the
+    /// numbers the daemon will overwrite: 0, 1 and 2, which `open(2)` hands
+    /// out when the caller had them closed (a `#![no_std]` program gets no
+    /// runtime that reopens them), and the number the program's readiness
+    /// fd must take.
+    pub(crate) fn move_own_fds(
         &mut self,
         plan: &Plan<'_>,
-        report: OwnedFd,
-    ) -> Result<OwnedFd, Error> {
-        let Some(ProgramReadiness::Fd(target)) = plan.program_readiness else {
-            return Ok(report);
+        report: Option<OwnedFd>,
+    ) -> Result<Option<OwnedFd>, Error> {
+        let target = match plan.program_readiness {
+            Some(ProgramReadiness::Fd(target)) => Some(target),
+            _ => None,
         };
-        let relocate = |fd: OwnedFd| -> Result<OwnedFd, Error> {
-            if fd.as_raw_fd() != target {
+        let relocate = |fd: OwnedFd, off_target: bool| -> Result<OwnedFd, Error> {
+            let raw = fd.as_raw_fd();
+            let on_target = off_target && Some(raw) == target;
+            if raw > 2 && !on_target {
                 return Ok(fd);
             }
-            rustix::io::fcntl_dupfd_cloexec(&fd, target + 1).map_err(os(Step::Readiness))
+            let moved = rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(os(Step::Prepare))?;
+            match target {
+                // The lowest free number may be the program's: past it.
+                Some(target) if off_target && moved.as_raw_fd() == target => {
+                    rustix::io::fcntl_dupfd_cloexec(&moved, target + 1).map_err(os(Step::Prepare))
+                }
+                _ => Ok(moved),
+            }
         };
+        let away = |fd: OwnedFd| relocate(fd, true);
         if let Some(locked) = self.pid_file.take() {
             self.pid_file = Some(LockedPidFile {
-                dir: relocate(locked.dir)?,
-                file: relocate(locked.file)?,
-                writer: locked.writer.map(relocate).transpose()?,
+                dir: away(locked.dir)?,
+                file: away(locked.file)?,
+                writer: locked.writer.map(away).transpose()?,
             });
         }
-        self.start_dir = self.start_dir.take().map(relocate).transpose()?;
-        self.program_ready_reader = self.program_ready_reader.take().map(relocate).transpose()?;
-        relocate(report)
+        self.start_dir = self.start_dir.take().map(away).transpose()?;
+        self.program_ready_reader = self.program_ready_reader.take().map(away).transpose()?;
+        // The pipe end the program gets is placed on the target later.
+        self.program_ready_writer = self
+            .program_ready_writer
+            .take()
+            .map(|fd| relocate(fd, false))
+            .transpose()?;
+        report.map(away).transpose()
     }
 }
 

@@ -47,6 +47,10 @@ impl<'a> Plan<'a> {
         self.check()?;
         let mut setup = Setup::prepare(self)?;
         if !self.detaches() {
+            if let Err(error) = setup.move_own_fds(self, None) {
+                setup.remove_pid_file(self);
+                return Err(error);
+            }
             return sequence::run_in_place(self, setup).map(Started::Daemon);
         }
         setup.progress = Progress::new();
@@ -56,8 +60,9 @@ impl<'a> Plan<'a> {
             Error::Os { step, errno }
         };
         let (reader, writer) = report::pipe().map_err(|e| failed(&setup, Step::ReportPipe, e))?;
-        let writer = match setup.clear_of_program_fd(self, writer) {
-            Ok(writer) => writer,
+        let writer = match setup.move_own_fds(self, Some(writer)) {
+            Ok(Some(writer)) => writer,
+            Ok(None) => return Err(failed(&setup, Step::ReportPipe, rustix::io::Errno::BADF)),
             Err(error) => {
                 setup.remove_pid_file(self);
                 return Err(error);
