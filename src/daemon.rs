@@ -290,7 +290,7 @@ impl<'a> Daemon<'a> {
         }
         if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {
             let mut message = notify::Message::new();
-            let code = Decimal::new(errno.raw_os_error().unsigned_abs());
+            let code = Decimal::new(u64::from(errno.raw_os_error().unsigned_abs()));
             message.push(b"ERRNO=").push(code.digits());
             let _ = notify::send(socket.as_c_str(), message.as_bytes());
         }

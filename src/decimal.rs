@@ -5,16 +5,16 @@ use rustix::process::Pid;
 
 /// A number in decimal followed by a newline, in a fixed buffer.
 pub(crate) struct Decimal {
-    // "4294967295\n" is the longest a u32 gets.
-    bytes: [u8; 11],
+    // "18446744073709551615\n" is the longest a u64 gets.
+    bytes: [u8; 21],
     len: usize,
 }
 
 impl Decimal {
-    pub(crate) fn new(mut n: u32) -> Decimal {
-        let mut bytes = [0u8; 11];
-        let mut start = 10;
-        bytes[10] = b'\n';
+    pub(crate) fn new(mut n: u64) -> Decimal {
+        let mut bytes = [0u8; 21];
+        let mut start = 20;
+        bytes[20] = b'\n';
         loop {
             start -= 1;
             bytes[start] = b'0' + (n % 10) as u8;
@@ -26,13 +26,13 @@ impl Decimal {
         bytes.copy_within(start.., 0);
         Decimal {
             bytes,
-            len: 11 - start,
+            len: 21 - start,
         }
     }
 
     /// A PID (always positive).
     pub(crate) fn pid(pid: Pid) -> Decimal {
-        Decimal::new(pid.as_raw_pid().unsigned_abs())
+        Decimal::new(u64::from(pid.as_raw_pid().unsigned_abs()))
     }
 
     /// The digits and the newline.
@@ -65,7 +65,8 @@ mod tests {
     fn formats_any_u32() {
         assert_eq!(Decimal::new(42).digits(), b"42");
         assert_eq!(Decimal::new(0).line(), b"0\n");
-        assert_eq!(Decimal::new(u32::MAX).line(), b"4294967295\n");
+        assert_eq!(Decimal::new(u64::from(u32::MAX)).line(), b"4294967295\n");
+        assert_eq!(Decimal::new(u64::MAX).digits(), b"18446744073709551615");
     }
 
     #[test]

@@ -488,19 +488,9 @@ impl Out for ByteOut<'_> {
         if n < 0 {
             self.text("-");
         }
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n.unsigned_abs();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
+        let digits = crate::decimal::Decimal::new(n.unsigned_abs());
         // ASCII digits: valid UTF-8.
-        self.text(core::str::from_utf8(&digits[at..]).unwrap_or("?"));
+        self.text(core::str::from_utf8(digits.digits()).unwrap_or("?"));
     }
     fn errno(&mut self, errno: Errno) {
         match errno_name(errno) {

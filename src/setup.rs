@@ -76,36 +76,10 @@ impl Setup {
         ]
     }
 
-    /// Moves the crate's own fds (and the report pipe's write end) off the
-    /// numbers the daemon will overwrite: 0, 1 and 2, which `open(2)` hands
-    /// out when the caller had them closed (a `#![no_std]` program gets no
-    /// runtime that reopens them), and the number the program's readiness
-    /// fd must take.
-    pub(crate) fn move_own_fds(
-        &mut self,
-        plan: &Plan<'_>,
-        report: Option<OwnedFd>,
-    ) -> Result<Option<OwnedFd>, Error> {
-        let target = match plan.program_readiness {
-            Some(ProgramReadiness::Fd(target)) => Some(target),
-            _ => None,
-        };
-        let relocate = |fd: OwnedFd, off_target: bool| -> Result<OwnedFd, Error> {
-            let raw = fd.as_raw_fd();
-            let on_target = off_target && Some(raw) == target;
-            if raw > 2 && !on_target {
-                return Ok(fd);
-            }
-            let moved = rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(os(Step::Prepare))?;
-            match target {
-                // The lowest free number may be the program's: past it.
-                Some(target) if off_target && moved.as_raw_fd() == target => {
-                    rustix::io::fcntl_dupfd_cloexec(&moved, target + 1).map_err(os(Step::Prepare))
-                }
-                _ => Ok(moved),
-            }
-        };
-        let away = |fd: OwnedFd| relocate(fd, true);
+    /// Moves the crate's own fds off the numbers the daemon will overwrite
+    /// (see [`off_overwritten`]).
+    pub(crate) fn move_own_fds(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
+        let away = |fd| off_overwritten(fd, plan, true);
         if let Some(locked) = self.pid_file.take() {
             self.pid_file = Some(LockedPidFile {
                 dir: away(locked.dir)?,
@@ -115,13 +89,40 @@ impl Setup {
         }
         self.start_dir = self.start_dir.take().map(away).transpose()?;
         self.program_ready_reader = self.program_ready_reader.take().map(away).transpose()?;
-        // The pipe end the program gets is placed on the target later.
+        // The pipe end the program gets is placed on its number later.
         self.program_ready_writer = self
             .program_ready_writer
             .take()
-            .map(|fd| relocate(fd, false))
+            .map(|fd| off_overwritten(fd, plan, false))
             .transpose()?;
-        report.map(away).transpose()
+        Ok(())
+    }
+}
+
+/// `fd`, moved if it sits where the daemon will put something else: on 0, 1
+/// or 2, which `open(2)` hands out when the caller had them closed (a
+/// `#![no_std]` program gets no runtime that reopens them), or, with
+/// `off_program_fd`, on the number the program's readiness fd must take.
+pub(crate) fn off_overwritten(
+    fd: OwnedFd,
+    plan: &Plan<'_>,
+    off_program_fd: bool,
+) -> Result<OwnedFd, Error> {
+    let target = match plan.program_readiness {
+        Some(ProgramReadiness::Fd(target)) if off_program_fd => Some(target),
+        _ => None,
+    };
+    let raw = fd.as_raw_fd();
+    if raw > 2 && Some(raw) != target {
+        return Ok(fd);
+    }
+    let moved = rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(os(Step::Prepare))?;
+    match target {
+        // The lowest free number may be the program's: past it.
+        Some(target) if moved.as_raw_fd() == target => {
+            rustix::io::fcntl_dupfd_cloexec(&moved, target + 1).map_err(os(Step::Prepare))
+        }
+        _ => Ok(moved),
     }
 }
 

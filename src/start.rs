@@ -13,7 +13,7 @@ use crate::error::{Error, Step};
 use crate::fork::{Forked, fork};
 use crate::plan::{Detach, Plan};
 use crate::progress::Progress;
-use crate::setup::Setup;
+use crate::setup::{self, Setup};
 use crate::{caller, report, sequence};
 
 impl<'a> Plan<'a> {
@@ -46,11 +46,11 @@ impl<'a> Plan<'a> {
     pub fn start(&self) -> Result<Started<'a>, Error> {
         self.check()?;
         let mut setup = Setup::prepare(self)?;
+        if let Err(error) = setup.move_own_fds(self) {
+            setup.remove_pid_file(self);
+            return Err(error);
+        }
         if !self.detaches() {
-            if let Err(error) = setup.move_own_fds(self, None) {
-                setup.remove_pid_file(self);
-                return Err(error);
-            }
             return sequence::run_in_place(self, setup).map(Started::Daemon);
         }
         setup.progress = Progress::new();
@@ -60,9 +60,8 @@ impl<'a> Plan<'a> {
             Error::Os { step, errno }
         };
         let (reader, writer) = report::pipe().map_err(|e| failed(&setup, Step::ReportPipe, e))?;
-        let writer = match setup.move_own_fds(self, Some(writer)) {
-            Ok(Some(writer)) => writer,
-            Ok(None) => return Err(failed(&setup, Step::ReportPipe, rustix::io::Errno::BADF)),
+        let writer = match setup::off_overwritten(writer, self, true) {
+            Ok(writer) => writer,
             Err(error) => {
                 setup.remove_pid_file(self);
                 return Err(error);
