@@ -302,10 +302,28 @@ impl Error {
     /// );
     /// ```
     pub fn write_message<'b>(&self, buf: &'b mut [u8]) -> &'b [u8] {
-        let mut out = ByteOut { buf, len: 0 };
-        self.render(&mut out);
-        let ByteOut { buf, len } = out;
-        &buf[..len]
+        ByteOut::<false>::render(buf, |out| self.render(out))
+    }
+
+    /// The one-line message, written into `buf` without `core::fmt`, with
+    /// the OS error in the C library's words
+    /// ([`strerror_r(3)`](https://man7.org/linux/man-pages/man3/strerror_r.3.html)),
+    /// as `std`'s `Display` gives them: `No such file or directory (os
+    /// error 2)`. For a `#![no_std]` program that prints for people; the
+    /// C library's message table costs a few kilobytes that
+    /// [`write_message`](Error::write_message) does not.
+    ///
+    /// ```
+    /// use daemonic::{Errno, Error, Step};
+    ///
+    /// let error = Error::Os { step: Step::ChangeDirectory, errno: Errno::NOENT };
+    /// let mut buf = [0u8; 128];
+    /// let message = error.write_message_strerror(&mut buf);
+    /// assert!(message.starts_with(b"failed to change directory (chdir): "));
+    /// assert!(message.ends_with(b" (os error 2)"));
+    /// ```
+    pub fn write_message_strerror<'b>(&self, buf: &'b mut [u8]) -> &'b [u8] {
+        ByteOut::<true>::render(buf, |out| self.render(out))
     }
 
     /// The message, piece by piece, to either kind of output.
@@ -444,6 +462,8 @@ impl Error {
 /// Where a message goes, one piece at a time.
 trait Out {
     fn text(&mut self, text: &str);
+    /// A path as given: bytes, not always UTF-8.
+    fn bytes(&mut self, bytes: &[u8]);
     fn signed(&mut self, n: i64);
     fn errno(&mut self, errno: Errno);
 }
@@ -460,6 +480,14 @@ impl Out for FmtOut<'_, '_> {
             self.result = self.f.write_str(text);
         }
     }
+    fn bytes(&mut self, bytes: &[u8]) {
+        for chunk in bytes.utf8_chunks() {
+            self.text(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                self.text("\u{fffd}");
+            }
+        }
+    }
     fn signed(&mut self, n: i64) {
         if self.result.is_ok() {
             self.result = write!(self.f, "{n}");
@@ -472,16 +500,32 @@ impl Out for FmtOut<'_, '_> {
     }
 }
 
-/// Into a byte buffer, cut at its end: no `core::fmt`.
-struct ByteOut<'b> {
+/// Into a byte buffer, cut at its end: no `core::fmt`. An OS error goes
+/// in as its name (`ENOENT (os error 2)`), or with `STRERROR` in the C
+/// library's words (`No such file or directory (os error 2)`): a constant,
+/// so that a program that never asks for the words links no message table.
+struct ByteOut<'b, const STRERROR: bool> {
     buf: &'b mut [u8],
     len: usize,
 }
 
-impl Out for ByteOut<'_> {
+impl<'b, const STRERROR: bool> ByteOut<'b, STRERROR> {
+    /// Runs `render` into `buf`; the bytes written.
+    fn render(buf: &'b mut [u8], render: impl FnOnce(&mut Self)) -> &'b [u8] {
+        let mut out = ByteOut { buf, len: 0 };
+        render(&mut out);
+        let ByteOut { buf, len } = out;
+        &buf[..len]
+    }
+}
+
+impl<const STRERROR: bool> Out for ByteOut<'_, STRERROR> {
     fn text(&mut self, text: &str) {
-        let n = text.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&text.as_bytes()[..n]);
+        self.bytes(text.as_bytes());
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
         self.len += n;
     }
     fn signed(&mut self, n: i64) {
@@ -489,22 +533,38 @@ impl Out for ByteOut<'_> {
             self.text("-");
         }
         let digits = crate::decimal::Decimal::new(n.unsigned_abs());
-        // ASCII digits: valid UTF-8.
-        self.text(core::str::from_utf8(digits.digits()).unwrap_or("?"));
+        self.bytes(digits.digits());
     }
     fn errno(&mut self, errno: Errno) {
-        match errno_name(errno) {
-            Some(name) => {
-                self.text(name);
+        let mut text = [0u8; 128];
+        let words = if STRERROR {
+            strerror(errno, &mut text)
+        } else {
+            errno_name(errno).map(str::as_bytes)
+        };
+        match words {
+            Some(words) => {
+                self.bytes(words);
                 self.text(" (os error ");
             }
             None => self.text("os error "),
         }
         self.signed(i64::from(errno.raw_os_error()));
-        if errno_name(errno).is_some() {
+        if words.is_some() {
             self.text(")");
         }
     }
+}
+
+/// The C library's words for `errno`, into `buf`:
+/// [`strerror_r(3)`](https://man7.org/linux/man-pages/man3/strerror_r.3.html)
+/// (the XSI one, which the `libc` crate binds on glibc too).
+fn strerror(errno: Errno, buf: &mut [u8; 128]) -> Option<&[u8]> {
+    // SAFETY: strerror_r writes at most `buf.len()` bytes, NUL included,
+    // into our buffer; it takes no lock and allocates nothing.
+    let rc = unsafe { libc::strerror_r(errno.raw_os_error(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0)?;
+    (rc == 0 && len > 0).then_some(&buf[..len])
 }
 
 impl core::error::Error for Error {}
@@ -606,35 +666,60 @@ impl fmt::Debug for Described<'_> {
 
 impl fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = FmtOut { f, result: Ok(()) };
+        self.render(&mut out);
+        out.result
+    }
+}
+
+impl Described<'_> {
+    /// The message, written into `buf` without `core::fmt`, as
+    /// [`Error::write_message`] does; the bytes written.
+    pub fn write_message<'b>(&self, buf: &'b mut [u8]) -> &'b [u8] {
+        ByteOut::<false>::render(buf, |out| self.render(out))
+    }
+
+    /// The message with the OS error in the C library's words, as
+    /// [`Error::write_message_strerror`] does; the bytes written.
+    pub fn write_message_strerror<'b>(&self, buf: &'b mut [u8]) -> &'b [u8] {
+        ByteOut::<true>::render(buf, |out| self.render(out))
+    }
+
+    fn render(&self, out: &mut impl Out) {
         match (self.error, self.subject) {
             (Error::Os { step, errno }, Some(subject)) => match subject_phrase(*step) {
                 Some((before, after)) => {
-                    write!(f, "failed to {before}{subject}{after}: ")?;
-                    write_errno(f, *errno)
+                    out.text("failed to ");
+                    out.text(before);
+                    subject.render(out);
+                    out.text(after);
+                    out.text(": ");
+                    out.errno(*errno);
                 }
-                None => fmt::Display::fmt(self.error, f),
+                None => self.error.render(out),
             },
             (Error::Invalid { option, reason }, Some(subject)) => {
-                write!(f, "invalid {option} {subject}: {reason}")
+                out.text("invalid ");
+                out.text(option);
+                out.text(" ");
+                subject.render(out);
+                out.text(": ");
+                out.text(reason);
             }
-            _ => fmt::Display::fmt(self.error, f),
+            _ => self.error.render(out),
         }
     }
 }
 
-impl fmt::Display for Subject<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Subject<'_> {
+    fn render(&self, out: &mut impl Out) {
         match self {
-            Subject::Path(bytes) => {
-                for chunk in bytes.utf8_chunks() {
-                    f.write_str(chunk.valid())?;
-                    if !chunk.invalid().is_empty() {
-                        f.write_str("\u{fffd}")?;
-                    }
-                }
-                Ok(())
+            Subject::Path(bytes) => out.bytes(bytes),
+            Subject::Id(label, id) => {
+                out.text(label);
+                out.text(" ");
+                out.signed(i64::from(*id));
             }
-            Subject::Id(label, id) => write!(f, "{label} {id}"),
         }
     }
 }
