@@ -114,4 +114,40 @@ fn main() {
             println!("cargo::rustc-cfg={}", capability.cfg);
         }
     }
+    discard_unwind_tables(&target);
+}
+
+/// A linker script fragment that drops unwind tables (`.eh_frame`), but
+/// for the C runtime's start files, whose start-up code names their own.
+/// Inserted into the linker's default script, not replacing it.
+const DISCARD_UNWIND_TABLES: &str =
+    "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin*.o *crtend*.o) *(.eh_frame) } } INSERT AFTER .text;\n";
+
+/// The `daemonic` command without `std` never unwinds (it builds only
+/// with `panic = "abort"`, which every profile of Cargo.toml sets; cargo
+/// does not tell build scripts the profile's strategy) and prints no
+/// backtraces, so its unwind tables are dead weight: about 15 KB of a
+/// 100 KB static binary (README, "Building tiny"). With `std`, std's panic
+/// message may walk the stack: kept.
+fn discard_unwind_tables(target: &Target) {
+    let wanted = env::var_os("CARGO_FEATURE_CLI").is_some()
+        && env::var_os("CARGO_FEATURE_STD").is_none()
+        && target.is_linux_like();
+    let Some(out_dir) = env::var_os("OUT_DIR").filter(|_| wanted) else {
+        return;
+    };
+    let script = std::path::Path::new(&out_dir).join("discard-unwind-tables.ld");
+    if std::fs::write(&script, DISCARD_UNWIND_TABLES).is_err() {
+        return;
+    }
+    // rust-lld (the aarch64 boards' linker) takes linker options as they
+    // are; a C compiler driver wants them behind -Wl.
+    let lld = env::var("RUSTC_LINKER").is_ok_and(|linker| linker.ends_with("lld"));
+    let script = script.display();
+    if lld {
+        println!("cargo::rustc-link-arg-bin=daemonic=-T");
+        println!("cargo::rustc-link-arg-bin=daemonic={script}");
+    } else {
+        println!("cargo::rustc-link-arg-bin=daemonic=-Wl,-T,{script}");
+    }
 }

@@ -47,6 +47,10 @@ fn tests() -> Vec<common::Test> {
             "paths_and_arguments_that_are_not_utf8",
             paths_and_arguments_that_are_not_utf8,
         ),
+        (
+            "relative_paths_from_a_working_directory",
+            relative_paths_from_a_working_directory,
+        ),
     ]
 }
 
@@ -711,4 +715,57 @@ fn paths_and_arguments_that_are_not_utf8() {
     assert_eq!(common::run(&mut stop).status.code(), Some(0));
     daemon.wait();
     assert!(!pid_file.exists());
+}
+
+/// Run from a directory with relative paths, as an init script does after
+/// `cd`: the PID files, the output file and the program (found in `PATH`)
+/// are the directory's, before and after the daemon's `chdir("/")`; an
+/// environment value that is not UTF-8 reaches the program as bytes.
+fn relative_paths_from_a_working_directory() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("relative");
+    fs::create_dir(dir.join("run")).unwrap();
+    let in_dir = |args: &[&OsStr]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_daemonic"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null());
+        common::run(&mut command)
+    };
+    let os = |text: &'static str| OsStr::new(text);
+    let started = in_dir(&[
+        os("-p"),
+        os("run/s.pid"),
+        os("--supervise"),
+        os("--child-pidfile"),
+        os("run/c.pid"),
+        os("--output"),
+        os("log"),
+        OsStr::from_bytes(b"--env=ODD=\xff\xfe"),
+        os("--"),
+        os("sh"),
+        os("-c"),
+        os("printf '%s\\n' \"$ODD\"; exec sleep 60"),
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut supervisor = Started::new(common::read_pid_file(&dir.join("run/s.pid")));
+    let child = common::read_pid_file(&dir.join("run/c.pid"));
+    assert_eq!(common::stat(child).ppid, supervisor.pid);
+    assert_eq!(common::cwd(supervisor.pid), Path::new("/"));
+    common::wait_until("the program wrote its line", || {
+        fs::read(dir.join("log")).is_ok_and(|log| log.ends_with(b"\n"))
+    });
+    assert_eq!(fs::read(dir.join("log")).unwrap(), b"\xff\xfe\n");
+    let status = in_dir(&[os("--status"), os("-p"), os("run/s.pid")]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert_eq!(
+        stdout(&status),
+        format!("daemonic: running as PID {}\n", supervisor.pid)
+    );
+    let stop = in_dir(&[os("--stop"), os("-p"), os("run/s.pid")]);
+    assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
+    assert_eq!(supervisor.wait(), 0);
+    assert!(!dir.join("run/s.pid").exists() && !dir.join("run/c.pid").exists());
 }

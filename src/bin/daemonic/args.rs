@@ -1,45 +1,55 @@
-//! The command line, parsed with lexopt into what to do.
+//! The command line, parsed into what to do.
+//!
+//! A parser of our own, a page long: arguments stay the bytes `argv` holds
+//! (`&CStr`, so paths and arguments need not be UTF-8), nothing is copied
+//! or allocated, and the well-kept parsers (lexopt, getargs) either need
+//! `std`'s `OsString` or leave `--opt=value` and usage texts to the caller,
+//! which is most of what this file does. Options end at the first `--`;
+//! the program and its arguments follow it untouched.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-use std::time::Duration;
+use core::ffi::CStr;
+use core::time::Duration;
 
-use lexopt::prelude::*;
-
-use crate::control::Trust;
+use crate::out::Line;
+use crate::sys;
 
 /// What the command line asks for.
-#[derive(Debug)]
+// One value, made once and moved once; there is no allocator to box it in.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
-    Start(Box<Start>),
+    Start(Start),
     Stop {
-        pid_file: PathBuf,
+        pid_file: &'static CStr,
         signal: i32,
         timeout: Duration,
-        trust: Trust,
+        trust: bool,
     },
     Status {
-        pid_file: PathBuf,
-        trust: Trust,
+        pid_file: &'static CStr,
+        trust: bool,
     },
     Help,
     Version,
 }
 
 /// Everything `daemonic [OPTIONS] -- PROGRAM [ARGS...]` takes.
-#[derive(Debug, Default)]
 pub struct Start {
-    pub pid_file: Option<PathBuf>,
-    pub child_pid_file: Option<PathBuf>,
-    pub chdir: Option<PathBuf>,
+    pub pid_file: Option<&'static CStr>,
+    pub child_pid_file: Option<&'static CStr>,
+    pub chdir: Option<&'static CStr>,
     pub umask: Option<u32>,
-    pub stdout: Option<PathBuf>,
-    pub stderr: Option<PathBuf>,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub chroot: Option<PathBuf>,
-    pub keep_fds: Vec<i32>,
-    pub env: Vec<(OsString, OsString)>,
+    pub stdout: Option<&'static CStr>,
+    pub stderr: Option<&'static CStr>,
+    /// `-u USER[:GROUP]`'s user, as given.
+    pub user: Option<&'static [u8]>,
+    pub group: Option<&'static [u8]>,
+    pub chroot: Option<&'static CStr>,
+    /// `--keep-fd`s, with one slot spare for the supervisor's socket.
+    pub keep_fds: &'static mut [i32],
+    pub kept: usize,
+    /// `--env`s, `KEY=VALUE` as given.
+    pub env: &'static mut [&'static CStr],
+    pub env_count: usize,
     pub clear_env: bool,
     pub nice: Option<i32>,
     /// `--wait-ready`: how long to wait for the program's readiness.
@@ -52,12 +62,19 @@ pub struct Start {
     /// before SIGKILL.
     pub stop_timeout: Duration,
     pub foreground: bool,
-    pub program: OsString,
-    pub args: Vec<OsString>,
+    /// The program and its arguments: `argv[0]` first, never empty.
+    pub program: &'static [&'static CStr],
 }
 
-/// A usage error: the message, without the `daemonic: ` prefix.
-pub type UsageError = String;
+impl Start {
+    pub fn keep_fds(&self) -> &[i32] {
+        &self.keep_fds[..self.kept]
+    }
+
+    pub fn env(&self) -> &[&'static CStr] {
+        &self.env[..self.env_count]
+    }
+}
 
 /// How long `--wait-ready` waits without a value, and `--stop` before SIGKILL.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
@@ -69,226 +86,542 @@ pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
 pub const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
 /// The longest timeout or delay taken: a year, far beyond any real wait and
 /// far inside what clocks and `poll` can count.
-const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
 
-pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
-    // The program and its arguments follow the first `--`, untouched.
-    let split = args.iter().position(|arg| arg == "--");
+/// The options: long name, short letter (or 0), whether a value follows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Help,
+    Version,
+    Stop,
+    Status,
+    PidFile,
+    ChildPidFile,
+    Chdir,
+    Umask,
+    Stdout,
+    Stderr,
+    Output,
+    User,
+    Group,
+    Chroot,
+    KeepFd,
+    Env,
+    ClearEnv,
+    Nice,
+    WaitReady,
+    ReadyFd,
+    Supervise,
+    Restart,
+    Foreground,
+    Signal,
+    Timeout,
+    TrustPidFile,
+}
+
+/// Whether an option takes a value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    Nothing,
+    Value,
+    /// Only as `--opt=VALUE`.
+    Optional,
+}
+
+const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
+    ("help", b'h', Opt::Help, Takes::Nothing),
+    ("version", b'V', Opt::Version, Takes::Nothing),
+    ("stop", 0, Opt::Stop, Takes::Nothing),
+    ("status", 0, Opt::Status, Takes::Nothing),
+    ("pidfile", b'p', Opt::PidFile, Takes::Value),
+    ("child-pidfile", 0, Opt::ChildPidFile, Takes::Value),
+    ("chdir", b'C', Opt::Chdir, Takes::Value),
+    ("umask", b'm', Opt::Umask, Takes::Value),
+    ("stdout", b'o', Opt::Stdout, Takes::Value),
+    ("stderr", b'e', Opt::Stderr, Takes::Value),
+    ("output", 0, Opt::Output, Takes::Value),
+    ("user", b'u', Opt::User, Takes::Value),
+    ("group", b'g', Opt::Group, Takes::Value),
+    ("chroot", 0, Opt::Chroot, Takes::Value),
+    ("keep-fd", 0, Opt::KeepFd, Takes::Value),
+    ("env", 0, Opt::Env, Takes::Value),
+    ("clear-env", 0, Opt::ClearEnv, Takes::Nothing),
+    ("nice", 0, Opt::Nice, Takes::Value),
+    ("wait-ready", 0, Opt::WaitReady, Takes::Optional),
+    ("ready-fd", 0, Opt::ReadyFd, Takes::Value),
+    ("supervise", 0, Opt::Supervise, Takes::Nothing),
+    ("restart", 0, Opt::Restart, Takes::Optional),
+    ("foreground", 0, Opt::Foreground, Takes::Nothing),
+    ("signal", 0, Opt::Signal, Takes::Value),
+    ("timeout", 0, Opt::Timeout, Takes::Value),
+    ("trust-pidfile", 0, Opt::TrustPidFile, Takes::Nothing),
+];
+
+/// A usage error: its message is in the caller's [`Line`], which starts
+/// `daemonic: `.
+#[derive(Debug)]
+pub struct Usage;
+
+/// One option as written, and its value if any.
+struct Given {
+    opt: Opt,
+    name: Name,
+    value: Option<&'static CStr>,
+}
+
+/// An option's name as written, for messages: `--pidfile` or `-p`.
+#[derive(Clone, Copy)]
+enum Name {
+    Long(&'static [u8]),
+    Short(u8),
+}
+
+impl Name {
+    fn write(self, line: &mut Line) -> &mut Line {
+        match self {
+            Name::Long(name) => line.text(name),
+            Name::Short(letter) => line.text(&[b'-', letter]),
+        }
+    }
+}
+
+/// Walks the options (before `--`), one [`Given`] at a time.
+struct Parser {
+    args: &'static [&'static CStr],
+    at: usize,
+    /// A `-hV` word whose letters from this index on are still to come.
+    shorts: Option<(&'static CStr, usize)>,
+}
+
+impl Parser {
+    fn next(&mut self, line: &mut Line) -> Option<Result<Given, Usage>> {
+        if let Some((word, at)) = self.shorts.take() {
+            return Some(self.short(word, at, line));
+        }
+        let word = *self.args.get(self.at)?;
+        self.at += 1;
+        let bytes = word.to_bytes();
+        Some(if let Some(long) = bytes.strip_prefix(b"--") {
+            self.long(word, long, line)
+        } else if bytes.len() > 1 && bytes[0] == b'-' {
+            self.short(word, 1, line)
+        } else {
+            let error = &mut *line;
+            error
+                .text(b"unexpected argument '")
+                .text(bytes)
+                .text(b"': put the program after --");
+            Err(Usage)
+        })
+    }
+
+    fn long(
+        &mut self,
+        word: &'static CStr,
+        long: &'static [u8],
+        line: &mut Line,
+    ) -> Result<Given, Usage> {
+        let (name, inline) = match long.iter().position(|&b| b == b'=') {
+            // The value after `=`: the word's own tail, still NUL-terminated.
+            Some(eq) => (&long[..eq], Some(tail(word, 2 + eq + 1))),
+            None => (long, None),
+        };
+        let written = Name::Long(&word.to_bytes()[..2 + name.len()]);
+        let Some(&(_, _, opt, takes)) = OPTIONS.iter().find(|(n, ..)| n.as_bytes() == name) else {
+            return Err(invalid(written, line));
+        };
+        let value = match (takes, inline) {
+            (Takes::Nothing, Some(_)) => {
+                let error = &mut *line;
+                error.text(b"option '");
+                written.write(error).text(b"' takes no value");
+                return Err(Usage);
+            }
+            (Takes::Value, None) => Some(self.following(written, line)?),
+            (_, inline) => inline,
+        };
+        Ok(Given {
+            opt,
+            name: written,
+            value,
+        })
+    }
+
+    /// The letter at `at` of `word` (`-pVALUE`, `-p VALUE`, `-hV`).
+    fn short(&mut self, word: &'static CStr, at: usize, line: &mut Line) -> Result<Given, Usage> {
+        let bytes = word.to_bytes();
+        let letter = bytes[at];
+        let name = Name::Short(letter);
+        let Some(&(_, _, opt, takes)) = OPTIONS.iter().find(|o| o.1 == letter) else {
+            return Err(invalid(name, line));
+        };
+        let more = at + 1 < bytes.len();
+        let value = match takes {
+            Takes::Value if more => Some(tail(word, at + 1)),
+            Takes::Value => Some(self.following(name, line)?),
+            _ => {
+                if more {
+                    self.shorts = Some((word, at + 1));
+                }
+                None
+            }
+        };
+        Ok(Given { opt, name, value })
+    }
+
+    /// The next word, as the value of option `name`.
+    fn following(&mut self, name: Name, line: &mut Line) -> Result<&'static CStr, Usage> {
+        let Some(value) = self.args.get(self.at) else {
+            let error = &mut *line;
+            error.text(b"missing argument for option '");
+            name.write(error).text(b"'");
+            return Err(Usage);
+        };
+        self.at += 1;
+        Ok(value)
+    }
+}
+
+/// `word` from byte `at` on: the same C string's tail.
+fn tail(word: &'static CStr, at: usize) -> &'static CStr {
+    let bytes = word.to_bytes_with_nul();
+    CStr::from_bytes_with_nul(&bytes[at.min(bytes.len() - 1)..]).unwrap_or(c"")
+}
+
+fn invalid(name: Name, line: &mut Line) -> Usage {
+    line.text(b"invalid option '");
+    name.write(line).text(b"'");
+    Usage
+}
+
+/// Parses `args` (`argv` without `argv[0]`); a usage error's message goes
+/// into `line`.
+pub fn parse(args: &'static [&'static CStr], line: &mut Line) -> Result<Command, Usage> {
+    let split = args.iter().position(|arg| arg.to_bytes() == b"--");
     let (options, program) = match split {
         Some(at) => (&args[..at], Some(&args[at + 1..])),
-        None => (&args[..], None),
+        None => (args, None),
     };
-    let mut parser = lexopt::Parser::from_args(options.iter().cloned());
-    let mut start = Start::default();
-    let mut mode: Option<&str> = None;
-    let mut pid_file_given = false;
+    // At most one per word: slabs sized by the command line, never short.
+    let (Ok(keep_fds), Ok(env)) = (
+        sys::slab(options.len() + 1, 0),
+        sys::slab(options.len(), c""),
+    ) else {
+        line.text(b"out of memory");
+        return Err(Usage);
+    };
+    let mut start = Start {
+        pid_file: None,
+        child_pid_file: None,
+        chdir: None,
+        umask: None,
+        stdout: None,
+        stderr: None,
+        user: None,
+        group: None,
+        chroot: None,
+        keep_fds,
+        kept: 0,
+        env,
+        env_count: 0,
+        clear_env: false,
+        nice: None,
+        wait_ready: None,
+        ready_fd: None,
+        supervise: false,
+        restart: None,
+        stop_timeout: DEFAULT_STOP_TIMEOUT,
+        foreground: false,
+        program: &[],
+    };
+    let mut parser = Parser {
+        args: options,
+        at: 0,
+        shorts: None,
+    };
+    let mut mode: Option<&[u8]> = None;
     let mut signal = libc::SIGTERM;
-    let mut timeout = DEFAULT_STOP_TIMEOUT;
-    let mut trust = Trust::default();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help),
-            Short('V') | Long("version") => return Ok(Command::Version),
-            Long("stop") => mode = Some("stop"),
-            Long("status") => mode = Some("status"),
-            Short('p') | Long("pidfile") => {
-                start.pid_file = Some(parser.value().map_err(|e| e.to_string())?.into());
-                pid_file_given = true;
+    let mut timeout: Option<Duration> = None;
+    let mut trust = false;
+    while let Some(given) = parser.next(line) {
+        let Given { opt, name, value } = given?;
+        let given_value = value;
+        let text = value.map_or(&b""[..], CStr::to_bytes);
+        let value = value.unwrap_or(c"");
+        match opt {
+            Opt::Help => return Ok(Command::Help),
+            Opt::Version => return Ok(Command::Version),
+            Opt::Stop => mode = Some(b"--stop"),
+            Opt::Status => mode = Some(b"--status"),
+            Opt::PidFile => start.pid_file = Some(value),
+            Opt::ChildPidFile => start.child_pid_file = Some(value),
+            Opt::Chdir => start.chdir = Some(value),
+            Opt::Umask => start.umask = Some(octal(text, line)?),
+            Opt::Stdout => start.stdout = Some(value),
+            Opt::Stderr => start.stderr = Some(value),
+            Opt::Output => {
+                start.stdout = Some(value);
+                start.stderr = Some(value);
             }
-            Long("child-pidfile") => start.child_pid_file = Some(path(&mut parser)?),
-            Short('C') | Long("chdir") => start.chdir = Some(path(&mut parser)?),
-            Short('m') | Long("umask") => start.umask = Some(octal(&text(&mut parser)?)?),
-            Short('o') | Long("stdout") => start.stdout = Some(path(&mut parser)?),
-            Short('e') | Long("stderr") => start.stderr = Some(path(&mut parser)?),
-            Long("output") => {
-                let file = path(&mut parser)?;
-                start.stdout = Some(file.clone());
-                start.stderr = Some(file);
-            }
-            Short('u') | Long("user") => {
-                let value = text(&mut parser)?;
-                match value.split_once(':') {
-                    Some((user, group)) => {
-                        start.user = Some(user.to_string());
-                        start.group = Some(group.to_string());
-                    }
-                    None => start.user = Some(value),
+            Opt::User => match text.iter().position(|&b| b == b':') {
+                Some(colon) => {
+                    start.user = Some(&text[..colon]);
+                    start.group = Some(&text[colon + 1..]);
                 }
-            }
-            Short('g') | Long("group") => start.group = Some(text(&mut parser)?),
-            Long("chroot") => start.chroot = Some(path(&mut parser)?),
-            Long("keep-fd") => {
-                let fd = number(&text(&mut parser)?, "--keep-fd")?;
+                None => start.user = Some(text),
+            },
+            Opt::Group => start.group = Some(text),
+            Opt::Chroot => start.chroot = Some(value),
+            Opt::KeepFd => {
+                let fd = number(text, name, line)?;
                 if (0..3).contains(&fd) {
-                    return Err(format!("--keep-fd {fd}: fds 0, 1 and 2 are always kept"));
+                    let error = &mut *line;
+                    error
+                        .text(b"--keep-fd ")
+                        .text(text)
+                        .text(b": fds 0, 1 and 2 are always kept");
+                    return Err(Usage);
                 }
-                check_open(fd, "--keep-fd")?;
-                start.keep_fds.push(fd);
+                check_open(fd, text, line)?;
+                start.keep_fds[start.kept] = fd;
+                start.kept += 1;
             }
-            Long("env") => {
-                let value = parser.value().map_err(|e| e.to_string())?;
-                let text = value.to_string_lossy().into_owned();
-                let Some((key, val)) = text.split_once('=') else {
-                    return Err(format!("--env {text}: expected KEY=VALUE"));
+            Opt::Env => {
+                let Some(eq) = text.iter().position(|&b| b == b'=') else {
+                    let error = &mut *line;
+                    error
+                        .text(b"--env ")
+                        .text(text)
+                        .text(b": expected KEY=VALUE");
+                    return Err(Usage);
                 };
-                if key.is_empty() {
-                    return Err(format!("--env {text}: empty name"));
+                if eq == 0 {
+                    let error = &mut *line;
+                    error.text(b"--env ").text(text).text(b": empty name");
+                    return Err(Usage);
                 }
-                start.env.push((key.into(), val.into()));
+                start.env[start.env_count] = value;
+                start.env_count += 1;
             }
-            Long("clear-env") => start.clear_env = true,
-            Long("nice") => start.nice = Some(number(&text(&mut parser)?, "--nice")?),
-            Long("wait-ready") => {
-                start.wait_ready = Some(match parser.optional_value() {
-                    Some(value) => seconds(&value.to_string_lossy(), "--wait-ready")?,
+            Opt::ClearEnv => start.clear_env = true,
+            Opt::Nice => start.nice = Some(number(text, name, line)?),
+            Opt::WaitReady => {
+                start.wait_ready = Some(match given_value {
+                    Some(_) => seconds(text, b"--wait-ready", line)?,
                     None => DEFAULT_WAIT,
                 })
             }
-            Long("ready-fd") => {
-                let fd = number(&text(&mut parser)?, "--ready-fd")?;
+            Opt::ReadyFd => {
+                let fd = number(text, name, line)?;
                 if fd < 3 {
-                    return Err(format!("--ready-fd {fd}: must be above 2"));
+                    let error = &mut *line;
+                    error
+                        .text(b"--ready-fd ")
+                        .text(text)
+                        .text(b": must be above 2");
+                    return Err(Usage);
                 }
                 let limit = fd_limit();
                 if i64::from(fd) >= limit {
-                    return Err(format!(
-                        "--ready-fd {fd}: beyond the fd limit ({limit}, RLIMIT_NOFILE)"
-                    ));
+                    let error = &mut *line;
+                    error
+                        .text(b"--ready-fd ")
+                        .text(text)
+                        .text(b": beyond the fd limit (")
+                        .num(limit)
+                        .text(b", RLIMIT_NOFILE)");
+                    return Err(Usage);
                 }
                 start.ready_fd = Some(fd);
             }
-            Long("supervise") => start.supervise = true,
-            Long("restart") => {
-                let delay = match parser.optional_value() {
-                    Some(value) => seconds(&value.to_string_lossy(), "--restart")?,
+            Opt::Supervise => start.supervise = true,
+            Opt::Restart => {
+                let delay = match given_value {
+                    Some(_) => seconds(text, b"--restart", line)?,
                     None => DEFAULT_RESTART_DELAY,
                 };
                 if delay < MIN_RESTART_DELAY {
-                    return Err(format!(
-                        "--restart={}: the delay must be at least 0.1 s",
-                        delay.as_secs_f64()
-                    ));
+                    let error = &mut *line;
+                    error
+                        .text(b"--restart=")
+                        .text(text)
+                        .text(b": the delay must be at least 0.1 s");
+                    return Err(Usage);
                 }
                 start.restart = Some(delay);
             }
-            Long("foreground") => start.foreground = true,
-            Long("signal") => signal = signal_number(&text(&mut parser)?)?,
-            Long("timeout") => timeout = seconds(&text(&mut parser)?, "--timeout")?,
-            Long("trust-pidfile") => trust.pid_file = true,
-            Value(value) => {
-                return Err(format!(
-                    "unexpected argument '{}': put the program after --",
-                    value.to_string_lossy()
-                ));
-            }
-            _ => return Err(arg.unexpected().to_string()),
+            Opt::Foreground => start.foreground = true,
+            Opt::Signal => signal = signal_number(text, line)?,
+            Opt::Timeout => timeout = Some(seconds(text, b"--timeout", line)?),
+            Opt::TrustPidFile => trust = true,
         }
     }
-    match mode {
-        Some(which) => {
-            if program.is_some() {
-                return Err(format!("--{which} takes no program"));
+    if let Some(which) = mode {
+        let error = &mut *line;
+        error.text(which);
+        if program.is_some() {
+            error.text(b" takes no program");
+            return Err(Usage);
+        }
+        let Some(pid_file) = start.pid_file else {
+            error.text(b" needs --pidfile");
+            return Err(Usage);
+        };
+        return Ok(if which == b"--stop" {
+            Command::Stop {
+                pid_file,
+                signal,
+                timeout: timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+                trust,
             }
-            let Some(pid_file) = start.pid_file.filter(|_| pid_file_given) else {
-                return Err(format!("--{which} needs --pidfile"));
-            };
-            Ok(if which == "stop" {
-                Command::Stop {
-                    pid_file,
-                    signal,
-                    timeout,
-                    trust,
-                }
-            } else {
-                Command::Status { pid_file, trust }
-            })
-        }
-        None => {
-            let Some(program) = program else {
-                return Err(String::from(
-                    "missing -- before the program (daemonic [OPTIONS] -- PROGRAM [ARGS...])",
-                ));
-            };
-            let Some((first, rest)) = program.split_first() else {
-                return Err(String::from("missing program after --"));
-            };
-            start.program = first.clone();
-            start.args = rest.to_vec();
-            start.stop_timeout = timeout;
-            check(&start)?;
-            Ok(Command::Start(Box::new(start)))
-        }
+        } else {
+            Command::Status { pid_file, trust }
+        });
     }
+    let Some(program) = program else {
+        let error = &mut *line;
+        error.text(b"missing -- before the program (daemonic [OPTIONS] -- PROGRAM [ARGS...])");
+        return Err(Usage);
+    };
+    if program.is_empty() {
+        let error = &mut *line;
+        error.text(b"missing program after --");
+        return Err(Usage);
+    }
+    start.program = program;
+    start.stop_timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+    check(&start, timeout.is_some(), line)?;
+    Ok(Command::Start(start))
 }
 
 /// Combinations that cannot work.
-fn check(start: &Start) -> Result<(), UsageError> {
+fn check(start: &Start, timeout_given: bool, line: &mut Line) -> Result<(), Usage> {
+    let error = line;
     if start.restart.is_some() && !start.supervise {
-        return Err(String::from("--restart needs --supervise"));
-    }
-    if start.stop_timeout != DEFAULT_STOP_TIMEOUT && !start.supervise {
-        return Err(String::from(
-            "--timeout on a start needs --supervise (the supervisor's grace before SIGKILL)",
-        ));
-    }
-    if start.child_pid_file.is_some() && !start.supervise {
-        return Err(String::from("--child-pidfile needs --supervise"));
-    }
-    if start.foreground
+        error.text(b"--restart needs --supervise");
+    } else if timeout_given && !start.supervise {
+        error.text(
+            b"--timeout on a start needs --supervise (the supervisor's grace before SIGKILL)",
+        );
+    } else if start.child_pid_file.is_some() && !start.supervise {
+        error.text(b"--child-pidfile needs --supervise");
+    } else if start.foreground
         && (start.wait_ready.is_some() || start.ready_fd.is_some())
         && !start.supervise
     {
-        return Err(String::from(
-            "--wait-ready needs a caller to wait: not with --foreground",
-        ));
+        error.text(b"--wait-ready needs a caller to wait: not with --foreground");
+    } else {
+        return Ok(());
     }
-    Ok(())
+    Err(Usage)
 }
 
-fn text(parser: &mut lexopt::Parser) -> Result<String, UsageError> {
-    parser
-        .value()
-        .map_err(|e| e.to_string())?
-        .into_string()
-        .map_err(|value| format!("not valid text: {}", value.to_string_lossy()))
+fn octal(text: &[u8], line: &mut Line) -> Result<u32, Usage> {
+    let mut mask = 0u32;
+    for &d in text {
+        if !(b'0'..=b'7').contains(&d) || mask > 0o777 {
+            mask = u32::MAX;
+            break;
+        }
+        mask = mask * 8 + u32::from(d - b'0');
+    }
+    if text.is_empty() || mask > 0o777 {
+        let error = &mut *line;
+        error
+            .text(b"--umask ")
+            .text(text)
+            .text(b": expected an octal mask from 0 to 777");
+        return Err(Usage);
+    }
+    Ok(mask)
 }
 
-fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, UsageError> {
-    Ok(parser.value().map_err(|e| e.to_string())?.into())
-}
-
-fn octal(text: &str) -> Result<u32, UsageError> {
-    match u32::from_str_radix(text, 8) {
-        Ok(mask) if mask <= 0o777 => Ok(mask),
-        _ => Err(format!(
-            "--umask {text}: expected an octal mask from 0 to 777"
-        )),
+/// A whole number, with an optional sign.
+fn number(text: &[u8], option: Name, line: &mut Line) -> Result<i32, Usage> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    let limit = if negative { 1 << 31 } else { i32::MAX as u64 };
+    match sys::parse_u64(digits, limit) {
+        Some(n) if negative => Ok((n as i64).wrapping_neg() as i32),
+        Some(n) => Ok(n as i32),
+        None => {
+            let error = &mut *line;
+            option.write(error);
+            error
+                .text(b" ")
+                .text(text)
+                .text(b": expected a whole number");
+            Err(Usage)
+        }
     }
 }
 
-fn number(text: &str, option: &str) -> Result<i32, UsageError> {
-    text.parse()
-        .map_err(|_| format!("{option} {text}: expected a whole number"))
-}
-
-fn seconds(text: &str, option: &str) -> Result<Duration, UsageError> {
-    match text.parse::<f64>() {
-        Ok(secs) if (0.0..=MAX_SECONDS).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
-        _ => Err(format!(
-            "{option} {text}: expected seconds from 0 to {MAX_SECONDS} (a year)"
-        )),
+/// Seconds, as `S`, `S.FFF` or `.FFF`: a duration from 0 to a year, to
+/// the nanosecond.
+fn seconds(text: &[u8], option: &[u8], line: &mut Line) -> Result<Duration, Usage> {
+    let digits = text.strip_prefix(b"+").unwrap_or(text);
+    let (whole, fraction) = match digits.iter().position(|&b| b == b'.') {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &b""[..]),
+    };
+    let secs = match whole {
+        b"" if !fraction.is_empty() => Some(0),
+        whole => sys::parse_u64(whole, MAX_SECONDS),
+    };
+    // Nanoseconds: the first nine decimals.
+    let mut nanos = 0;
+    for (&d, scale) in fraction.iter().zip(
+        [
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ]
+        .iter()
+        .chain(core::iter::repeat(&0)),
+    ) {
+        nanos += u32::from(d.wrapping_sub(b'0')) * scale;
+    }
+    let fraction_ok = fraction.iter().all(u8::is_ascii_digit);
+    match secs {
+        Some(secs) if fraction_ok && (secs < MAX_SECONDS || nanos == 0) => {
+            Ok(Duration::new(secs, nanos))
+        }
+        _ => {
+            let error = &mut *line;
+            error
+                .text(option)
+                .text(b" ")
+                .text(text)
+                .text(b": expected seconds from 0 to ")
+                .num(MAX_SECONDS as i64)
+                .text(b" (a year)");
+            Err(Usage)
+        }
     }
 }
 
 /// An fd the daemon is to keep must be open here: a closed number would be
 /// "kept" as nothing, or as whatever the daemon opens there next.
-fn check_open(fd: i32, option: &str) -> Result<(), UsageError> {
+fn check_open(fd: i32, text: &[u8], line: &mut Line) -> Result<(), Usage> {
+    let error = &mut *line;
+    error.text(b"--keep-fd ").text(text);
     if fd < 0 {
-        return Err(format!("{option} {fd}: expected a whole number from 3 up"));
+        error.text(b": expected a whole number from 3 up");
+        return Err(Usage);
     }
     // SAFETY: F_GETFD only asks about the fd number; EBADF if not open.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(format!("{option} {fd}: fd {fd} is not open"));
+        error.text(b": fd ").text(text).text(b" is not open");
+        return Err(Usage);
     }
     Ok(())
 }
@@ -301,63 +634,88 @@ fn fd_limit() -> i64 {
         .map_or(i64::from(i32::MAX), |n| n.min(i32::MAX as u64) as i64)
 }
 
+/// Signals by name, as `--signal` takes them (with or without `SIG`).
+const SIGNALS: &[(&[u8], i32)] = &[
+    (b"HUP", libc::SIGHUP),
+    (b"INT", libc::SIGINT),
+    (b"QUIT", libc::SIGQUIT),
+    (b"KILL", libc::SIGKILL),
+    (b"USR1", libc::SIGUSR1),
+    (b"USR2", libc::SIGUSR2),
+    (b"ALRM", libc::SIGALRM),
+    (b"TERM", libc::SIGTERM),
+    (b"CONT", libc::SIGCONT),
+    (b"STOP", libc::SIGSTOP),
+    (b"WINCH", libc::SIGWINCH),
+];
+
 /// A signal by name (`TERM`, `SIGTERM`) or number.
-pub fn signal_number(text: &str) -> Result<i32, UsageError> {
-    if let Ok(n) = text.parse::<i32>() {
-        if (1..65).contains(&n) {
-            return Ok(n);
+fn signal_number(text: &[u8], line: &mut Line) -> Result<i32, Usage> {
+    if let Some(n) = sys::parse_u64(text, 64).filter(|&n| n >= 1) {
+        return Ok(n as i32);
+    }
+    let name = text.strip_prefix(b"SIG").unwrap_or(text);
+    match SIGNALS.iter().find(|(known, _)| *known == name) {
+        Some(&(_, signal)) => Ok(signal),
+        None => {
+            let error = &mut *line;
+            error
+                .text(b"--signal ")
+                .text(text)
+                .text(b": unknown signal");
+            Err(Usage)
         }
     }
-    let name = text.strip_prefix("SIG").unwrap_or(text);
-    let signal = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "WINCH" => libc::SIGWINCH,
-        _ => return Err(format!("--signal {text}: unknown signal")),
-    };
-    Ok(signal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_words(words: &str) -> Result<Command, UsageError> {
-        parse(words.split_whitespace().map(OsString::from).collect())
+    fn parse_words(words: &str) -> Result<Command, String> {
+        let args: Vec<&'static CStr> = words
+            .split_whitespace()
+            .map(|w| &*Box::leak(std::ffi::CString::new(w).unwrap().into_boxed_c_str()))
+            .collect();
+        let mut line = Line::daemonic();
+        parse(Vec::leak(args), &mut line)
+            .map_err(|Usage| String::from_utf8_lossy(line.as_bytes()).into_owned())
+    }
+
+    fn start_of(words: &str) -> Start {
+        match parse_words(words) {
+            Ok(Command::Start(start)) => start,
+            Err(error) => panic!("{words}: {error}"),
+            Ok(_) => panic!("{words}: not a start"),
+        }
     }
 
     #[test]
     fn start_takes_the_program_after_dashes() {
-        let Ok(Command::Start(start)) = parse_words("-p /run/x.pid -m 027 --env A=1 -- sleep 60")
-        else {
-            panic!("not a start");
-        };
-        assert_eq!(start.program, "sleep");
-        assert_eq!(start.args, ["60"]);
+        let start = start_of("-p /run/x.pid -m 027 --env A=1 -C/tmp -- sleep 60 --env");
+        assert_eq!(start.program, [c"sleep", c"60", c"--env"]);
         assert_eq!(start.umask, Some(0o27));
-        assert_eq!(start.env, [("A".into(), "1".into())]);
+        assert_eq!(start.env(), [c"A=1"]);
+        assert_eq!(start.chdir, Some(c"/tmp"));
+        assert_eq!(start.pid_file, Some(c"/run/x.pid"));
+        let start = start_of("--user=nobody:nogroup --pidfile=/p -- x");
+        assert_eq!(start.user, Some(&b"nobody"[..]));
+        assert_eq!(start.group, Some(&b"nogroup"[..]));
+        assert_eq!(start.pid_file, Some(c"/p"));
     }
 
     #[test]
     fn optional_values() {
-        let Ok(Command::Start(start)) = parse_words("--wait-ready --supervise --restart=2.5 -- x")
-        else {
-            panic!("not a start");
-        };
+        let start = start_of("--wait-ready --supervise --restart=2.5 -- x");
         assert_eq!(start.wait_ready, Some(DEFAULT_WAIT));
         assert_eq!(start.restart, Some(Duration::from_millis(2500)));
-        let Ok(Command::Start(start)) = parse_words("--wait-ready=5 -- x") else {
-            panic!("not a start");
-        };
+        let start = start_of("--wait-ready=5 --supervise --restart -- x");
         assert_eq!(start.wait_ready, Some(Duration::from_secs(5)));
+        assert_eq!(start.restart, Some(DEFAULT_RESTART_DELAY));
+        assert_eq!(
+            start_of("--wait-ready=.25 -- x").wait_ready,
+            Some(Duration::from_millis(250))
+        );
     }
 
     #[test]
@@ -367,18 +725,28 @@ mod tests {
             ("-p x", "missing -- before the program"),
             ("-p x --", "missing program after --"),
             ("-m 999 -- x", "expected an octal mask"),
+            ("-m 8 -- x", "expected an octal mask"),
             ("--bogus -- x", "invalid option '--bogus'"),
+            ("-Z -- x", "invalid option '-Z'"),
+            ("-p", "missing argument for option '-p'"),
+            ("--stop=1 -p x", "option '--stop' takes no value"),
             ("--stop", "--stop needs --pidfile"),
+            ("--status -p x -- y", "--status takes no program"),
             ("--restart -- x", "--restart needs --supervise"),
             ("--env NOEQUALS -- x", "expected KEY=VALUE"),
+            ("--env =1 -- x", "empty name"),
             ("--stop -p x --signal FOO", "unknown signal"),
             ("--supervise --restart=0 -- x", "at least 0.1 s"),
             ("--keep-fd -5 -- x", "expected a whole number from 3 up"),
+            ("--keep-fd 1 -- x", "fds 0, 1 and 2 are always kept"),
             ("--keep-fd 2147483647 -- x", "fd 2147483647 is not open"),
+            ("--keep-fd 2147483648 -- x", "expected a whole number"),
             ("--ready-fd 2147483647 -- x", "beyond the fd limit"),
             ("--timeout 3 -- x", "--timeout on a start needs --supervise"),
+            ("--nice x -- y", "--nice x: expected a whole number"),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
+            assert!(error.starts_with("daemonic: "), "{words}: {error}");
             assert!(error.contains(expected), "{words}: {error}");
         }
     }
@@ -392,22 +760,31 @@ mod tests {
             panic!("not a stop");
         };
         assert_eq!((signal, timeout), (libc::SIGHUP, Duration::from_secs(3)));
+        let Ok(Command::Stop { signal, .. }) = parse_words("--stop -p x --signal SIGUSR1") else {
+            panic!("not a stop");
+        };
+        assert_eq!(signal, libc::SIGUSR1);
         for words in [
             "--stop -p x --timeout 1e300",
             "--wait-ready=1e300 -- x",
             "--supervise --restart=1e300 -- x",
             "--stop -p x --timeout -1",
             "--stop -p x --timeout nan",
+            "--stop -p x --timeout 31536001",
+            "--stop -p x --timeout .",
+            "--stop -p x --timeout 1.2.3",
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(
-                error.contains("expected seconds from 0"),
+                error.contains("expected seconds from 0 to 31536000 (a year)"),
                 "{words}: {error}"
             );
         }
         assert!(matches!(
-            parse_words("--status --pidfile x"),
-            Ok(Command::Status { .. })
+            parse_words("--status --pidfile x --trust-pidfile"),
+            Ok(Command::Status { trust: true, .. })
         ));
+        assert!(matches!(parse_words("-hV"), Ok(Command::Help)));
+        assert!(matches!(parse_words("-V"), Ok(Command::Version)));
     }
 }

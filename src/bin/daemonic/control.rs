@@ -6,23 +6,16 @@
 //! (`/proc/PID/fd`), and it is signalled through a pidfd taken before that
 //! check, which can never reach a later process that reused the number.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use core::ffi::CStr;
+use core::mem::MaybeUninit;
+use core::time::Duration;
 
-use daemonic::{Errno, Pid};
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use daemonic::fd::{AsFd, AsRawFd, OwnedFd};
+use daemonic::{Errno, Error, Pid};
+use rustix::fs::{FlockOperation, Mode, OFlags, RawDir};
 
-use crate::exit;
-
-/// How `--status` and `--stop` treat a PID whose proof cannot be had.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Trust {
-    /// `--trust-pidfile`: act on the file's word where `/proc` cannot tell.
-    pub pid_file: bool,
-}
+use crate::out::{Decimal, Line};
+use crate::{exit, sys};
 
 /// What a PID file says about its daemon.
 enum Holder {
@@ -35,12 +28,12 @@ enum Holder {
         session: Option<i32>,
     },
     /// Locked, the PID named lives, but nothing can prove it is the holder
-    /// (no `/proc`, or another user's process).
+    /// (no `/proc`, or another user's process): why.
     Unproven {
         pid: i32,
         pidfd: OwnedFd,
         file: OwnedFd,
-        why: String,
+        why: Errno,
     },
     /// Locked, but not by the process the file names.
     Foreign {
@@ -51,64 +44,68 @@ enum Holder {
     Stale(Option<i32>),
     /// No PID file.
     Missing,
-    /// The file must not be used or cannot be read: the message.
-    Unknown(String),
+    /// The file must not be used or cannot be read.
+    Unknown(Unknown),
 }
 
-fn inspect(path: &Path) -> Holder {
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-        return Holder::Unknown(format!("{}: the path holds a NUL byte", path.display()));
-    };
+/// Why a PID file cannot be used.
+enum Unknown {
+    SymbolicLink,
+    CannotRead(Errno),
+    Untrusted(Error),
+    CannotLock(Errno),
+}
+
+impl Unknown {
+    fn write(&self, line: &mut Line, path: &CStr) {
+        match self {
+            Unknown::SymbolicLink => line.c(path).text(b": is a symbolic link"),
+            Unknown::CannotRead(errno) => {
+                line.text(b"cannot read ").c(path).text(b": ").errno(*errno)
+            }
+            Unknown::Untrusted(error) => line.c(path).text(b": ").error(error),
+            Unknown::CannotLock(errno) => {
+                line.text(b"cannot lock ").c(path).text(b": ").errno(*errno)
+            }
+        };
+    }
+}
+
+fn inspect(path: &CStr) -> Holder {
     // O_NONBLOCK: a FIFO planted here must not hang the open; it is
     // refused right after as not a regular file.
     let flags =
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let file = match rustix::fs::open(c_path.as_c_str(), flags, Mode::empty()) {
+    let file = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(file) => file,
         Err(Errno::NOENT) => return Holder::Missing,
-        Err(Errno::LOOP) => {
-            return Holder::Unknown(format!("{}: is a symbolic link", path.display()));
-        }
-        Err(errno) => return Holder::Unknown(format!("cannot read {}: {errno}", path.display())),
+        Err(Errno::LOOP) => return Holder::Unknown(Unknown::SymbolicLink),
+        Err(errno) => return Holder::Unknown(Unknown::CannotRead(errno)),
     };
-    if let Err(error) = daemonic::proof::check_pid_file(&c_path, file.as_fd()) {
-        return Holder::Unknown(format!("{}: {error}", path.display()));
+    if let Err(error) = daemonic::proof::check_pid_file(path, file.as_fd()) {
+        return Holder::Unknown(Unknown::Untrusted(error));
     }
     match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => return Holder::Stale(read_pid(&file, false)),
         Err(Errno::WOULDBLOCK) => {}
-        Err(errno) => return Holder::Unknown(format!("cannot lock {}: {errno}", path.display())),
+        Err(errno) => return Holder::Unknown(Unknown::CannotLock(errno)),
     }
-    let holder = |skip: Option<i32>| {
-        daemonic::proof::find_holder(file.as_fd(), skip.and_then(Pid::from_raw))
-            .ok()
-            .flatten()
-            .map(Pid::as_raw_pid)
+    let foreign = |named: Option<i32>| Holder::Foreign {
+        named,
+        holder: holder(&file, named),
     };
     let Some(pid) = read_pid(&file, true) else {
-        return Holder::Foreign {
-            named: None,
-            holder: holder(None),
-        };
+        return foreign(None);
     };
     // Never PID 1 or this process, whatever the file says.
-    if pid == 1 || pid == std::process::id() as i32 {
-        return Holder::Foreign {
-            named: Some(pid),
-            holder: holder(Some(pid)),
-        };
+    if pid == 1 || pid == own_pid() {
+        return foreign(Some(pid));
     }
     // The pidfd first: from here on the PID cannot be reused under us.
-    let pidfd = match pidfd_open(pid) {
-        Ok(pidfd) => pidfd,
-        Err(_) => {
-            return Holder::Foreign {
-                named: Some(pid),
-                holder: holder(Some(pid)),
-            };
-        }
+    let Ok(pidfd) = pidfd_open(pid) else {
+        return foreign(Some(pid));
     };
-    let named = Pid::from_raw(pid).expect("a PID above 1");
+    let named = Pid::from_raw(pid).unwrap_or(Pid::INIT);
     match daemonic::proof::holds(named, file.as_fd()) {
         Ok(true) => Holder::Daemon {
             pid,
@@ -116,21 +113,27 @@ fn inspect(path: &Path) -> Holder {
             pidfd,
             file,
         },
-        Ok(false) => Holder::Foreign {
-            named: Some(pid),
-            holder: holder(Some(pid)),
-        },
-        Err(_) if exited(&pidfd, Duration::ZERO) => Holder::Foreign {
-            named: Some(pid),
-            holder: holder(Some(pid)),
-        },
-        Err(errno) => Holder::Unproven {
+        Ok(false) => foreign(Some(pid)),
+        Err(_) if exited(&pidfd, Duration::ZERO) => foreign(Some(pid)),
+        Err(why) => Holder::Unproven {
             pid,
             pidfd,
             file,
-            why: format!("cannot read /proc/{pid}/fd: {errno}"),
+            why,
         },
     }
+}
+
+/// The process holding `file` open, other than `skip`, if one is seen.
+fn holder(file: &OwnedFd, skip: Option<i32>) -> Option<i32> {
+    daemonic::proof::find_holder(file.as_fd(), skip.and_then(Pid::from_raw))
+        .ok()
+        .flatten()
+        .map(Pid::as_raw_pid)
+}
+
+fn own_pid() -> i32 {
+    rustix::process::getpid().as_raw_pid()
 }
 
 /// The PID in the file (digits and a newline, as daemons write it). With
@@ -142,87 +145,108 @@ fn read_pid(file: &OwnedFd, wait: bool) -> Option<i32> {
         if let Ok(len) = rustix::io::pread(file, &mut buf, 0) {
             let text = &buf[..len];
             let digits = text.strip_suffix(b"\n").unwrap_or(text);
-            let pid = std::str::from_utf8(digits).ok()?.parse::<i32>().ok();
-            if pid.is_some_and(|pid| pid > 0) && digits.iter().all(u8::is_ascii_digit) {
-                return pid;
+            if let Some(pid) = sys::parse_pid(digits).filter(|&pid| pid > 0) {
+                return Some(pid);
             }
         }
-        std::thread::sleep(Duration::from_millis(4));
+        sys::sleep(Duration::from_millis(4));
     }
     None
 }
 
 /// `--status`, with LSB's exit statuses.
-pub fn status(path: &Path, trust: Trust) -> i32 {
+#[inline(never)]
+pub fn status(path: &CStr, trust: bool) -> i32 {
+    let mut line = Line::daemonic();
     match inspect(path) {
         Holder::Daemon { pid, .. } => {
-            println!("daemonic: running as PID {pid}");
+            line.text(b"running as PID ").num(pid.into()).print();
             exit::STATUS_RUNNING
         }
-        Holder::Unproven { pid, .. } if trust.pid_file => {
-            println!("daemonic: running as PID {pid} (as the locked PID file says; not verified)");
+        Holder::Unproven { pid, .. } if trust => {
+            line.text(b"running as PID ")
+                .num(pid.into())
+                .text(b" (as the locked PID file says; not verified)")
+                .print();
             exit::STATUS_RUNNING
         }
         Holder::Unproven { pid, why, .. } => {
-            eprintln!("daemonic: {}", unproven(pid, &why));
+            unproven(&mut line, pid, why).eprint();
             exit::STATUS_UNKNOWN
         }
         Holder::Foreign { named, holder } => {
-            eprintln!(
-                "daemonic: {}: cannot tell whether the daemon runs",
-                foreign(named, holder)
-            );
+            foreign(&mut line, named, holder)
+                .text(b": cannot tell whether the daemon runs")
+                .eprint();
             exit::STATUS_UNKNOWN
         }
         Holder::Stale(pid) => {
-            let named = pid
-                .map(|pid| format!(" (it names {pid})"))
-                .unwrap_or_default();
-            println!(
-                "daemonic: not running, but {} remains{named}",
-                path.display()
-            );
+            line.text(b"not running, but ").c(path).text(b" remains");
+            if let Some(pid) = pid {
+                line.text(b" (it names ").num(pid.into()).text(b")");
+            }
+            line.print();
             exit::STATUS_DEAD_PID_FILE
         }
         Holder::Missing => {
-            println!("daemonic: not running");
+            line.text(b"not running").print();
             exit::STATUS_NOT_RUNNING
         }
-        Holder::Unknown(message) => {
-            eprintln!("daemonic: cannot tell: {message}");
+        Holder::Unknown(why) => {
+            line.text(b"cannot tell: ");
+            why.write(&mut line, path);
+            line.eprint();
             exit::STATUS_UNKNOWN
         }
     }
 }
 
-fn unproven(pid: i32, why: &str) -> String {
-    format!(
-        "the PID file names PID {pid}, but nothing proves it is the daemon ({why}); \
-         --trust-pidfile accepts the file's word"
-    )
+fn unproven(line: &mut Line, pid: i32, why: Errno) -> &mut Line {
+    line.text(b"the PID file names PID ")
+        .num(pid.into())
+        .text(b", but nothing proves it is the daemon (cannot read /proc/")
+        .num(pid.into())
+        .text(b"/fd: ")
+        .errno(why)
+        .text(b"); --trust-pidfile accepts the file's word")
 }
 
-fn foreign(named: Option<i32>, holder: Option<i32>) -> String {
-    let by = match holder {
-        Some(pid) => format!("PID {pid} ({})", command_name(pid)),
-        None => String::from("another process"),
-    };
+fn foreign(line: &mut Line, named: Option<i32>, holder: Option<i32>) -> &mut Line {
+    line.text(b"the PID file is held by ");
+    by(line, holder);
     match named {
-        Some(pid) => format!("the PID file is held by {by}, not by PID {pid} which it names"),
-        None => format!("the PID file is held by {by} and names no PID"),
+        Some(pid) => line
+            .text(b", not by PID ")
+            .num(pid.into())
+            .text(b" which it names"),
+        None => line.text(b" and names no PID"),
     }
 }
 
-/// A process's command name, for messages.
-fn command_name(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|name| name.trim_end().to_string())
-        .unwrap_or_else(|_| String::from("?"))
+/// `PID 812 (sleep)`, or `another process`.
+fn by(line: &mut Line, holder: Option<i32>) -> &mut Line {
+    match holder {
+        Some(pid) => {
+            let mut path = [0u8; 32];
+            let mut name = [0u8; 64];
+            let comm = proc_file(pid, b"/comm", &mut path)
+                .and_then(|path| read_small(path, &mut name))
+                .map_or(&b"?"[..], |text| text.strip_suffix(b"\n").unwrap_or(text));
+            line.text(b"PID ")
+                .num(pid.into())
+                .text(b" (")
+                .text(comm)
+                .text(b")")
+        }
+        None => line.text(b"another process"),
+    }
 }
 
 /// `--stop`: signal the proven daemon, wait until it is gone and its lock
 /// released; after `timeout`, SIGKILL what is left of its session, then it.
-pub fn stop(path: &Path, signal: i32, timeout: Duration, trust: Trust) -> i32 {
+#[inline(never)]
+pub fn stop(path: &CStr, signal: i32, timeout: Duration, trust: bool) -> i32 {
+    let mut line = Line::daemonic();
     let (pid, pidfd, file, session) = match inspect(path) {
         Holder::Daemon {
             pid,
@@ -232,79 +256,86 @@ pub fn stop(path: &Path, signal: i32, timeout: Duration, trust: Trust) -> i32 {
         } => (pid, pidfd, file, session),
         Holder::Unproven {
             pid, pidfd, why, ..
-        } if !trust.pid_file => {
+        } if !trust => {
             // One who may not signal it hears that first: it is the answer.
             if let Err(errno) = send(&pidfd, 0) {
-                eprintln!("daemonic: cannot signal PID {pid}: {errno}");
+                cannot_signal(&mut line, pid, errno);
             } else {
-                eprintln!("daemonic: {}", unproven(pid, &why));
+                unproven(&mut line, pid, why);
             }
+            line.eprint();
             return exit::STOP_UNKNOWN;
         }
         Holder::Unproven {
             pid, pidfd, file, ..
         } => (pid, pidfd, file, session_of(pid)),
         Holder::Foreign { named, holder } => {
-            eprintln!(
-                "daemonic: {}: not signalling anything",
-                foreign(named, holder)
-            );
+            foreign(&mut line, named, holder)
+                .text(b": not signalling anything")
+                .eprint();
             return exit::STOP_UNKNOWN;
         }
         Holder::Stale(_) | Holder::Missing => {
-            eprintln!("daemonic: not running");
+            line.text(b"not running").eprint();
             return exit::STOP_NOT_RUNNING;
         }
-        Holder::Unknown(message) => {
-            eprintln!("daemonic: cannot stop: {message}");
+        Holder::Unknown(why) => {
+            line.text(b"cannot stop: ");
+            why.write(&mut line, path);
+            line.eprint();
             return exit::STOP_UNKNOWN;
         }
     };
     if let Err(errno) = send(&pidfd, signal) {
-        eprintln!("daemonic: cannot signal PID {pid}: {errno}");
+        cannot_signal(&mut line, pid, errno).eprint();
         return exit::STOP_UNKNOWN;
     }
-    let deadline = Instant::now() + timeout;
+    let deadline = sys::now() + timeout;
     let gone = exited(&pidfd, timeout);
     if gone && released_by(&file, deadline) {
         remove_if_stale(path, &file);
         return exit::STOP_DONE;
     }
+    line.text(b"PID ").num(pid.into());
     if gone {
-        eprintln!(
-            "daemonic: PID {pid} is gone, but its children still hold {}: sending SIGKILL",
-            path.display()
-        );
+        line.text(b" is gone, but its children still hold ").c(path);
     } else {
-        eprintln!("daemonic: PID {pid} still running after {timeout:?}: sending SIGKILL");
+        line.text(b" still running after ")
+            .secs(timeout)
+            .text(b" s");
     }
+    line.text(b": sending SIGKILL").eprint();
     // What the daemon started first (a supervisor then sees its program
     // end and removes its files itself), then the daemon.
     let others = session.map_or(0, |session| kill_session(session, pid));
     if !gone && (others == 0 || !exited(&pidfd, Duration::from_secs(1))) {
         let _ = send(&pidfd, libc::SIGKILL);
     }
+    let mut line = Line::daemonic();
     if !exited(&pidfd, Duration::from_secs(5)) {
-        eprintln!("daemonic: PID {pid} survived SIGKILL");
+        line.text(b"PID ")
+            .num(pid.into())
+            .text(b" survived SIGKILL")
+            .eprint();
         return exit::STOP_UNKNOWN;
     }
-    if !released_by(&file, Instant::now() + Duration::from_secs(5)) {
-        let holder = daemonic::proof::find_holder(file.as_fd(), None)
-            .ok()
-            .flatten()
-            .map(Pid::as_raw_pid);
-        eprintln!(
-            "daemonic: PID {pid} is gone, but {} still holds {}",
-            holder.map_or(String::from("another process"), |h| format!(
-                "PID {h} ({})",
-                command_name(h)
-            )),
-            path.display()
-        );
+    if !released_by(&file, sys::now() + Duration::from_secs(5)) {
+        line.text(b"PID ").num(pid.into()).text(b" is gone, but ");
+        by(&mut line, holder(&file, None))
+            .text(b" still holds ")
+            .c(path)
+            .eprint();
         return exit::STOP_UNKNOWN;
     }
     remove_if_stale(path, &file);
     exit::STOP_DONE
+}
+
+fn cannot_signal(line: &mut Line, pid: i32, errno: Errno) -> &mut Line {
+    line.text(b"cannot signal PID ")
+        .num(pid.into())
+        .text(b": ")
+        .errno(errno)
 }
 
 /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
@@ -322,65 +353,88 @@ fn send(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
             signal,
-            std::ptr::null::<libc::siginfo_t>(),
+            core::ptr::null::<libc::siginfo_t>(),
             0,
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO))
-    }
+    sys::check(rc as libc::c_long).map(drop)
 }
 
 /// Whether the process behind `pidfd` has exited, waiting up to `timeout`:
 /// a pidfd turns readable the moment it does, so this returns then, not
 /// at the next poll of a loop.
 fn exited(pidfd: &OwnedFd, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = sys::now() + timeout;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut fds = [libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let millis = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, millis) };
-        if n > 0 {
+        if sys::readable(pidfd.as_raw_fd(), sys::millis_until(deadline)) {
             return true;
         }
-        if n == 0 || left.is_zero() {
+        if sys::now() >= deadline {
             return false;
         }
     }
 }
 
 /// Waits until the lock on `file` can be had, up to `deadline`.
-fn released_by(file: &OwnedFd, deadline: Instant) -> bool {
+fn released_by(file: &OwnedFd, deadline: Duration) -> bool {
     loop {
         if rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive).is_ok() {
             return true;
         }
-        if Instant::now() >= deadline {
+        if sys::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        sys::sleep(Duration::from_millis(2));
     }
+}
+
+/// `/proc/PID` followed by `file` (`/stat`), as a C string in `buf`.
+fn proc_file<'b>(pid: i32, file: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b CStr> {
+    let digits = Decimal::new(u64::from(pid.unsigned_abs()));
+    let mut len = 0;
+    for part in [&b"/proc/"[..], digits.digits(), file, b"\0"] {
+        buf.get_mut(len..len + part.len())?.copy_from_slice(part);
+        len += part.len();
+    }
+    CStr::from_bytes_with_nul(&buf[..len]).ok()
+}
+
+/// Reads a small `/proc` file whole into `buf`.
+pub fn read_small<'b>(path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(_) => return None,
+        }
+    }
+    Some(&buf[..len])
+}
+
+/// `/proc/PID/stat` after the command name, into `buf`: its fields
+/// from the state on, for [`field`].
+pub fn stat_fields(pid: i32, buf: &mut [u8; 512]) -> Option<&[u8]> {
+    let mut path = [0u8; 32];
+    let text = read_small(proc_file(pid, b"/stat", &mut path)?, buf)?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    Some(&text[close + 1..])
+}
+
+/// Field `index` of [`stat_fields`] (0: state, 1: ppid, 2: pgrp, 3:
+/// session).
+pub fn field(fields: &[u8], index: usize) -> Option<&[u8]> {
+    fields
+        .split(|&b| b == b' ' || b == b'\n')
+        .filter(|field| !field.is_empty())
+        .nth(index)
 }
 
 /// The session a process runs in, from `/proc/PID/stat`.
 fn session_of(pid: i32) -> Option<i32> {
-    stat_field(pid, 3)
-}
-
-/// Field `index` after the command name of `/proc/PID/stat` (0: state,
-/// 1: ppid, 2: pgrp, 3: session).
-fn stat_field(pid: i32, index: usize) -> Option<i32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &text[text.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(index)?.parse().ok()
+    let mut buf = [0u8; 512];
+    sys::parse_pid(field(stat_fields(pid, &mut buf)?, 3)?)
 }
 
 /// SIGKILLs every process of the daemon's session but the daemon: what it
@@ -389,20 +443,30 @@ fn stat_field(pid: i32, index: usize) -> Option<i32> {
 /// Each process is pinned with a pidfd before its session is checked, so a
 /// reused PID is never signalled. How many were signalled.
 fn kill_session(session: i32, daemon: i32) -> usize {
-    let own_session = session_of(std::process::id() as i32);
-    let leader_gone = std::fs::metadata(format!("/proc/{session}")).is_err();
-    if own_session == Some(session) || !(session == daemon || leader_gone) {
+    let mut path = [0u8; 32];
+    let leader_gone =
+        proc_file(session, b"", &mut path).is_none_or(|path| rustix::fs::stat(path).is_err());
+    if session_of(own_pid()) == Some(session) || !(session == daemon || leader_gone) {
         return 0;
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Ok(proc) = rustix::fs::open(
+        c"/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return 0;
     };
+    let mut dir_buf = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut entries = RawDir::new(&proc, &mut dir_buf);
     let mut signalled = 0;
-    for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+    while let Some(entry) = entries.next() {
+        let Some(pid) = entry
+            .ok()
+            .and_then(|e| sys::parse_pid(e.file_name().to_bytes()))
+        else {
             continue;
         };
-        if pid == daemon || pid <= 1 || pid == std::process::id() as i32 {
+        if pid == daemon || pid <= 1 || pid == own_pid() {
             continue;
         }
         let Ok(pidfd) = pidfd_open(pid) else {
@@ -418,15 +482,14 @@ fn kill_session(session: i32, daemon: i32) -> usize {
 /// A daemon that could not remove its PID file (a program executed without
 /// `--supervise` does not know it has one): remove it, while `file` holds
 /// the exclusive lock, if the path still names that file.
-fn remove_if_stale(path: &Path, file: &OwnedFd) {
+fn remove_if_stale(path: &CStr, file: &OwnedFd) {
     if rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive).is_err() {
         return;
     }
-    let (Ok(held), Ok(now)) = (rustix::fs::fstat(file), std::fs::symlink_metadata(path)) else {
+    let (Ok(held), Ok(now)) = (rustix::fs::fstat(file), rustix::fs::lstat(path)) else {
         return;
     };
-    use std::os::unix::fs::MetadataExt;
-    if held.st_ino == now.ino() && held.st_dev == now.dev() {
-        let _ = std::fs::remove_file(path);
+    if held.st_ino == now.st_ino && held.st_dev == now.st_dev {
+        let _ = rustix::fs::unlink(path);
     }
 }

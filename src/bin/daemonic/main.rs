@@ -1,13 +1,59 @@
 //! `daemonic`: start, stop, check and supervise a program as a daemon, on
 //! the `daemonic` crate. See `daemonic --help` and README.md.
+//!
+//! `#![no_std]` and `#![no_main]`: a C `main` over the C library, no
+//! allocator, no formatting machinery, so that the static binary stays
+//! small (README, "Building tiny"). Arguments stay the bytes `argv` holds.
+//! With the `std` feature (the default, for `cargo install`) the library
+//! links `std`, which then provides the panic handler; nothing here uses it.
+
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
 
 mod args;
 mod control;
+mod ids;
+mod out;
+mod program;
 mod start;
 mod supervise;
+mod sys;
 mod tree;
 
+use core::ffi::{CStr, c_char, c_int};
+
 use args::Command;
+use out::Line;
+
+// Without std, the libc crate declares C functions but links no C library.
+#[cfg(not(feature = "std"))]
+#[link(name = "c")]
+unsafe extern "C" {}
+
+// The prebuilt `core` carries unwind tables that name a personality
+// routine (and, on ARM EHABI targets, these two as well); with panic =
+// "abort" nothing unwinds, so nothing ever calls them. LTO drops the
+// references; a build without it needs the symbols to link.
+#[cfg(all(not(feature = "std"), not(test)))]
+mod unwind_stubs {
+    #[unsafe(no_mangle)]
+    extern "C" fn rust_eh_personality() {}
+    #[cfg(target_arch = "arm")]
+    #[unsafe(no_mangle)]
+    extern "C" fn __aeabi_unwind_cpp_pr0() {}
+    #[cfg(target_arch = "arm")]
+    #[unsafe(no_mangle)]
+    extern "C" fn __aeabi_unwind_cpp_pr1() {}
+}
+
+/// Nothing here should panic; if something does, end at once with the
+/// status of a start that failed (no unwinding, no message machinery).
+#[cfg(all(not(feature = "std"), not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: _exit takes any status and never returns.
+    unsafe { libc::_exit(exit::COULD_NOT_START) }
+}
 
 /// Exit statuses, as `--help` documents them.
 mod exit {
@@ -96,29 +142,85 @@ EXIT STATUS
 Every error message starts with 'daemonic: '.
 ";
 
-fn main() {
-    let args = std::env::args_os().skip(1).collect();
-    let status = match args::parse(args) {
-        Err(message) => {
-            eprintln!("daemonic: {message} (see daemonic --help)");
+/// The C entry point: `argv` holds `argc` C strings that live as long as
+/// the process.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    entry(argc, argv)
+}
+
+fn entry(argc: c_int, argv: *const *const c_char) -> c_int {
+    // As Rust's runtime (and every daemon tool) has it: a reader gone away
+    // is EPIPE from write, not death. The daemon and the program get the
+    // default back (the library resets signals before execve).
+    // SAFETY: setting a disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let args = match arguments(argc, argv) {
+        Ok(args) => args,
+        Err(_) => {
+            Line::daemonic().text(b"out of memory").eprint();
+            return exit::USAGE;
+        }
+    };
+    run(args)
+}
+
+/// `argv[1..argc]` as a slice of C strings.
+fn arguments(
+    argc: c_int,
+    argv: *const *const c_char,
+) -> Result<&'static [&'static CStr], daemonic::Errno> {
+    let count = usize::try_from(argc).unwrap_or(0).saturating_sub(1);
+    let args = sys::slab(count, c"")?;
+    for (at, arg) in args.iter_mut().enumerate() {
+        // SAFETY: argv holds argc valid C strings, which live (unchanged
+        // by this program) until the process ends.
+        *arg = unsafe { CStr::from_ptr(*argv.add(at + 1)) };
+    }
+    Ok(args)
+}
+
+fn run(args: &'static [&'static CStr]) -> i32 {
+    let mut usage = Line::daemonic();
+    match args::parse(args, &mut usage) {
+        Err(args::Usage) => {
+            usage.text(b" (see daemonic --help)").eprint();
             exit::USAGE
         }
         Ok(Command::Help) => {
-            print!("{HELP}");
+            out::write_all(1, HELP.as_bytes());
             0
         }
         Ok(Command::Version) => {
-            println!("daemonic {}", env!("CARGO_PKG_VERSION"));
+            Line::new()
+                .text(b"daemonic ")
+                .text(env!("CARGO_PKG_VERSION").as_bytes())
+                .print();
             0
         }
-        Ok(Command::Status { pid_file, trust }) => control::status(&pid_file, trust),
+        Ok(Command::Status { pid_file, trust }) => control::status(pid_file, trust),
         Ok(Command::Stop {
             pid_file,
             signal,
             timeout,
             trust,
-        }) => control::stop(&pid_file, signal, timeout, trust),
-        Ok(Command::Start(start)) => start::run(*start),
-    };
-    std::process::exit(status);
+        }) => control::stop(pid_file, signal, timeout, trust),
+        Ok(Command::Start(start)) => start::run(start),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_reads_argv() {
+        let words = [c"daemonic", c"--version"];
+        let argv: Vec<*const c_char> = words.iter().map(|w| w.as_ptr()).collect();
+        assert_eq!(entry(2, argv.as_ptr()), 0);
+        let words = [c"daemonic", c"--bogus"];
+        let argv: Vec<*const c_char> = words.iter().map(|w| w.as_ptr()).collect();
+        assert_eq!(entry(2, argv.as_ptr()), exit::USAGE);
+    }
 }

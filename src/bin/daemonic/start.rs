@@ -1,114 +1,144 @@
-//! Starting: the options onto the library's builder, its errors onto the
+//! Starting: the options onto the library's [`Plan`], its errors onto the
 //! exit statuses.
 
-use daemonic::{Daemonize, Detach, Error, OwnedProgramReadiness, OwnedStdio, Started, Step};
+use core::ffi::CStr;
+
+use daemonic::{Detach, Errno, Error, Plan, ProgramReadiness, Started, Stdio, Step};
 
 use crate::args::{DEFAULT_WAIT, Start};
-use crate::{exit, supervise};
+use crate::ids::{self, Ids};
+use crate::out::Line;
+use crate::program::{self, Notify, Unfit};
+use crate::{exit, supervise, sys};
 
-/// Builds the daemon's description: everything but what to execute.
-pub fn builder(start: &Start) -> Daemonize {
-    let mut builder = Daemonize::new();
-    if let Some(path) = &start.pid_file {
-        builder = builder.pid_file(path);
+/// The daemon's description: everything but what to execute.
+pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
+    let mut plan = Plan::new().keep_fds(start.keep_fds());
+    if let Some(path) = start.pid_file {
+        plan = plan.pid_file(path);
     }
-    if let Some(dir) = &start.chdir {
-        builder = builder.working_directory(dir);
+    if let Some(dir) = start.chdir {
+        plan = plan.working_directory(dir);
     }
     if let Some(mask) = start.umask {
-        builder = builder.umask(mask);
+        plan = plan.umask(mask);
     }
-    if let Some(path) = &start.stdout {
-        builder = builder.stdout(OwnedStdio::File(path.clone()));
+    if let Some(path) = start.stdout {
+        plan = plan.stdout(Stdio::File(path));
     }
-    if let Some(path) = &start.stderr {
-        builder = builder.stderr(OwnedStdio::File(path.clone()));
+    if let Some(path) = start.stderr {
+        plan = plan.stderr(Stdio::File(path));
     }
-    if let Some(user) = &start.user {
-        builder = builder.user(user);
+    if let Some(uid) = ids.uid {
+        plan = plan.user(uid);
     }
-    if let Some(group) = &start.group {
-        builder = builder.group(group);
+    if let Some(gid) = ids.gid {
+        plan = plan.group(gid);
     }
-    if let Some(dir) = &start.chroot {
-        builder = builder.chroot(dir);
+    if let Some(groups) = ids.groups {
+        plan = plan.groups(groups);
     }
-    builder = builder.keep_fds(start.keep_fds.iter().copied());
+    if let Some(dir) = start.chroot {
+        plan = plan.chroot(dir);
+    }
     if let Some(increment) = start.nice {
-        builder = builder.nice(increment);
+        plan = plan.nice(increment);
     }
     if start.foreground {
-        builder = builder.detach(Detach::Never);
+        plan = plan.detach(Detach::Never);
     }
-    builder
+    plan
 }
 
-pub fn run(start: Start) -> i32 {
+#[inline(never)]
+pub fn run(mut start: Start) -> i32 {
+    let mut unknown = Line::daemonic();
+    let Ok(ids) = ids::resolve(start.user, start.group, &mut unknown) else {
+        unknown.eprint();
+        return exit::USAGE;
+    };
     if start.supervise {
-        return supervise::run(start);
+        return supervise::run(&mut start, &ids);
     }
-    let mut builder = builder(&start);
-    if start.clear_env {
-        builder = builder.env_clear();
+    // The program tells a socket in a private directory, which the
+    // library's caller side binds and reads.
+    let mut private = None;
+    if start.wait_ready.is_some() && start.ready_fd.is_none() {
+        match program::private_dir().and_then(|(dir, socket)| {
+            let entry = sys::c_string(&[b"NOTIFY_SOCKET=", socket.to_bytes()])?;
+            Ok((dir, socket, entry))
+        }) {
+            Ok(made) => private = Some(made),
+            Err(errno) => {
+                return report(&Error::Os {
+                    step: Step::Readiness,
+                    errno,
+                });
+            }
+        }
     }
-    for (key, value) in &start.env {
-        builder = builder.env(key, value);
+    let notify = private.map_or(Notify::Keep, |(_, _, entry)| Notify::Set(entry));
+    let status = start_program(&start, &ids, notify, private.map(|(_, socket, _)| socket));
+    if let Some((dir, socket, _)) = private {
+        program::remove_private_dir(dir, socket);
     }
+    status
+}
+
+fn start_program(start: &Start, ids: &Ids, notify: Notify, socket: Option<&CStr>) -> i32 {
+    let exec = match program::prepare(start, notify) {
+        Ok(exec) => exec,
+        Err(unfit) => return unfit_program(unfit, start),
+    };
+    let mut plan = plan(start, ids)
+        .exec(exec)
+        .ready_timeout(Some(start.wait_ready.unwrap_or(DEFAULT_WAIT)));
     if let Some(fd) = start.ready_fd {
-        builder = builder.program_readiness(OwnedProgramReadiness::Fd(fd));
-    } else if start.wait_ready.is_some() {
-        builder = builder.program_readiness(OwnedProgramReadiness::NotifySocket);
+        plan = plan.program_readiness(ProgramReadiness::Fd(fd));
+    } else if let Some(socket) = socket {
+        plan = plan.program_readiness(ProgramReadiness::NotifySocket(socket));
     }
-    builder = builder.ready_timeout(Some(start.wait_ready.unwrap_or(DEFAULT_WAIT)));
-    match builder.exec(&start.program, &start.args).start() {
+    match plan.start() {
         Ok(Started::Parent(_)) => exit::STARTED,
         // An executed program never returns here.
         Ok(Started::Daemon(_)) => exit::COULD_NOT_START,
-        Err(error) => refused(&error, &start),
+        Err(error) => refused(&error, &plan, start),
     }
 }
 
-/// Prints why a start failed, naming the user, group or file involved, and
+/// Says why the program cannot be executed.
+pub fn unfit_program(unfit: Unfit, start: &Start) -> i32 {
+    let mut message = Line::daemonic();
+    match unfit {
+        Unfit::NotInPath => message
+            .text(b"no program '")
+            .c(start.program[0])
+            .text(b"' in PATH"),
+        Unfit::NoMemory => message
+            .text(b"failed to prepare the program: ")
+            .errno(Errno::NOMEM),
+    };
+    message.eprint();
+    exit::COULD_NOT_START
+}
+
+/// Prints why a start failed, naming the file or program involved, and
 /// gives the exit status.
-pub fn refused(error: &Error, start: &Start) -> i32 {
+pub fn refused(error: &Error, plan: &Plan<'_>, start: &Start) -> i32 {
     match error {
-        Error::Invalid {
-            option: "user",
-            reason,
-        } if reason.starts_with("a numeric user") => {
-            eprintln!(
-                "daemonic: user {} has no passwd entry: name its group with -g",
-                start.user.as_deref().unwrap_or_default()
-            );
-            exit::USAGE
-        }
-        Error::Invalid { option: "user", .. } => unknown("user", start.user.as_deref()),
-        Error::Invalid {
-            option: "group", ..
-        } => unknown("group", start.group.as_deref()),
-        Error::Invalid { option: "exec", .. } => {
-            eprintln!(
-                "daemonic: no program '{}' in PATH",
-                start.program.to_string_lossy()
-            );
-            exit::COULD_NOT_START
-        }
-        Error::Os { .. } => {
-            // What failed on what: the builder names the path or program.
-            let described = builder(start)
-                .exec(&start.program, &start.args)
-                .describe(error);
-            eprintln!("daemonic: {described}");
+        Error::Os { step, errno } if !(*step == Step::Readiness && *errno == Errno::TIMEDOUT) => {
+            // What failed on what: the plan names the path or program.
+            Line::daemonic().described(&plan.describe(error)).eprint();
             status_of(error)
         }
         Error::NotReady {
             last_step: Some(step),
             ..
         } => {
-            eprintln!(
-                "daemonic: the daemon was not ready in time, still {}; it was stopped",
-                doing(*step, start)
-            );
+            let mut message = Line::daemonic();
+            message.text(b"the daemon was not ready in time, still ");
+            doing(&mut message, *step, start);
+            message.text(b"; it was stopped").eprint();
             exit::NOT_READY
         }
         error => report(error),
@@ -116,38 +146,40 @@ pub fn refused(error: &Error, start: &Start) -> i32 {
 }
 
 /// What the daemon was doing at `step`, with the path it was opening.
-fn doing(step: Step, start: &Start) -> String {
-    let opening = |what: &str, path: Option<&std::path::PathBuf>| match path {
-        Some(path) => format!("opening the {what} {}", path.display()),
-        None => format!("opening /dev/null for the {what}"),
+fn doing(line: &mut Line, step: Step, start: &Start) {
+    let opening = |line: &mut Line, what: &[u8], path: Option<&CStr>| match path {
+        Some(path) => {
+            line.text(b"opening the ").text(what).text(b" ").c(path);
+        }
+        None => {
+            line.text(b"opening /dev/null for the ").text(what);
+        }
     };
     match step {
-        Step::RedirectStdout => opening("output file", start.stdout.as_ref()),
-        Step::RedirectStderr => opening("error file", start.stderr.as_ref()),
-        Step::RedirectStdin => opening("input", None),
-        Step::ChangeDirectory => match &start.chdir {
-            Some(dir) => format!("changing directory to {}", dir.display()),
-            None => String::from("changing directory to /"),
-        },
-        step => format!("trying to {step}"),
+        Step::RedirectStdout => opening(line, b"output file", start.stdout),
+        Step::RedirectStderr => opening(line, b"error file", start.stderr),
+        Step::RedirectStdin => opening(line, b"input", None),
+        Step::ChangeDirectory => {
+            line.text(b"changing directory to ")
+                .c(start.chdir.unwrap_or(c"/"));
+        }
+        step => {
+            line.text(b"trying to ").text(step.describe().as_bytes());
+        }
     }
-}
-
-/// An unknown user or group, named.
-pub fn unknown(what: &str, name: Option<&str>) -> i32 {
-    eprintln!("daemonic: unknown {what} '{}'", name.unwrap_or_default());
-    exit::USAGE
 }
 
 /// Prints the error and gives its exit status.
 pub fn report(error: &Error) -> i32 {
+    let mut message = Line::daemonic();
     match error {
         Error::Os {
             step: Step::Readiness,
-            errno: daemonic::Errno::TIMEDOUT,
-        } => eprintln!("daemonic: the program was not ready in time; it was stopped"),
-        error => eprintln!("daemonic: {error}"),
-    }
+            errno: Errno::TIMEDOUT,
+        } => message.text(b"the program was not ready in time; it was stopped"),
+        error => message.error(error),
+    };
+    message.eprint();
     status_of(error)
 }
 
@@ -158,7 +190,7 @@ pub fn status_of(error: &Error) -> i32 {
         Error::NotReady { .. } => exit::NOT_READY,
         Error::Os {
             step: Step::Readiness,
-            errno: daemonic::Errno::TIMEDOUT,
+            errno: Errno::TIMEDOUT,
         } => exit::NOT_READY,
         Error::Invalid { .. } | Error::InteriorNul { .. } => exit::USAGE,
         _ => exit::COULD_NOT_START,

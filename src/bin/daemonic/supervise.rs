@@ -9,16 +9,17 @@
 //! signals arrive on a `signalfd`, children are reaped with `waitpid`, the
 //! restart delay is a `poll` timeout, messages are built in stack buffers.
 
-use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use core::ffi::CStr;
+use core::time::Duration;
 
-use daemonic::{Daemon, Error, ExitStatus, Readiness, Started, Step};
+use daemonic::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use daemonic::{Daemon, Errno, Error, Exec, ExitStatus, Readiness, Started, Step};
 
 use crate::args::{DEFAULT_WAIT, Start};
-use crate::{exit, start, tree};
+use crate::ids::Ids;
+use crate::out::{Decimal, Line};
+use crate::program::{self, Notify};
+use crate::{exit, start, sys, tree};
 
 /// The longest delay between restarts.
 const RESTART_CAP: Duration = Duration::from_secs(60);
@@ -40,8 +41,8 @@ const FORWARDED: [i32; 5] = [
 
 /// The program to run and how, prepared before the first fork.
 struct Program {
-    program: daemonic::Program,
-    child_pid_file: Option<CString>,
+    exec: Exec<'static>,
+    child_pid_file: Option<&'static CStr>,
     readiness: Channel,
     wait: Duration,
     restart: Option<Duration>,
@@ -50,7 +51,7 @@ struct Program {
     grace: Duration,
     /// The supervisor's PID, which the program checks after asking for its
     /// parent-death signal.
-    supervisor: std::cell::Cell<i32>,
+    supervisor: core::cell::Cell<i32>,
 }
 
 /// How the first run of the program says it is ready.
@@ -58,28 +59,35 @@ enum Channel {
     /// As soon as it is executed.
     None,
     /// `READY=1` on this bound socket, in this private directory.
-    Socket(OwnedFd, PathBuf),
+    Socket {
+        socket: OwnedFd,
+        dir: &'static CStr,
+        path: &'static CStr,
+    },
     /// A newline on fd N (a pipe is made for each run).
     Fd(RawFd),
 }
 
-pub fn run(start: Start) -> i32 {
-    let program = match Program::prepare(&start) {
+#[inline(never)]
+pub fn run(start: &mut Start, ids: &Ids) -> i32 {
+    let program = match Program::prepare(start) {
         Ok(program) => program,
-        Err(Prepare::Failed(error)) => return start::refused(&error, &start),
-        Err(Prepare::Message(message)) => {
-            eprintln!("daemonic: {message}");
-            return exit::COULD_NOT_START;
-        }
+        Err(Prepare::Unfit(unfit)) => return start::unfit_program(unfit, start),
+        Err(Prepare::Failed(error)) => return start::report(&error),
     };
-    let mut builder = start::builder(&start)
+    if let Channel::Socket { socket, .. } = &program.readiness {
+        start.keep_fds[start.kept] = socket.as_raw_fd();
+        start.kept += 1;
+    }
+    let mut plan = start::plan(start, ids)
         .readiness(Readiness::Manual)
         // The supervisor's own wait ends first, with the precise error.
         .ready_timeout(Some(program.wait + Duration::from_secs(5)));
-    if let Channel::Socket(socket, _) = &program.readiness {
-        builder = builder.keep_fds([socket.as_raw_fd()]);
+    // The supervisor is the service's main process: it tells systemd.
+    if let Some(socket) = sys::getenv(c"NOTIFY_SOCKET") {
+        plan = plan.notify_socket(socket);
     }
-    match builder.start() {
+    match plan.start() {
         Ok(Started::Parent(_)) => {
             program.remove_private_dir();
             exit::STARTED
@@ -87,93 +95,107 @@ pub fn run(start: Start) -> i32 {
         Ok(Started::Daemon(daemon)) => supervise(daemon, &program),
         Err(error) => {
             program.remove_private_dir();
-            start::refused(&error, &start)
+            start::refused(&error, &plan, start)
         }
     }
 }
 
 /// Why the program could not be prepared.
 enum Prepare {
-    /// The library refused it (bad program, NUL byte): said as a start would.
+    /// Not found, or no memory: said as a start would.
+    Unfit(program::Unfit),
+    /// The notification socket or the child PID file's path.
     Failed(Error),
-    /// Anything else, said as is.
-    Message(String),
-}
-
-impl From<String> for Prepare {
-    fn from(message: String) -> Prepare {
-        Prepare::Message(message)
-    }
 }
 
 impl Program {
     fn prepare(start: &Start) -> Result<Program, Prepare> {
-        let changes: Vec<(OsString, Option<OsString>)> = start
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
-        let mut env = daemonic::environment(start.clear_env, &changes);
-        let readiness = match (start.ready_fd, start.wait_ready) {
-            (Some(fd), _) => Channel::Fd(fd),
+        let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
+        let (readiness, notify) = match (start.ready_fd, start.wait_ready) {
+            (Some(fd), _) => (Channel::Fd(fd), Notify::Remove),
             (None, Some(_)) => {
-                let dir = private_dir()?;
-                let path = dir.join("notify");
-                let socket = std::os::unix::net::UnixDatagram::bind(&path)
-                    .map_err(|e| format!("failed to bind {}: {e}", path.display()))?;
-                env.retain(|(k, _)| k != "NOTIFY_SOCKET");
-                env.push(("NOTIFY_SOCKET".into(), path.into_os_string()));
-                Channel::Socket(socket.into(), dir)
+                let (dir, path) = program::private_dir().map_err(failed(Step::Readiness))?;
+                let socket = bind(path).map_err(|errno| {
+                    program::remove_private_dir(dir, path);
+                    failed(Step::Readiness)(errno)
+                })?;
+                let entry = sys::c_string(&[b"NOTIFY_SOCKET=", path.to_bytes()])
+                    .map_err(failed(Step::Readiness))?;
+                (Channel::Socket { socket, dir, path }, Notify::Set(entry))
             }
-            (None, None) => {
-                // The supervisor is the service's main process and tells a
-                // NOTIFY_SOCKET itself; the program must not answer for it.
-                env.retain(|(k, _)| k != "NOTIFY_SOCKET");
-                Channel::None
-            }
+            // The supervisor is the service's main process and tells a
+            // NOTIFY_SOCKET itself; the program must not answer for it.
+            (None, None) => (Channel::None, Notify::Remove),
         };
-        let program =
-            daemonic::Program::new(&start.program, &start.args, env).map_err(Prepare::Failed)?;
-        let child_pid_file = match &start.child_pid_file {
-            Some(path) => {
-                let absolute = std::path::absolute(path).map_err(|e| e.to_string())?;
-                Some(
-                    CString::new(absolute.into_os_string().into_vec())
-                        .map_err(|_| "a path holds a NUL byte".to_string())?,
-                )
-            }
-            None => None,
-        };
-        Ok(Program {
-            program,
-            child_pid_file,
+        let program = Program {
+            exec: program::prepare(start, notify).map_err(Prepare::Unfit)?,
+            child_pid_file: None,
             readiness,
             wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
             restart: start.restart,
             grace: start.stop_timeout,
-            supervisor: std::cell::Cell::new(0),
+            supervisor: core::cell::Cell::new(0),
+        };
+        let child_pid_file = match start.child_pid_file {
+            Some(path) => Some(absolute(path).map_err(|errno| {
+                program.remove_private_dir();
+                failed(Step::Prepare)(errno)
+            })?),
+            None => None,
+        };
+        Ok(Program {
+            child_pid_file,
+            ..program
         })
     }
 
     fn remove_private_dir(&self) {
-        if let Channel::Socket(_, dir) = &self.readiness {
-            let _ = std::fs::remove_dir_all(dir);
+        if let Channel::Socket { dir, path, .. } = &self.readiness {
+            program::remove_private_dir(dir, path);
         }
     }
 }
 
+/// An `AF_UNIX` datagram socket bound at `path`, close-on-exec.
+fn bind(path: &CStr) -> Result<OwnedFd, Errno> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
+    Ok(socket)
+}
+
+/// `path` against the working directory, for a file the supervisor writes
+/// after its `chdir`.
+fn absolute(path: &'static CStr) -> Result<&'static CStr, Errno> {
+    if path.to_bytes().starts_with(b"/") {
+        return Ok(path);
+    }
+    let mut cwd = [0u8; 4096];
+    // SAFETY: getcwd writes at most `cwd.len()` bytes, NUL included.
+    if unsafe { libc::getcwd(cwd.as_mut_ptr().cast(), cwd.len()) }.is_null() {
+        return Err(sys::errno());
+    }
+    let len = cwd.iter().position(|&b| b == 0).unwrap_or(0);
+    sys::c_string(&[&cwd[..len], b"/", path.to_bytes()])
+}
+
 /// The supervisor's life, in the daemon. Never returns.
-fn supervise(mut daemon: Daemon<'static>, program: &Program) -> ! {
+fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     program.supervisor.set(daemon.pid().as_raw_pid());
     // What the program backgrounds stays ours to reap and to stop. Where
     // the system refuses (Linux before 3.4, qemu-user), the supervisor still
     // stops the program's process group, and says what it cannot do.
     if let Err(errno) = tree::become_subreaper() {
-        log(&[
-            b"daemonic: cannot become a child subreaper (os error ",
-            Decimal::new(errno.raw_os_error() as u32).digits(),
-            b"): processes the program backgrounds outside its group are not stopped with it\n",
-        ]);
+        Line::daemonic()
+            .text(b"cannot become a child subreaper (os error ")
+            .num(errno.raw_os_error().into())
+            .text(b"): processes the program backgrounds outside its group are not stopped with it")
+            .eprint();
     }
     let signals = match SignalFd::new() {
         Ok(signals) => signals,
@@ -204,20 +226,22 @@ fn supervise(mut daemon: Daemon<'static>, program: &Program) -> ! {
     remove_child_pid_file(program);
     drop(daemon);
     program.remove_private_dir();
-    std::process::exit(status)
+    // SAFETY: ends this process; nothing is buffered.
+    unsafe { libc::_exit(status) }
 }
 
 /// A running program.
 struct Child {
     pid: i32,
-    started: Instant,
+    /// When it started (monotonic).
+    started: Duration,
     /// The read end of its readiness pipe (`--ready-fd`), first run only.
     ready_pipe: Option<OwnedFd>,
 }
 
 /// Forks and executes the program; the exec's failure comes back through a
 /// close-on-exec pipe. Writes the child PID file.
-fn spawn(program: &Program) -> Result<Child, daemonic::Errno> {
+fn spawn(program: &Program) -> Result<Child, Errno> {
     let (exec_read, exec_write) = pipe()?;
     let ready = match program.readiness {
         Channel::Fd(_) => Some(pipe()?),
@@ -227,7 +251,7 @@ fn spawn(program: &Program) -> Result<Child, daemonic::Errno> {
     // prepared before the fork (this process is single-threaded anyway).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(last_errno());
+        return Err(sys::errno());
     }
     if pid == 0 {
         exec_child(program, &exec_write, ready.as_ref().map(|(_, w)| w));
@@ -242,14 +266,12 @@ fn spawn(program: &Program) -> Result<Child, daemonic::Errno> {
     let got = unsafe { libc::read(exec_read.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
     if got == 4 {
         reap(pid);
-        return Err(daemonic::Errno::from_raw_os_error(i32::from_ne_bytes(
-            errno,
-        )));
+        return Err(Errno::from_raw_os_error(i32::from_ne_bytes(errno)));
     }
     write_child_pid_file(program, pid);
     Ok(Child {
         pid,
-        started: Instant::now(),
+        started: sys::now(),
         ready_pipe: ready.map(|(read, _)| read),
     })
 }
@@ -263,10 +285,10 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         if !tree::detach_program(program.supervisor.get()) {
             libc::_exit(127);
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
+        let mut empty: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        // The supervisor keeps SIGPIPE ignored (Rust); the program gets the default.
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
+        // The supervisor keeps SIGPIPE ignored; the program gets the default.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if let (Channel::Fd(target), Some(write)) = (&program.readiness, ready_write) {
             if write.as_raw_fd() == *target {
@@ -275,12 +297,7 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
                 libc::dup2(write.as_raw_fd(), *target);
             }
         }
-        let errno = program
-            .program
-            .exec()
-            .execute()
-            .raw_os_error()
-            .to_ne_bytes();
+        let errno = program.exec.execute().raw_os_error().to_ne_bytes();
         libc::write(exec_write.as_raw_fd(), errno.as_ptr().cast(), 4);
         libc::_exit(127)
     }
@@ -294,16 +311,16 @@ fn await_first_ready(
 ) -> Result<(), Error> {
     let channel = match (&program.readiness, &child.ready_pipe) {
         (Channel::None, _) | (Channel::Fd(_), None) => return Ok(()),
-        (Channel::Socket(socket, _), _) => socket.as_raw_fd(),
+        (Channel::Socket { socket, .. }, _) => socket.as_raw_fd(),
         (Channel::Fd(_), Some(pipe)) => pipe.as_raw_fd(),
     };
-    let deadline = Instant::now() + program.wait;
+    let deadline = sys::now() + program.wait;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = sys::millis_until(deadline);
+        if left == 0 {
             return Err(Error::Os {
                 step: Step::Readiness,
-                errno: daemonic::Errno::TIMEDOUT,
+                errno: Errno::TIMEDOUT,
             });
         }
         // A closed channel (-1) is skipped by poll.
@@ -320,13 +337,7 @@ fn await_first_ready(
             },
         ];
         // SAFETY: `fds` holds two pollfds; poll ignores a negative fd.
-        unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                2,
-                left.as_millis().min(i32::MAX as u128) as i32,
-            )
-        };
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, left) };
         if fds[0].revents != 0 {
             match signals.next() {
                 Some(libc::SIGCHLD) => {
@@ -349,14 +360,14 @@ fn await_first_ready(
         if n <= 0 {
             // Closed without a newline: it never will be ready. Its exit
             // status says more, if it follows at once.
-            std::thread::sleep(Duration::from_millis(100));
+            sys::sleep(Duration::from_millis(100));
             if let Some(status) = tree::exited(child.pid) {
                 return Err(exited(child.pid, status));
             }
             child.ready_pipe = None;
             return Err(Error::Os {
                 step: Step::Readiness,
-                errno: daemonic::Errno::PIPE,
+                errno: Errno::PIPE,
             });
         }
         match said_ready(&program.readiness, &buf[..n as usize]) {
@@ -373,15 +384,17 @@ fn await_first_ready(
 }
 
 /// What a readiness message says: ready, failed (`ERRNO=`), or nothing yet.
-fn said_ready(channel: &Channel, said: &[u8]) -> Option<Result<(), daemonic::Errno>> {
+fn said_ready(channel: &Channel, said: &[u8]) -> Option<Result<(), Errno>> {
     match channel {
         Channel::Fd(_) => said.contains(&b'\n').then_some(Ok(())),
-        Channel::Socket(..) => said.split(|&b| b == b'\n').find_map(|line| {
+        Channel::Socket { .. } => said.split(|&b| b == b'\n').find_map(|line| {
             if line == b"READY=1" {
                 return Some(Ok(()));
             }
-            let errno = line.strip_prefix(b"ERRNO=").and_then(parse_number)?;
-            Some(Err(daemonic::Errno::from_raw_os_error(errno as i32)))
+            let errno = line
+                .strip_prefix(b"ERRNO=")
+                .and_then(|digits| sys::parse_u64(digits, 4095))?;
+            Some(Err(Errno::from_raw_os_error(errno as i32)))
         }),
         Channel::None => Some(Ok(())),
     }
@@ -407,12 +420,13 @@ struct Loop<'p> {
     child: Option<Child>,
     stop_requested: bool,
     delay: Duration,
-    restart_at: Option<Instant>,
+    /// When to restart the program (monotonic).
+    restart_at: Option<Duration>,
     /// When a stopping program's tree gets SIGKILL.
-    kill_at: Option<Instant>,
+    kill_at: Option<Duration>,
     last_status: i32,
     /// When the latest starts were, for the start limit.
-    starts: [Option<Instant>; START_LIMIT_BURST],
+    starts: [Option<Duration>; START_LIMIT_BURST],
 }
 
 impl<'p> Loop<'p> {
@@ -440,14 +454,14 @@ impl<'p> Loop<'p> {
 
     fn record_start(&mut self) {
         self.starts.rotate_right(1);
-        self.starts[0] = Some(Instant::now());
+        self.starts[0] = Some(sys::now());
     }
 
     /// Whether [`START_LIMIT_BURST`] starts already fell within the last
     /// [`START_LIMIT_INTERVAL`]: one more would exceed the limit.
     fn start_limit_hit(&self) -> bool {
         self.starts[START_LIMIT_BURST - 1]
-            .is_some_and(|oldest| oldest.elapsed() < START_LIMIT_INTERVAL)
+            .is_some_and(|oldest| sys::now() - oldest < START_LIMIT_INTERVAL)
     }
 
     /// Runs until the program ends for good; the supervisor's exit status.
@@ -455,10 +469,7 @@ impl<'p> Loop<'p> {
         let signals = self.signals;
         loop {
             let timeout = match self.restart_at.into_iter().chain(self.kill_at).min() {
-                Some(at) => at
-                    .saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .min(i32::MAX as u128) as i32,
+                Some(at) => sys::millis_until(at),
                 None => -1,
             };
             let mut fds = [libc::pollfd {
@@ -469,13 +480,13 @@ impl<'p> Loop<'p> {
             // SAFETY: one valid pollfd.
             unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) };
             if let Some(at) = self.restart_at {
-                if Instant::now() >= at {
+                if sys::now() >= at {
                     self.restart_at = None;
                     self.restart();
                 }
             }
             if let (Some(at), Some(child)) = (self.kill_at, &self.child) {
-                if Instant::now() >= at {
+                if sys::now() >= at {
                     // The grace is over: SIGKILL the program's whole tree.
                     self.kill_at = None;
                     tree::signal(child.pid, libc::SIGKILL);
@@ -506,8 +517,7 @@ impl<'p> Loop<'p> {
                 if stop {
                     // The whole tree stops, SIGKILLed after the grace.
                     tree::signal(child.pid, signal);
-                    self.kill_at
-                        .get_or_insert(Instant::now() + self.program.grace);
+                    self.kill_at.get_or_insert(sys::now() + self.program.grace);
                 } else {
                     forward(child.pid, signal);
                 }
@@ -519,11 +529,11 @@ impl<'p> Loop<'p> {
         tree::reap_others(self.child.as_ref().map_or(0, |child| child.pid));
         let child = self.child.as_ref()?;
         let status = tree::exited(child.pid)?;
-        let ran = child.started.elapsed();
+        let ran = sys::now().saturating_sub(child.started);
         let main = child.pid;
         // What the program left running goes with it; then it is reaped.
         let grace = match self.kill_at {
-            Some(at) => at.saturating_duration_since(Instant::now()),
+            Some(at) => at.saturating_sub(sys::now()),
             None => self.program.grace,
         };
         let stop_requested = &mut self.stop_requested;
@@ -547,19 +557,19 @@ impl<'p> Loop<'p> {
             });
         }
         if self.start_limit_hit() {
-            log(&[
-                b"daemonic: program ended with status ",
-                Decimal::new(self.last_status as u32).digits(),
-                b" after 5 starts within 10 s: giving up\n",
-            ]);
+            Line::daemonic()
+                .text(b"program ended with status ")
+                .num(self.last_status.into())
+                .text(b" after 5 starts within 10 s: giving up")
+                .eprint();
             return Some(self.last_status);
         }
         self.schedule_restart(ran);
-        log(&[
-            b"daemonic: program ended with status ",
-            Decimal::new(self.last_status as u32).digits(),
-            b"; restarting\n",
-        ]);
+        Line::daemonic()
+            .text(b"program ended with status ")
+            .num(self.last_status.into())
+            .text(b"; restarting")
+            .eprint();
         None
     }
 
@@ -567,7 +577,7 @@ impl<'p> Loop<'p> {
     fn schedule_restart(&mut self, ran: Duration) {
         let first = self.program.restart.unwrap_or_default();
         let (now, next) = restart_delays(self.delay, first, ran);
-        self.restart_at = Some(Instant::now() + now);
+        self.restart_at = Some(sys::now() + now);
         self.delay = next;
     }
 
@@ -579,11 +589,10 @@ impl<'p> Loop<'p> {
         match spawn(self.program) {
             Ok(child) => self.child = Some(child),
             Err(errno) => {
-                log(&[
-                    b"daemonic: failed to execute the program: os error ",
-                    Decimal::new(errno.raw_os_error() as u32).digits(),
-                    b"\n",
-                ]);
+                Line::daemonic()
+                    .text(b"failed to execute the program: ")
+                    .errno(errno)
+                    .eprint();
                 self.schedule_restart(Duration::ZERO);
             }
         }
@@ -604,21 +613,21 @@ struct SignalFd {
 }
 
 impl SignalFd {
-    fn new() -> Result<SignalFd, daemonic::Errno> {
+    fn new() -> Result<SignalFd, Errno> {
         // SAFETY: the set is initialised before it is read; signalfd returns
         // a new fd we own.
         unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut set: libc::sigset_t = core::mem::zeroed();
             libc::sigemptyset(&mut set);
             for signal in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
                 libc::sigaddset(&mut set, *signal);
             }
-            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                return Err(last_errno());
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) != 0 {
+                return Err(sys::errno());
             }
             let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
             if fd < 0 {
-                return Err(last_errno());
+                return Err(sys::errno());
             }
             Ok(SignalFd {
                 fd: OwnedFd::from_raw_fd(fd),
@@ -630,8 +639,8 @@ impl SignalFd {
     fn next(&self) -> Option<i32> {
         // SAFETY: signalfd_siginfo is plain data; read fills it whole or fails.
         unsafe {
-            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            let mut info: libc::signalfd_siginfo = core::mem::zeroed();
+            let size = size_of::<libc::signalfd_siginfo>();
             let n = libc::read(
                 self.fd.as_raw_fd(),
                 (&mut info as *mut libc::signalfd_siginfo).cast(),
@@ -650,7 +659,7 @@ fn wait_signal(signals: &SignalFd, timeout: Duration) -> Option<i32> {
         revents: 0,
     }];
     // SAFETY: one valid pollfd.
-    unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout.as_millis() as i32) };
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, sys::millis(timeout)) };
     signals.next()
 }
 
@@ -686,7 +695,7 @@ fn write_child_pid_file(program: &Program, pid: i32) {
             0o644,
         );
         if fd >= 0 {
-            let text = Decimal::new(pid as u32);
+            let text = Decimal::new(u64::from(pid.unsigned_abs()));
             libc::write(fd, text.line().as_ptr().cast(), text.line().len());
             libc::close(fd);
         }
@@ -700,99 +709,8 @@ fn remove_child_pid_file(program: &Program) {
     }
 }
 
-/// Writes the pieces to standard error as one line, from a stack buffer.
-fn log(parts: &[&[u8]]) {
-    let mut line = [0u8; 256];
-    let mut len = 0;
-    for part in parts {
-        let n = part.len().min(line.len() - len);
-        line[len..len + n].copy_from_slice(&part[..n]);
-        len += n;
-    }
-    // SAFETY: writes `len` initialised bytes to fd 2.
-    unsafe { libc::write(2, line.as_ptr().cast(), len) };
-}
-
-/// A number in decimal, in a stack buffer.
-pub struct Decimal {
-    bytes: [u8; 11],
-    start: usize,
-}
-
-impl Decimal {
-    pub fn new(mut n: u32) -> Decimal {
-        let mut bytes = [0u8; 11];
-        bytes[10] = b'\n';
-        let mut start = 10;
-        loop {
-            start -= 1;
-            bytes[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        Decimal { bytes, start }
-    }
-
-    pub fn digits(&self) -> &[u8] {
-        &self.bytes[self.start..10]
-    }
-
-    fn line(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-fn parse_number(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), daemonic::Errno> {
-    let mut ends = [0; 2];
-    // SAFETY: pipe2 fills `ends` with two new fds we then own.
-    unsafe {
-        if libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(last_errno());
-        }
-        Ok((OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])))
-    }
-}
-
-fn last_errno() -> daemonic::Errno {
-    daemonic::Errno::from_raw_os_error(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    )
-}
-
-/// A fresh directory, mode 0700, for the program's notification socket.
-fn private_dir() -> Result<PathBuf, String> {
-    use std::os::unix::fs::DirBuilderExt;
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let base = if root && std::path::Path::new("/run").is_dir() {
-        PathBuf::from("/run")
-    } else {
-        std::env::temp_dir()
-    };
-    for attempt in 0..100 {
-        let dir = base.join(format!("daemonic-notify.{}.{attempt}", std::process::id()));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("failed to create {}: {e}", dir.display())),
-        }
-    }
-    Err(String::from(
-        "failed to create a private directory for NOTIFY_SOCKET",
-    ))
+fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
 }
 
 #[cfg(test)]
@@ -803,7 +721,7 @@ mod tests {
     fn restart_delays_double_to_the_cap_and_start_over_after_a_stable_run() {
         let first = Duration::from_secs(1);
         let mut delay = first;
-        let mut seen = Vec::new();
+        let mut seen = std::vec::Vec::new();
         for _ in 0..8 {
             let (now, next) = restart_delays(delay, first, Duration::from_secs(1));
             seen.push(now.as_secs());

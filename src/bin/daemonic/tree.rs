@@ -10,9 +10,13 @@
 //! Everything here runs in the supervisor's loop: stack buffers and system
 //! calls only, nothing allocates.
 
-use std::time::{Duration, Instant};
+use core::mem::MaybeUninit;
+use core::time::Duration;
 
-use crate::supervise::Decimal;
+use rustix::fs::{Mode, OFlags, RawDir};
+
+use crate::control::{field, read_small, stat_fields};
+use crate::sys;
 
 /// At most this many children are listed at once; more are handled on the
 /// next round.
@@ -61,7 +65,7 @@ pub fn signal(group: i32, signal: i32) {
 pub fn exited(main: i32) -> Option<i32> {
     // SAFETY: waitid fills our zeroed siginfo.
     unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let mut info: libc::siginfo_t = core::mem::zeroed();
         let rc = libc::waitid(
             libc::P_PID,
             main as libc::id_t,
@@ -103,7 +107,7 @@ fn reap_without_list(main: i32) {
         // SAFETY: waitid fills our zeroed siginfo; waitpid reaps a child
         // it named.
         unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let mut info: libc::siginfo_t = core::mem::zeroed();
             let rc = libc::waitid(
                 libc::P_ALL,
                 0,
@@ -148,11 +152,11 @@ pub fn end_rest(main: i32, grace: Duration, mut on_wait: impl FnMut(Duration)) {
         return;
     }
     signal(main, libc::SIGTERM);
-    let alone = wait_until_alone(main, Instant::now() + grace, None, &mut on_wait);
+    let alone = wait_until_alone(main, sys::now() + grace, None, &mut on_wait);
     if !alone {
         // Again each round: a process whose parent just died is re-parented
         // to us (or left the group) after the previous round.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = sys::now() + Duration::from_secs(5);
         wait_until_alone(main, deadline, Some(libc::SIGKILL), &mut on_wait);
     }
     reap_others(main);
@@ -164,7 +168,7 @@ pub fn kill_all(main: i32) {
     signal(main, libc::SIGKILL);
     // SAFETY: waitid fills our zeroed siginfo; WNOWAIT leaves it a zombie.
     unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let mut info: libc::siginfo_t = core::mem::zeroed();
         libc::waitid(
             libc::P_PID,
             main as libc::id_t,
@@ -172,7 +176,7 @@ pub fn kill_all(main: i32) {
             libc::WEXITED | libc::WNOWAIT,
         );
     }
-    end_rest(main, Duration::ZERO, std::thread::sleep);
+    end_rest(main, Duration::ZERO, sys::sleep);
     reap(main);
 }
 
@@ -180,7 +184,7 @@ pub fn kill_all(main: i32) {
 /// sending `resend` (if any) to what is left each round.
 fn wait_until_alone(
     main: i32,
-    deadline: Instant,
+    deadline: Duration,
     resend: Option<i32>,
     on_wait: &mut impl FnMut(Duration),
 ) -> bool {
@@ -191,7 +195,7 @@ fn wait_until_alone(
         if let Some(sig) = resend {
             signal(main, sig);
         }
-        let now = Instant::now();
+        let now = sys::now();
         if now >= deadline {
             return false;
         }
@@ -208,7 +212,7 @@ fn children(pids: &mut [i32; MAX_CHILDREN]) -> &[i32] {
     };
     let mut count = 0;
     for word in text.split(|&b| b == b' ' || b == b'\n') {
-        if let Some(pid) = parse(word) {
+        if let Some(pid) = sys::parse_pid(word) {
             if count < pids.len() {
                 pids[count] = pid;
                 count += 1;
@@ -221,8 +225,6 @@ fn children(pids: &mut [i32; MAX_CHILDREN]) -> &[i32] {
 /// Whether a live (not zombie) process other than `except` is in `group`,
 /// by a walk of `/proc/*/stat`.
 fn group_has_live_member(group: i32, except: i32) -> Option<bool> {
-    use rustix::fs::{Mode, OFlags, RawDir};
-    use std::mem::MaybeUninit;
     let proc = rustix::fs::open(
         c"/proc",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -232,78 +234,23 @@ fn group_has_live_member(group: i32, except: i32) -> Option<bool> {
     let mut dir_buf = [MaybeUninit::<u8>::uninit(); 4096];
     let mut entries = RawDir::new(&proc, &mut dir_buf);
     while let Some(entry) = entries.next() {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = parse(entry.file_name().to_bytes()) else {
+        let Some(pid) = entry
+            .ok()
+            .and_then(|e| sys::parse_pid(e.file_name().to_bytes()))
+        else {
             continue;
         };
         if pid == except {
             continue;
         }
-        let mut path = [0u8; 32];
         let mut stat = [0u8; 512];
-        let Some(text) = read_small(stat_path(pid, &mut path), &mut stat) else {
+        let Some(fields) = stat_fields(pid, &mut stat) else {
             continue;
         };
-        // After the command name: state, ppid, pgrp.
-        let Some(close) = text.iter().rposition(|&b| b == b')') else {
-            continue;
-        };
-        let mut fields = text[close + 1..]
-            .split(|&b| b == b' ')
-            .filter(|f| !f.is_empty());
-        let state = fields.next().unwrap_or(b"Z");
-        let pgrp = fields.nth(1).and_then(parse);
-        if pgrp == Some(group) && state != b"Z" {
+        let live = field(fields, 0).is_some_and(|state| state != b"Z");
+        if live && field(fields, 2).and_then(sys::parse_pid) == Some(group) {
             return Some(true);
         }
     }
     Some(false)
-}
-
-/// `/proc/PID/stat` as a C string in `buf`.
-fn stat_path(pid: i32, buf: &mut [u8; 32]) -> &std::ffi::CStr {
-    let digits = Decimal::new(pid.unsigned_abs());
-    let mut len = 0;
-    for part in [&b"/proc/"[..], digits.digits(), b"/stat\0"] {
-        buf[len..len + part.len()].copy_from_slice(part);
-        len += part.len();
-    }
-    std::ffi::CStr::from_bytes_with_nul(&buf[..len]).unwrap_or(c"/proc/self/stat")
-}
-
-/// Reads a small `/proc` file whole into `buf`.
-fn read_small<'b>(path: &std::ffi::CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-    use rustix::fs::{Mode, OFlags};
-    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut len = 0;
-    while len < buf.len() {
-        match rustix::io::read(&file, &mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(_) => return None,
-        }
-    }
-    Some(&buf[..len])
-}
-
-fn parse(digits: &[u8]) -> Option<i32> {
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_paths_and_numbers() {
-        let mut buf = [0u8; 32];
-        assert_eq!(stat_path(i32::MAX, &mut buf), c"/proc/2147483647/stat");
-        assert_eq!(parse(b"123"), Some(123));
-        assert_eq!(parse(b""), None);
-        assert_eq!(parse(b"12a"), None);
-        assert_eq!(parse(b"99999999999"), None);
-    }
 }

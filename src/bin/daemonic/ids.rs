@@ -1,0 +1,192 @@
+//! `-u USER[:GROUP]` and `-g GROUP` resolved to ids before anything forks:
+//! `getpwnam_r`, `getgrnam_r` and `getgrouplist` into buffers of our own
+//! (anonymous memory, grown on `ERANGE`). The C library's name service may
+//! itself allocate and read files here, in the caller, which is fine; the
+//! daemon only gets the numbers.
+
+use core::ffi::{CStr, c_char};
+
+use crate::out::Line;
+use crate::sys;
+
+/// The ids the daemon switches to, and its supplementary groups.
+#[derive(Default)]
+pub struct Ids {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub groups: Option<&'static [u32]>,
+}
+
+/// The most supplementary groups a user may have (Linux's `NGROUPS_MAX`).
+const MAX_GROUPS: usize = 65536;
+
+/// Resolves the user and group to ids, and the supplementary groups to
+/// set: the user's own when started as root with a user named, only the
+/// group when started as root with a numeric user or a group alone,
+/// untouched otherwise (only root may set them). `Err` when a name is
+/// unknown, with the message in `line`.
+pub fn resolve(user: Option<&[u8]>, group: Option<&[u8]>, line: &mut Line) -> Result<Ids, Unknown> {
+    let mut ids = Ids::default();
+    let mut user_name = None;
+    if let Some(user) = user {
+        let (uid, primary) = match number(user) {
+            Some(uid) => (uid, by_uid(uid)),
+            None => {
+                let name = c_name(user, line)?;
+                let Some((uid, primary)) = by_name(name) else {
+                    return Err(unknown(b"user", user, line));
+                };
+                user_name = Some(name);
+                (uid, Some(primary))
+            }
+        };
+        if primary.is_none() && group.is_none() {
+            // With no passwd entry there is no primary group to switch to,
+            // and keeping the caller's (root's gid 0) would be an accident.
+            line.text(b"user ")
+                .text(user)
+                .text(b" has no passwd entry: name its group with -g");
+            return Err(Unknown);
+        }
+        ids.uid = Some(uid);
+        ids.gid = primary;
+    }
+    if let Some(group) = group {
+        ids.gid = Some(match number(group) {
+            Some(gid) => gid,
+            None => match group_by_name(c_name(group, line)?) {
+                Some(gid) => gid,
+                None => return Err(unknown(b"group", group, line)),
+            },
+        });
+    }
+    if rustix::process::geteuid().is_root() {
+        ids.groups = match (user_name, ids.gid) {
+            (Some(name), Some(gid)) => Some(group_list(name, gid, line)?),
+            (None, Some(gid)) => Some(sys::slab(1, gid).map_err(|_| out_of_memory(line))?),
+            _ => None,
+        };
+    }
+    Ok(ids)
+}
+
+fn number(text: &[u8]) -> Option<u32> {
+    sys::parse_u64(text, u64::from(u32::MAX)).map(|n| n as u32)
+}
+
+/// A user or group that cannot be had: its message is in the caller's
+/// [`Line`].
+pub struct Unknown;
+
+fn c_name(name: &[u8], line: &mut Line) -> Result<&'static CStr, Unknown> {
+    sys::c_string(&[name]).map_err(|_| out_of_memory(line))
+}
+
+fn unknown(what: &[u8], name: &[u8], line: &mut Line) -> Unknown {
+    line.text(b"unknown ")
+        .text(what)
+        .text(b" '")
+        .text(name)
+        .text(b"'");
+    Unknown
+}
+
+fn out_of_memory(line: &mut Line) -> Unknown {
+    line.text(b"out of memory looking up users and groups");
+    Unknown
+}
+
+/// `getpwnam_r(3)`: the user's id and primary group.
+fn by_name(name: &CStr) -> Option<(u32, u32)> {
+    lookup(|entry: &mut libc::passwd, buf, len, result| {
+        // SAFETY: every pointer is valid for the call; `buf` holds `len`.
+        unsafe { libc::getpwnam_r(name.as_ptr(), entry, buf, len, result) }
+    })
+    .map(|p| (p.pw_uid, p.pw_gid))
+}
+
+/// `getpwuid_r(3)`: a numeric user's primary group, if it has an entry.
+fn by_uid(uid: u32) -> Option<u32> {
+    lookup(|entry: &mut libc::passwd, buf, len, result| {
+        // SAFETY: as in `by_name`.
+        unsafe { libc::getpwuid_r(uid, entry, buf, len, result) }
+    })
+    .map(|p| p.pw_gid)
+}
+
+/// `getgrnam_r(3)`: the group's id.
+fn group_by_name(name: &CStr) -> Option<u32> {
+    lookup(|entry: &mut libc::group, buf, len, result| {
+        // SAFETY: as in `by_name`.
+        unsafe { libc::getgrnam_r(name.as_ptr(), entry, buf, len, result) }
+    })
+    .map(|g| g.gr_gid)
+}
+
+/// Calls a `get*_r` function with a buffer grown on `ERANGE` (up to 1 MiB);
+/// the entry, if found.
+fn lookup<T>(
+    mut call: impl FnMut(&mut T, *mut c_char, usize, *mut *mut T) -> libc::c_int,
+) -> Option<T> {
+    let mut size = 16 * 1024;
+    loop {
+        let buf = sys::slab(size, 0 as c_char).ok()?;
+        // SAFETY: passwd and group are plain C structs for which all-zero
+        // is a valid (empty) value.
+        let mut entry: T = unsafe { core::mem::zeroed() };
+        let mut result: *mut T = core::ptr::null_mut();
+        match call(&mut entry, buf.as_mut_ptr(), buf.len(), &mut result) {
+            libc::ERANGE if size < (1 << 20) => size *= 4,
+            0 if !result.is_null() => return Some(entry),
+            _ => return None,
+        }
+    }
+}
+
+/// [`getgrouplist(3)`](https://man7.org/linux/man-pages/man3/getgrouplist.3.html):
+/// every group `user` belongs to, `gid` included.
+fn group_list(user: &CStr, gid: u32, line: &mut Line) -> Result<&'static [u32], Unknown> {
+    let mut capacity: usize = 64;
+    loop {
+        let groups = sys::slab(capacity, 0 as libc::gid_t).map_err(|_| out_of_memory(line))?;
+        let mut count = capacity as libc::c_int;
+        // SAFETY: `groups` holds `count` entries; getgrouplist writes at
+        // most that many and sets `count` to the number it needs.
+        let rc = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            return Ok(&groups[..(count as usize).min(capacity)]);
+        }
+        capacity = (count as usize).max(capacity * 2);
+        if capacity > MAX_GROUPS {
+            line.text(b"user ")
+                .c(user)
+                .text(b" belongs to too many groups");
+            return Err(Unknown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(user: Option<&[u8]>, group: Option<&[u8]>) -> Result<Ids, String> {
+        let mut line = Line::daemonic();
+        resolve(user, group, &mut line)
+            .map_err(|Unknown| String::from_utf8_lossy(line.as_bytes()).into_owned())
+    }
+
+    #[test]
+    fn names_and_numbers() {
+        let root = resolved(Some(b"root"), None).unwrap();
+        assert_eq!((root.uid, root.gid), (Some(0), Some(0)));
+        let numeric = resolved(Some(b"0"), Some(b"0")).unwrap();
+        assert_eq!((numeric.uid, numeric.gid), (Some(0), Some(0)));
+        let error = resolved(Some(b"no-such-user-here"), None).err().unwrap();
+        assert_eq!(error, "daemonic: unknown user 'no-such-user-here'");
+        let error = resolved(None, Some(b"no-such-group-here")).err().unwrap();
+        assert_eq!(error, "daemonic: unknown group 'no-such-group-here'");
+        let error = resolved(Some(b"4000000000"), None).err().unwrap();
+        assert!(error.ends_with("has no passwd entry: name its group with -g"));
+    }
+}

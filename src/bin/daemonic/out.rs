@@ -1,0 +1,213 @@
+//! Messages, built in a fixed buffer and written with one `write(2)`: no
+//! `core::fmt`, no allocation, no lock (the supervisor writes them from its
+//! loop).
+
+use core::ffi::CStr;
+use core::time::Duration;
+
+use daemonic::{Described, Errno, Error};
+
+/// One line of output, at most [`Line::CAPACITY`] bytes (longer ones are
+/// cut; a path is at most 4096 bytes).
+pub struct Line {
+    buf: [u8; Line::CAPACITY],
+    len: usize,
+}
+
+impl Line {
+    pub const CAPACITY: usize = 8192;
+
+    /// An empty line.
+    pub fn new() -> Line {
+        Line {
+            buf: [0; Line::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// A line that starts `daemonic: `, as every message of the command.
+    #[inline(never)]
+    pub fn daemonic() -> Line {
+        let mut line = Line::new();
+        line.text(b"daemonic: ");
+        line
+    }
+
+    #[inline(never)]
+    pub fn text(&mut self, text: &[u8]) -> &mut Line {
+        let n = text.len().min(Line::CAPACITY - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&text[..n]);
+        self.len += n;
+        self
+    }
+
+    #[inline(never)]
+    pub fn c(&mut self, text: &CStr) -> &mut Line {
+        self.text(text.to_bytes())
+    }
+
+    /// A number in decimal.
+    #[inline(never)]
+    pub fn num(&mut self, n: i64) -> &mut Line {
+        if n < 0 {
+            self.text(b"-");
+        }
+        self.text(Decimal::new(n.unsigned_abs()).digits())
+    }
+
+    /// Seconds, with up to three decimals (`10`, `0.5`).
+    #[inline(never)]
+    pub fn secs(&mut self, duration: Duration) -> &mut Line {
+        self.num(duration.as_secs() as i64);
+        let millis = duration.subsec_millis();
+        if millis != 0 {
+            let mut digits = [
+                b'.',
+                b'0' + (millis / 100) as u8,
+                b'0' + (millis / 10 % 10) as u8,
+                b'0' + (millis % 10) as u8,
+            ];
+            let mut len = 4;
+            while digits[len - 1] == b'0' {
+                len -= 1;
+            }
+            digits[len..].fill(0);
+            self.text(&digits[..len]);
+        }
+        self
+    }
+
+    /// The OS error in the C library's words, as std has them: `No such
+    /// file or directory (os error 2)`.
+    #[inline(never)]
+    pub fn errno(&mut self, errno: Errno) -> &mut Line {
+        let mut words = [0u8; 128];
+        // SAFETY: strerror_r (XSI) writes at most `words.len()` bytes, NUL
+        // included, into our buffer.
+        let rc = unsafe {
+            libc::strerror_r(errno.raw_os_error(), words.as_mut_ptr().cast(), words.len())
+        };
+        let len = words.iter().position(|&b| b == 0).unwrap_or(0);
+        if rc == 0 && len > 0 {
+            self.text(&words[..len]).text(b" (");
+        } else {
+            self.text(b"(");
+        }
+        self.text(b"os error ")
+            .num(i64::from(errno.raw_os_error()))
+            .text(b")")
+    }
+
+    /// A library error's message, OS error in words.
+    #[inline(never)]
+    pub fn error(&mut self, error: &Error) -> &mut Line {
+        let mut buf = [0u8; 1024];
+        self.text(error.write_message_strerror(&mut buf))
+    }
+
+    /// A library error with what it failed on.
+    pub fn described(&mut self, described: &Described<'_>) -> &mut Line {
+        let room = Line::CAPACITY - self.len;
+        let written = described
+            .write_message_strerror(&mut self.buf[self.len..])
+            .len();
+        self.len += written.min(room);
+        self
+    }
+
+    #[cfg(test)]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Writes the line and a newline to standard error.
+    pub fn eprint(&mut self) {
+        self.to(2);
+    }
+
+    /// Writes the line and a newline to standard output.
+    pub fn print(&mut self) {
+        self.to(1);
+    }
+
+    /// Writes the line and a newline to `fd`, whole (a pipe may take it in
+    /// parts).
+    #[inline(never)]
+    pub fn to(&mut self, fd: libc::c_int) {
+        if self.len == Line::CAPACITY {
+            self.len -= 1;
+        }
+        self.buf[self.len] = b'\n';
+        write_all(fd, &self.buf[..=self.len]);
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying on a short write or EINTR.
+pub fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writes from our slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 && crate::sys::errno() == Errno::INTR {
+            continue;
+        }
+        if n <= 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// A number in decimal, in a stack buffer.
+pub struct Decimal {
+    bytes: [u8; 21],
+    start: usize,
+}
+
+impl Decimal {
+    pub fn new(mut n: u64) -> Decimal {
+        let mut bytes = [0u8; 21];
+        bytes[20] = b'\n';
+        let mut start = 20;
+        loop {
+            start -= 1;
+            bytes[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { bytes, start }
+    }
+
+    pub fn digits(&self) -> &[u8] {
+        &self.bytes[self.start..20]
+    }
+
+    /// The digits and a newline, as PID files hold them.
+    pub fn line(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        let mut line = Line::daemonic();
+        line.num(-12)
+            .text(b" ")
+            .secs(Duration::from_millis(1500))
+            .text(b" ");
+        line.secs(Duration::from_secs(10))
+            .text(b" ")
+            .errno(Errno::NOENT);
+        assert_eq!(
+            core::str::from_utf8(line.as_bytes()).unwrap(),
+            "daemonic: -12 1.5 10 No such file or directory (os error 2)"
+        );
+        assert_eq!(Decimal::new(0).line(), b"0\n");
+        assert_eq!(Decimal::new(u64::MAX).digits(), b"18446744073709551615");
+    }
+}

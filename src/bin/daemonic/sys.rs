@@ -1,0 +1,175 @@
+//! The few things the command needs from the system that neither rustix
+//! nor the library hands it as it wants them, without `std`: the last
+//! libc error, the monotonic clock, sleeping, and memory for what is sized
+//! by the command line (anonymous `mmap`, never the C allocator).
+
+use core::ffi::CStr;
+use core::time::Duration;
+
+use daemonic::Errno;
+
+/// The `errno` a libc call just left.
+pub fn errno() -> Errno {
+    // SAFETY: __errno_location returns this thread's errno, always valid.
+    Errno::from_raw_os_error(unsafe { *libc::__errno_location() })
+}
+
+/// `Ok(n)` for a non-negative return, the `errno` for -1.
+pub fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
+    if rc < 0 { Err(errno()) } else { Ok(rc) }
+}
+
+/// Time on the monotonic clock, since some fixed moment:
+/// [`clock_gettime(3)`](https://man7.org/linux/man-pages/man3/clock_gettime.3.html)
+/// through the C library, which reads the vDSO itself.
+pub fn now() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a timespec to fill; cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Milliseconds until `deadline` (monotonic), for `poll`: 0 once passed.
+pub fn millis_until(deadline: Duration) -> i32 {
+    millis(deadline.saturating_sub(now()))
+}
+
+/// A duration in whole milliseconds, rounded up, capped for `poll`.
+pub fn millis(duration: Duration) -> i32 {
+    let ms = duration.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128) as i32
+}
+
+/// [`nanosleep(2)`](https://man7.org/linux/man-pages/man2/nanosleep.2.html).
+pub fn sleep(duration: Duration) {
+    let time = libc::timespec {
+        tv_sec: duration.as_secs() as _,
+        tv_nsec: duration.subsec_nanos() as _,
+    };
+    // SAFETY: a valid timespec; no remainder wanted.
+    unsafe { libc::nanosleep(&time, core::ptr::null_mut()) };
+}
+
+/// Waits until `fd` is readable, up to `timeout` ms (-1: for ever); whether
+/// it is.
+pub fn readable(fd: libc::c_int, timeout: i32) -> bool {
+    let mut fds = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) > 0 }
+}
+
+/// A slice of `len` copies of `fill` that lives as long as the process,
+/// in memory of its own (anonymous `mmap`): for what the command line
+/// sizes (argument and environment vectors, fd lists, group lists). Never
+/// unmapped: it serves until the process ends or executes.
+///
+/// # Errors
+///
+/// `ENOMEM` when the system has no memory to give.
+pub fn slab<T: Copy>(len: usize, fill: T) -> Result<&'static mut [T], Errno> {
+    let bytes = len.max(1).checked_mul(size_of::<T>()).ok_or(Errno::NOMEM)?;
+    // SAFETY: a fresh private anonymous mapping, aligned to a page (more
+    // than any T needs), which nothing else refers to.
+    unsafe {
+        let at = rustix::mm::mmap_anonymous(
+            core::ptr::null_mut(),
+            bytes,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::PRIVATE,
+        )?;
+        let slice = core::slice::from_raw_parts_mut(at.cast::<T>(), len);
+        slice.fill(fill);
+        Ok(slice)
+    }
+}
+
+/// A C string copied into a slab: `parts` joined, NUL-terminated.
+pub fn c_string(parts: &[&[u8]]) -> Result<&'static CStr, Errno> {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    let buf = slab(len + 1, 0u8)?;
+    let mut at = 0;
+    for part in parts {
+        if part.contains(&0) {
+            return Err(Errno::INVAL);
+        }
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    CStr::from_bytes_with_nul(buf).map_err(|_| Errno::INVAL)
+}
+
+/// The value of environment variable `name` (`getenv(3)`).
+pub fn getenv(name: &CStr) -> Option<&'static CStr> {
+    // SAFETY: getenv reads the environment, which nothing here changes; the
+    // string it returns lives as long as the environment entry.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: non-null: a NUL-terminated string.
+    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) })
+}
+
+/// The process's environment (`environ`), entry by entry.
+pub fn environ() -> impl Iterator<Item = &'static CStr> {
+    unsafe extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: environ is a null-terminated array of C strings that nothing
+    // here changes while this runs.
+    let mut at = unsafe { environ };
+    core::iter::from_fn(move || {
+        // SAFETY: `at` stays within the array until its null entry.
+        unsafe {
+            if at.is_null() || (*at).is_null() {
+                return None;
+            }
+            let entry = CStr::from_ptr(*at);
+            at = at.add(1);
+            Some(entry)
+        }
+    })
+}
+
+/// Decimal digits into a number, without sign; `None` for anything else
+/// or beyond `max`.
+pub fn parse_u64(digits: &[u8], max: u64) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    (n <= max).then_some(n)
+}
+
+/// A PID or other positive `i32` in decimal.
+pub fn parse_pid(digits: &[u8]) -> Option<i32> {
+    parse_u64(digits, i32::MAX as u64).map(|n| n as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_slabs() {
+        assert_eq!(parse_pid(b"123"), Some(123));
+        assert_eq!(parse_pid(b""), None);
+        assert_eq!(parse_pid(b"12a"), None);
+        assert_eq!(parse_pid(b"2147483648"), None);
+        assert_eq!(parse_u64(b"99999999999999999999", u64::MAX), None);
+        let s = slab(3, 7u32).unwrap();
+        assert_eq!(s, [7, 7, 7]);
+        assert_eq!(c_string(&[b"/a", b"/b"]).unwrap(), c"/a/b");
+        assert_eq!(millis(Duration::from_nanos(1)), 1);
+    }
+}
