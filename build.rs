@@ -120,8 +120,7 @@ fn main() {
 /// A linker script fragment that drops unwind tables (`.eh_frame`), but
 /// for the C runtime's start files, whose start-up code names their own.
 /// Inserted into the linker's default script, not replacing it.
-const DISCARD_UNWIND_TABLES: &str =
-    "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin*.o *crtend*.o) *(.eh_frame) } } INSERT AFTER .text;\n";
+const DISCARD_UNWIND_TABLES: &str = "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin*.o *crtend*.o) *(.eh_frame) } } INSERT AFTER .text;\n";
 
 /// The `daemonic` command without `std` never unwinds (it builds only
 /// with `panic = "abort"`, which every profile of Cargo.toml sets; cargo

@@ -1,10 +1,11 @@
 //! `-u USER[:GROUP]` and `-g GROUP` resolved to ids before anything forks:
 //! `getpwnam_r`, `getgrnam_r` and `getgrouplist` into buffers of our own
-//! (anonymous memory, grown on `ERANGE`). The C library's name service may
-//! itself allocate and read files here, in the caller, which is fine; the
-//! daemon only gets the numbers.
+//! (anonymous memory, grown on `ERANGE`), or on musl the files those read
+//! (see `etc.rs`). The C library's name service may itself allocate and
+//! read files here, in the caller, which is fine; the daemon only gets the
+//! numbers.
 
-use core::ffi::{CStr, c_char};
+use core::ffi::CStr;
 
 use crate::out::Line;
 use crate::sys;
@@ -30,10 +31,10 @@ pub fn resolve(user: Option<&[u8]>, group: Option<&[u8]>, line: &mut Line) -> Re
     let mut user_name = None;
     if let Some(user) = user {
         let (uid, primary) = match number(user) {
-            Some(uid) => (uid, by_uid(uid)),
+            Some(uid) => (uid, database::by_uid(uid)),
             None => {
                 let name = c_name(user, line)?;
-                let Some((uid, primary)) = by_name(name) else {
+                let Some((uid, primary)) = database::by_name(name) else {
                     return Err(unknown(b"user", user, line));
                 };
                 user_name = Some(name);
@@ -54,7 +55,7 @@ pub fn resolve(user: Option<&[u8]>, group: Option<&[u8]>, line: &mut Line) -> Re
     if let Some(group) = group {
         ids.gid = Some(match number(group) {
             Some(gid) => gid,
-            None => match group_by_name(c_name(group, line)?) {
+            None => match database::group_by_name(c_name(group, line)?) {
                 Some(gid) => gid,
                 None => return Err(unknown(b"group", group, line)),
             },
@@ -96,73 +97,125 @@ fn out_of_memory(line: &mut Line) -> Unknown {
     Unknown
 }
 
-/// `getpwnam_r(3)`: the user's id and primary group.
-fn by_name(name: &CStr) -> Option<(u32, u32)> {
-    lookup(|entry: &mut libc::passwd, buf, len, result| {
-        // SAFETY: every pointer is valid for the call; `buf` holds `len`.
-        unsafe { libc::getpwnam_r(name.as_ptr(), entry, buf, len, result) }
+/// A user in more groups than [`MAX_GROUPS`], or no memory for the list.
+struct TooMany;
+
+/// Every group `user` belongs to, `gid` included, with the message when
+/// they cannot be had.
+fn group_list(user: &CStr, gid: u32, line: &mut Line) -> Result<&'static [u32], Unknown> {
+    database::group_list(user, gid).map_err(|TooMany| {
+        line.text(b"user ")
+            .c(user)
+            .text(b" belongs to too many groups");
+        Unknown
     })
-    .map(|p| (p.pw_uid, p.pw_gid))
 }
 
-/// `getpwuid_r(3)`: a numeric user's primary group, if it has an entry.
-fn by_uid(uid: u32) -> Option<u32> {
-    lookup(|entry: &mut libc::passwd, buf, len, result| {
-        // SAFETY: as in `by_name`.
-        unsafe { libc::getpwuid_r(uid, entry, buf, len, result) }
-    })
-    .map(|p| p.pw_gid)
-}
+/// The C library's name service (NSS: files, LDAP, systemd-userdb, ...).
+#[cfg(not(target_env = "musl"))]
+mod database {
+    use core::ffi::{CStr, c_char};
 
-/// `getgrnam_r(3)`: the group's id.
-fn group_by_name(name: &CStr) -> Option<u32> {
-    lookup(|entry: &mut libc::group, buf, len, result| {
-        // SAFETY: as in `by_name`.
-        unsafe { libc::getgrnam_r(name.as_ptr(), entry, buf, len, result) }
-    })
-    .map(|g| g.gr_gid)
-}
+    use super::{MAX_GROUPS, TooMany};
+    use crate::sys;
 
-/// Calls a `get*_r` function with a buffer grown on `ERANGE` (up to 1 MiB);
-/// the entry, if found.
-fn lookup<T>(
-    mut call: impl FnMut(&mut T, *mut c_char, usize, *mut *mut T) -> libc::c_int,
-) -> Option<T> {
-    let mut size = 16 * 1024;
-    loop {
-        let buf = sys::slab(size, 0 as c_char).ok()?;
-        // SAFETY: passwd and group are plain C structs for which all-zero
-        // is a valid (empty) value.
-        let mut entry: T = unsafe { core::mem::zeroed() };
-        let mut result: *mut T = core::ptr::null_mut();
-        match call(&mut entry, buf.as_mut_ptr(), buf.len(), &mut result) {
-            libc::ERANGE if size < (1 << 20) => size *= 4,
-            0 if !result.is_null() => return Some(entry),
-            _ => return None,
+    /// [`getpwnam_r(3)`](https://man7.org/linux/man-pages/man3/getpwnam_r.3.html):
+    /// the user's id and primary group.
+    pub fn by_name(name: &CStr) -> Option<(u32, u32)> {
+        lookup(|entry: &mut libc::passwd, buf, len, result| {
+            // SAFETY: every pointer is valid for the call; `buf` holds `len`.
+            unsafe { libc::getpwnam_r(name.as_ptr(), entry, buf, len, result) }
+        })
+        .map(|p| (p.pw_uid, p.pw_gid))
+    }
+
+    /// `getpwuid_r(3)`: a numeric user's primary group, if it has an entry.
+    pub fn by_uid(uid: u32) -> Option<u32> {
+        lookup(|entry: &mut libc::passwd, buf, len, result| {
+            // SAFETY: as in `by_name`.
+            unsafe { libc::getpwuid_r(uid, entry, buf, len, result) }
+        })
+        .map(|p| p.pw_gid)
+    }
+
+    /// [`getgrnam_r(3)`](https://man7.org/linux/man-pages/man3/getgrnam_r.3.html):
+    /// the group's id.
+    pub fn group_by_name(name: &CStr) -> Option<u32> {
+        lookup(|entry: &mut libc::group, buf, len, result| {
+            // SAFETY: as in `by_name`.
+            unsafe { libc::getgrnam_r(name.as_ptr(), entry, buf, len, result) }
+        })
+        .map(|g| g.gr_gid)
+    }
+
+    /// Calls a `get*_r` function with a buffer grown on `ERANGE` (up to
+    /// 1 MiB); the entry, if found.
+    fn lookup<T>(
+        mut call: impl FnMut(&mut T, *mut c_char, usize, *mut *mut T) -> libc::c_int,
+    ) -> Option<T> {
+        let mut size = 16 * 1024;
+        loop {
+            let buf = sys::slab(size, 0 as c_char).ok()?;
+            // SAFETY: passwd and group are plain C structs for which
+            // all-zero is a valid (empty) value.
+            let mut entry: T = unsafe { core::mem::zeroed() };
+            let mut result: *mut T = core::ptr::null_mut();
+            match call(&mut entry, buf.as_mut_ptr(), buf.len(), &mut result) {
+                libc::ERANGE if size < (1 << 20) => size *= 4,
+                0 if !result.is_null() => return Some(entry),
+                _ => return None,
+            }
+        }
+    }
+
+    /// [`getgrouplist(3)`](https://man7.org/linux/man-pages/man3/getgrouplist.3.html):
+    /// every group `user` belongs to, `gid` included.
+    pub fn group_list(user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
+        let mut capacity: usize = 64;
+        loop {
+            let groups = sys::slab(capacity, 0 as libc::gid_t).map_err(|_| TooMany)?;
+            let mut count = capacity as libc::c_int;
+            // SAFETY: `groups` holds `count` entries; getgrouplist writes at
+            // most that many and sets `count` to the number it needs.
+            let rc =
+                unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+            if rc >= 0 {
+                return Ok(&groups[..(count as usize).min(capacity)]);
+            }
+            capacity = (count as usize).max(capacity * 2);
+            if capacity > MAX_GROUPS {
+                return Err(TooMany);
+            }
         }
     }
 }
 
-/// [`getgrouplist(3)`](https://man7.org/linux/man-pages/man3/getgrouplist.3.html):
-/// every group `user` belongs to, `gid` included.
-fn group_list(user: &CStr, gid: u32, line: &mut Line) -> Result<&'static [u32], Unknown> {
-    let mut capacity: usize = 64;
-    loop {
-        let groups = sys::slab(capacity, 0 as libc::gid_t).map_err(|_| out_of_memory(line))?;
-        let mut count = capacity as libc::c_int;
-        // SAFETY: `groups` holds `count` entries; getgrouplist writes at
-        // most that many and sets `count` to the number it needs.
-        let rc = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            return Ok(&groups[..(count as usize).min(capacity)]);
-        }
-        capacity = (count as usize).max(capacity * 2);
-        if capacity > MAX_GROUPS {
-            line.text(b"user ")
-                .c(user)
-                .text(b" belongs to too many groups");
-            return Err(Unknown);
-        }
+/// `/etc/passwd` and `/etc/group` read here (see [`crate::etc`]).
+#[cfg(target_env = "musl")]
+mod database {
+    use core::ffi::CStr;
+
+    use super::{MAX_GROUPS, TooMany};
+    use crate::{etc, sys};
+
+    pub fn by_name(name: &CStr) -> Option<(u32, u32)> {
+        etc::user_by_name(etc::read(c"/etc/passwd")?, name.to_bytes())
+    }
+
+    pub fn by_uid(uid: u32) -> Option<u32> {
+        etc::user_by_id(etc::read(c"/etc/passwd")?, uid)
+    }
+
+    pub fn group_by_name(name: &CStr) -> Option<u32> {
+        etc::group_by_name(etc::read(c"/etc/group")?, name.to_bytes())
+    }
+
+    pub fn group_list(user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
+        // Pages are only touched as groups are found.
+        let groups = sys::slab(MAX_GROUPS, 0u32).map_err(|_| TooMany)?;
+        let group = etc::read(c"/etc/group").unwrap_or_default();
+        let len = etc::groups_of(group, user.to_bytes(), gid, groups).ok_or(TooMany)?;
+        Ok(&groups[..len])
     }
 }
 

@@ -12,6 +12,9 @@
 
 mod args;
 mod control;
+// Used on musl; tested everywhere.
+#[cfg_attr(not(target_env = "musl"), allow(dead_code))]
+mod etc;
 mod ids;
 mod out;
 mod program;
