@@ -23,6 +23,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// Waits until the daemon reports ready (its PID) or failed, dies, or runs
 /// out of time. Whatever the outcome, the session leader is reaped and, on
 /// error, no daemon and no PID file of this start remain.
+// Out of line: one copy, however many callers LTO sees (ci/size measures).
+#[inline(never)]
 pub(crate) fn await_report(
     plan: &Plan<'_>,
     reader: OwnedFd,
@@ -99,6 +101,8 @@ enum Event {
 }
 
 impl Wait<'_, '_> {
+    // Out of line: one copy, however many callers LTO sees (ci/size measures).
+    #[inline(never)]
     fn outcome(&mut self) -> Result<Pid, Error> {
         let awaits_program = self.plan.program_readiness.is_some();
         loop {
@@ -178,6 +182,8 @@ impl Wait<'_, '_> {
         }
     }
 
+    // Out of line: one copy, however many callers LTO sees (ci/size measures).
+    #[inline(never)]
     fn next_event(&mut self) -> Event {
         loop {
             let timeout = match &self.deadline {
@@ -270,6 +276,8 @@ impl Wait<'_, '_> {
 
     /// Kills a daemon (or executed program) that will not report, with
     /// everything it started, and waits for it to be gone.
+    // Out of line: one copy, however many callers LTO sees (ci/size measures).
+    #[inline(never)]
     fn stop_daemon(&mut self, session_leader: Pid) {
         if self.reported_failure {
             return;

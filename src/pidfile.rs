@@ -54,6 +54,8 @@ pub(crate) struct LockedPidFile {
 /// over. The file must be a regular file that not everyone can write (as
 /// start-stop-daemon insists), and when root starts the daemon, one that no
 /// other user can write or replace ([`Error::UntrustedPidFile`]).
+// Out of line: one copy, however many callers LTO sees (ci/size measures).
+#[inline(never)]
 pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
     let name = file_name(path).ok_or(Error::Invalid {
         option: "pid_file",
@@ -130,6 +132,8 @@ fn open_reader(dir: BorrowedFd<'_>, name: &CStr, stat: &Stat) -> io::Result<Opti
 
 /// The error for a PID file someone else has locked: the daemon it names,
 /// if that process is proven to hold the file, else whoever does.
+// Out of line: one copy, however many callers LTO sees (ci/size measures).
+#[inline(never)]
 fn held_by(file: &OwnedFd) -> Error {
     let named = read_owner(file);
     let Some(pid) = named else {

@@ -363,6 +363,8 @@ impl<'a> Plan<'a> {
     }
 
     /// Checks what can be checked without the daemon.
+    // Out of line: one copy, however many callers LTO sees (ci/size measures).
+    #[inline(never)]
     pub(crate) fn check(&self) -> Result<(), Error> {
         let invalid = |option, reason| Err(Error::Invalid { option, reason });
         if self.umask & !0o777 != 0 {

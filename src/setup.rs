@@ -32,6 +32,8 @@ pub(crate) struct Setup {
 }
 
 impl Setup {
+    // Out of line: one copy, however many callers LTO sees (ci/size measures).
+    #[inline(never)]
     pub(crate) fn prepare(plan: &Plan<'_>) -> Result<Setup, Error> {
         let mut setup = Setup {
             start_dir: open_start_dir(plan)?,
@@ -78,6 +80,8 @@ impl Setup {
 
     /// Moves the crate's own fds off the numbers the daemon will overwrite
     /// (see [`off_overwritten`]).
+    // Out of line: one copy, however many callers LTO sees (ci/size measures).
+    #[inline(never)]
     pub(crate) fn move_own_fds(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
         let away = |fd| off_overwritten(fd, plan, true);
         if let Some(locked) = self.pid_file.take() {

@@ -14,10 +14,9 @@ use crate::out::Line;
 use crate::sys;
 
 /// What the command line asks for.
-// One value, made once and moved once; there is no allocator to box it in.
-#[allow(clippy::large_enum_variant)]
 pub enum Command {
-    Start(Start),
+    /// A start, as the [`Start`] given to [`parse`] now says.
+    Start,
     Stop {
         pid_file: &'static CStr,
         signal: i32,
@@ -32,7 +31,10 @@ pub enum Command {
     Version,
 }
 
-/// Everything `daemonic [OPTIONS] -- PROGRAM [ARGS...]` takes.
+/// Everything `daemonic [OPTIONS] -- PROGRAM [ARGS...]` takes. Filled in
+/// place by [`parse`] and used in place: moving it about costs a static
+/// binary hundreds of bytes of copies.
+#[derive(Default)]
 pub struct Start {
     pub pid_file: Option<&'static CStr>,
     pub child_pid_file: Option<&'static CStr>,
@@ -294,9 +296,13 @@ fn invalid(name: Name, line: &mut Line) -> Usage {
     Usage
 }
 
-/// Parses `args` (`argv` without `argv[0]`); a usage error's message goes
-/// into `line`.
-pub fn parse(args: &'static [&'static CStr], line: &mut Line) -> Result<Command, Usage> {
+/// Parses `args` (`argv` without `argv[0]`), a start's options into
+/// `start` (default before); a usage error's message goes into `line`.
+pub fn parse(
+    args: &'static [&'static CStr],
+    start: &mut Start,
+    line: &mut Line,
+) -> Result<Command, Usage> {
     let split = args.iter().position(|arg| arg.to_bytes() == b"--");
     let (options, program) = match split {
         Some(at) => (&args[..at], Some(&args[at + 1..])),
@@ -310,30 +316,9 @@ pub fn parse(args: &'static [&'static CStr], line: &mut Line) -> Result<Command,
         line.text(b"out of memory");
         return Err(Usage);
     };
-    let mut start = Start {
-        pid_file: None,
-        child_pid_file: None,
-        chdir: None,
-        umask: None,
-        stdout: None,
-        stderr: None,
-        user: None,
-        group: None,
-        chroot: None,
-        keep_fds,
-        kept: 0,
-        env,
-        env_count: 0,
-        clear_env: false,
-        nice: None,
-        wait_ready: None,
-        ready_fd: None,
-        supervise: false,
-        restart: None,
-        stop_timeout: DEFAULT_STOP_TIMEOUT,
-        foreground: false,
-        program: &[],
-    };
+    start.keep_fds = keep_fds;
+    start.env = env;
+    start.stop_timeout = DEFAULT_STOP_TIMEOUT;
     let mut parser = Parser {
         args: options,
         at: 0,
@@ -490,8 +475,8 @@ pub fn parse(args: &'static [&'static CStr], line: &mut Line) -> Result<Command,
     }
     start.program = program;
     start.stop_timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
-    check(&start, timeout.is_some(), line)?;
-    Ok(Command::Start(start))
+    check(start, timeout.is_some(), line)?;
+    Ok(Command::Start)
 }
 
 /// Combinations that cannot work.
@@ -672,19 +657,24 @@ fn signal_number(text: &[u8], line: &mut Line) -> Result<i32, Usage> {
 mod tests {
     use super::*;
 
-    fn parse_words(words: &str) -> Result<Command, String> {
+    fn parse_into(words: &str, start: &mut Start) -> Result<Command, String> {
         let args: Vec<&'static CStr> = words
             .split_whitespace()
             .map(|w| &*Box::leak(std::ffi::CString::new(w).unwrap().into_boxed_c_str()))
             .collect();
         let mut line = Line::daemonic();
-        parse(Vec::leak(args), &mut line)
+        parse(Vec::leak(args), start, &mut line)
             .map_err(|Usage| String::from_utf8_lossy(line.as_bytes()).into_owned())
     }
 
+    fn parse_words(words: &str) -> Result<Command, String> {
+        parse_into(words, &mut Start::default())
+    }
+
     fn start_of(words: &str) -> Start {
-        match parse_words(words) {
-            Ok(Command::Start(start)) => start,
+        let mut start = Start::default();
+        match parse_into(words, &mut start) {
+            Ok(Command::Start) => start,
             Err(error) => panic!("{words}: {error}"),
             Ok(_) => panic!("{words}: not a start"),
         }

@@ -186,7 +186,8 @@ fn arguments(
 
 fn run(args: &'static [&'static CStr]) -> i32 {
     let mut usage = Line::daemonic();
-    match args::parse(args, &mut usage) {
+    let mut start = args::Start::default();
+    match args::parse(args, &mut start, &mut usage) {
         Err(args::Usage) => {
             usage.text(b" (see daemonic --help)").eprint();
             exit::USAGE
@@ -209,7 +210,7 @@ fn run(args: &'static [&'static CStr]) -> i32 {
             timeout,
             trust,
         }) => control::stop(pid_file, signal, timeout, trust),
-        Ok(Command::Start(start)) => start::run(start),
+        Ok(Command::Start) => start::run(&mut start),
     }
 }
 

@@ -51,14 +51,14 @@ pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
 }
 
 #[inline(never)]
-pub fn run(mut start: Start) -> i32 {
+pub fn run(start: &mut Start) -> i32 {
     let mut unknown = Line::daemonic();
     let Ok(ids) = ids::resolve(start.user, start.group, &mut unknown) else {
         unknown.eprint();
         return exit::USAGE;
     };
     if start.supervise {
-        return supervise::run(&mut start, &ids);
+        return supervise::run(start, &ids);
     }
     // The program tells a socket in a private directory, which the
     // library's caller side binds and reads.
@@ -78,7 +78,7 @@ pub fn run(mut start: Start) -> i32 {
         }
     }
     let notify = private.map_or(Notify::Keep, |(_, _, entry)| Notify::Set(entry));
-    let status = start_program(&start, &ids, notify, private.map(|(_, socket, _)| socket));
+    let status = start_program(start, &ids, notify, private.map(|(_, socket, _)| socket));
     if let Some((dir, socket, _)) = private {
         program::remove_private_dir(dir, socket);
     }

@@ -176,11 +176,12 @@ fn absolute(path: &'static CStr) -> Result<&'static CStr, Errno> {
         return Ok(path);
     }
     let mut cwd = [0u8; 4096];
-    // SAFETY: getcwd writes at most `cwd.len()` bytes, NUL included.
-    if unsafe { libc::getcwd(cwd.as_mut_ptr().cast(), cwd.len()) }.is_null() {
-        return Err(sys::errno());
-    }
-    let len = cwd.iter().position(|&b| b == 0).unwrap_or(0);
+    // The system call itself (it returns the length, NUL included): the C
+    // library's getcwd carries a malloc path for a null buffer.
+    // SAFETY: getcwd writes at most `cwd.len()` bytes into our buffer.
+    let len = sys::check(unsafe { libc::syscall(libc::SYS_getcwd, cwd.as_mut_ptr(), cwd.len()) })?
+        as usize;
+    let len = len.saturating_sub(1);
     sys::c_string(&[&cwd[..len], b"/", path.to_bytes()])
 }
 

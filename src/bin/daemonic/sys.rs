@@ -39,8 +39,11 @@ pub fn millis_until(deadline: Duration) -> i32 {
 
 /// A duration in whole milliseconds, rounded up, capped for `poll`.
 pub fn millis(duration: Duration) -> i32 {
-    let ms = duration.as_nanos().div_ceil(1_000_000);
-    ms.min(i32::MAX as u128) as i32
+    let ms = duration
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(duration.subsec_nanos().div_ceil(1_000_000)));
+    ms.min(i32::MAX as u64) as i32
 }
 
 /// [`nanosleep(2)`](https://man7.org/linux/man-pages/man2/nanosleep.2.html).
