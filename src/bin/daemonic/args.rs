@@ -310,7 +310,7 @@ pub fn parse(
     };
     // At most one per word: slabs sized by the command line, never short.
     let (Ok(keep_fds), Ok(env)) = (
-        sys::slab(options.len() + 1, 0),
+        sys::zeroed(options.len() + 1),
         sys::slab(options.len(), c""),
     ) else {
         line.text(b"out of memory");

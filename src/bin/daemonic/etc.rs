@@ -31,7 +31,7 @@ pub fn read(path: &CStr) -> Option<&'static [u8]> {
     }
     // One byte more than the size: a file that grows meanwhile is read to
     // that point, not beyond the buffer.
-    let buf = sys::slab(size as usize + 1, 0u8).ok()?;
+    let buf = sys::zeroed::<u8>(size as usize + 1).ok()?;
     let mut len = 0;
     while len < buf.len() {
         match rustix::io::read(&file, &mut buf[len..]) {

@@ -155,7 +155,7 @@ mod database {
     ) -> Option<T> {
         let mut size = 16 * 1024;
         loop {
-            let buf = sys::slab(size, 0 as c_char).ok()?;
+            let buf = sys::zeroed::<c_char>(size).ok()?;
             // SAFETY: passwd and group are plain C structs for which
             // all-zero is a valid (empty) value.
             let mut entry: T = unsafe { core::mem::zeroed() };
@@ -173,7 +173,7 @@ mod database {
     pub fn group_list(user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
         let mut capacity: usize = 64;
         loop {
-            let groups = sys::slab(capacity, 0 as libc::gid_t).map_err(|_| TooMany)?;
+            let groups = sys::zeroed::<libc::gid_t>(capacity).map_err(|_| TooMany)?;
             let mut count = capacity as libc::c_int;
             // SAFETY: `groups` holds `count` entries; getgrouplist writes at
             // most that many and sets `count` to the number it needs.
@@ -212,7 +212,7 @@ mod database {
 
     pub fn group_list(user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
         // Pages are only touched as groups are found.
-        let groups = sys::slab(MAX_GROUPS, 0u32).map_err(|_| TooMany)?;
+        let groups = sys::zeroed::<u32>(MAX_GROUPS).map_err(|_| TooMany)?;
         let group = etc::read(c"/etc/group").unwrap_or_default();
         let len = etc::groups_of(group, user.to_bytes(), gid, groups).ok_or(TooMany)?;
         Ok(&groups[..len])

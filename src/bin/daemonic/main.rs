@@ -185,32 +185,42 @@ fn arguments(
 }
 
 fn run(args: &'static [&'static CStr]) -> i32 {
-    let mut usage = Line::daemonic();
     let mut start = args::Start::default();
-    match args::parse(args, &mut start, &mut usage) {
-        Err(args::Usage) => {
-            usage.text(b" (see daemonic --help)").eprint();
-            exit::USAGE
-        }
-        Ok(Command::Help) => {
+    match parse(args, &mut start) {
+        None => exit::USAGE,
+        Some(Command::Help) => {
             out::write_all(1, HELP.as_bytes());
             0
         }
-        Ok(Command::Version) => {
-            Line::new()
-                .text(b"daemonic ")
-                .text(env!("CARGO_PKG_VERSION").as_bytes())
-                .print();
+        Some(Command::Version) => {
+            let version = concat!("daemonic ", env!("CARGO_PKG_VERSION"), "\n");
+            out::write_all(1, version.as_bytes());
             0
         }
-        Ok(Command::Status { pid_file, trust }) => control::status(pid_file, trust),
-        Ok(Command::Stop {
+        Some(Command::Status { pid_file, trust }) => control::status(pid_file, trust),
+        Some(Command::Stop {
             pid_file,
             signal,
             timeout,
             trust,
         }) => control::stop(pid_file, signal, timeout, trust),
-        Ok(Command::Start) => start::run(&mut start),
+        Some(Command::Start) => start::run(&mut start),
+    }
+}
+
+/// The command line, or `None` once a usage error is printed. Out of line,
+/// as every function that builds a message: the message buffer lives on
+/// the stack only while the message is made, not under a supervisor that
+/// stays for months (its stack pages would stay resident).
+#[inline(never)]
+fn parse(args: &'static [&'static CStr], start: &mut args::Start) -> Option<Command> {
+    let mut usage = Line::daemonic();
+    match args::parse(args, start, &mut usage) {
+        Ok(command) => Some(command),
+        Err(args::Usage) => {
+            usage.text(b" (see daemonic --help)").eprint();
+            None
+        }
     }
 }
 

@@ -3,24 +3,29 @@
 //! loop).
 
 use core::ffi::CStr;
+use core::mem::MaybeUninit;
 use core::time::Duration;
 
 use daemonic::{Described, Errno, Error};
 
 /// One line of output, at most [`Line::CAPACITY`] bytes (longer ones are
-/// cut; a path is at most 4096 bytes).
+/// cut; a path is at most 4096 bytes). The buffer is left uninitialised
+/// until written: stack pages a short message never reaches are never
+/// touched, which is memory a supervisor does not hold for its life.
 pub struct Line {
-    buf: [u8; Line::CAPACITY],
+    buf: [MaybeUninit<u8>; Line::CAPACITY],
+    /// The first `len` bytes of `buf` are written.
     len: usize,
 }
 
 impl Line {
-    pub const CAPACITY: usize = 8192;
+    /// A path of `PATH_MAX` (4096) and the words around it.
+    pub const CAPACITY: usize = 4608;
 
     /// An empty line.
     pub fn new() -> Line {
         Line {
-            buf: [0; Line::CAPACITY],
+            buf: [MaybeUninit::uninit(); Line::CAPACITY],
             len: 0,
         }
     }
@@ -36,7 +41,9 @@ impl Line {
     #[inline(never)]
     pub fn text(&mut self, text: &[u8]) -> &mut Line {
         let n = text.len().min(Line::CAPACITY - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&text[..n]);
+        for (slot, &byte) in self.buf[self.len..self.len + n].iter_mut().zip(text) {
+            slot.write(byte);
+        }
         self.len += n;
         self
     }
@@ -107,17 +114,14 @@ impl Line {
 
     /// A library error with what it failed on.
     pub fn described(&mut self, described: &Described<'_>) -> &mut Line {
-        let room = Line::CAPACITY - self.len;
-        let written = described
-            .write_message_strerror(&mut self.buf[self.len..])
-            .len();
-        self.len += written.min(room);
-        self
+        let mut buf = [0u8; Line::CAPACITY];
+        self.text(described.write_message_strerror(&mut buf))
     }
 
-    #[cfg(test)]
+    /// What is written so far.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        // SAFETY: the first `len` bytes are initialised (see `len`).
+        unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) }
     }
 
     /// Writes the line and a newline to standard error.
@@ -137,8 +141,10 @@ impl Line {
         if self.len == Line::CAPACITY {
             self.len -= 1;
         }
-        self.buf[self.len] = b'\n';
-        write_all(fd, &self.buf[..=self.len]);
+        self.buf[self.len].write(b'\n');
+        self.len += 1;
+        write_all(fd, self.as_bytes());
+        self.len -= 1;
     }
 }
 

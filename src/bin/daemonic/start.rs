@@ -52,9 +52,7 @@ pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
 
 #[inline(never)]
 pub fn run(start: &mut Start) -> i32 {
-    let mut unknown = Line::daemonic();
-    let Ok(ids) = ids::resolve(start.user, start.group, &mut unknown) else {
-        unknown.eprint();
+    let Some(ids) = resolve_ids(start) else {
         return exit::USAGE;
     };
     if start.supervise {
@@ -85,6 +83,18 @@ pub fn run(start: &mut Start) -> i32 {
     status
 }
 
+/// The user and group as ids, or `None` once the unknown one is named.
+/// Out of line: see `parse` in main.rs.
+#[inline(never)]
+fn resolve_ids(start: &Start) -> Option<Ids> {
+    let mut unknown = Line::daemonic();
+    let ids = ids::resolve(start.user, start.group, &mut unknown).ok();
+    if ids.is_none() {
+        unknown.eprint();
+    }
+    ids
+}
+
 fn start_program(start: &Start, ids: &Ids, notify: Notify, socket: Option<&CStr>) -> i32 {
     let exec = match program::prepare(start, notify) {
         Ok(exec) => exec,
@@ -107,6 +117,7 @@ fn start_program(start: &Start, ids: &Ids, notify: Notify, socket: Option<&CStr>
 }
 
 /// Says why the program cannot be executed.
+#[inline(never)]
 pub fn unfit_program(unfit: Unfit, start: &Start) -> i32 {
     let mut message = Line::daemonic();
     match unfit {
@@ -124,6 +135,7 @@ pub fn unfit_program(unfit: Unfit, start: &Start) -> i32 {
 
 /// Prints why a start failed, naming the file or program involved, and
 /// gives the exit status.
+#[inline(never)]
 pub fn refused(error: &Error, plan: &Plan<'_>, start: &Start) -> i32 {
     match error {
         Error::Os { step, errno } if !(*step == Step::Readiness && *errno == Errno::TIMEDOUT) => {
@@ -170,6 +182,7 @@ fn doing(line: &mut Line, step: Step, start: &Start) {
 }
 
 /// Prints the error and gives its exit status.
+#[inline(never)]
 pub fn report(error: &Error) -> i32 {
     let mut message = Line::daemonic();
     match error {

@@ -170,7 +170,9 @@ fn bind(path: &CStr) -> Result<OwnedFd, Errno> {
 }
 
 /// `path` against the working directory, for a file the supervisor writes
-/// after its `chdir`.
+/// after its `chdir`. Out of line: its buffer is not to stay on the
+/// supervisor's stack (see `parse` in main.rs).
+#[inline(never)]
 fn absolute(path: &'static CStr) -> Result<&'static CStr, Errno> {
     if path.to_bytes().starts_with(b"/") {
         return Ok(path);
@@ -192,11 +194,11 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     // the system refuses (Linux before 3.4, qemu-user), the supervisor still
     // stops the program's process group, and says what it cannot do.
     if let Err(errno) = tree::become_subreaper() {
-        Line::daemonic()
-            .text(b"cannot become a child subreaper (os error ")
-            .num(errno.raw_os_error().into())
-            .text(b"): processes the program backgrounds outside its group are not stopped with it")
-            .eprint();
+        say(
+            b"cannot become a child subreaper (os error ",
+            errno.raw_os_error().into(),
+            b"): processes the program backgrounds outside its group are not stopped with it",
+        );
     }
     let signals = match SignalFd::new() {
         Ok(signals) => signals,
@@ -305,6 +307,8 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
 }
 
 /// Waits for the first run's readiness: ready, or the error for the caller.
+/// Out of line, as [`absolute`].
+#[inline(never)]
 fn await_first_ready(
     program: &Program,
     signals: &SignalFd,
@@ -558,19 +562,19 @@ impl<'p> Loop<'p> {
             });
         }
         if self.start_limit_hit() {
-            Line::daemonic()
-                .text(b"program ended with status ")
-                .num(self.last_status.into())
-                .text(b" after 5 starts within 10 s: giving up")
-                .eprint();
+            say(
+                b"program ended with status ",
+                self.last_status.into(),
+                b" after 5 starts within 10 s: giving up",
+            );
             return Some(self.last_status);
         }
         self.schedule_restart(ran);
-        Line::daemonic()
-            .text(b"program ended with status ")
-            .num(self.last_status.into())
-            .text(b"; restarting")
-            .eprint();
+        say(
+            b"program ended with status ",
+            self.last_status.into(),
+            b"; restarting",
+        );
         None
     }
 
@@ -590,10 +594,7 @@ impl<'p> Loop<'p> {
         match spawn(self.program) {
             Ok(child) => self.child = Some(child),
             Err(errno) => {
-                Line::daemonic()
-                    .text(b"failed to execute the program: ")
-                    .errno(errno)
-                    .eprint();
+                say_errno(b"failed to execute the program: ", errno);
                 self.schedule_restart(Duration::ZERO);
             }
         }
@@ -708,6 +709,24 @@ fn remove_child_pid_file(program: &Program) {
         // SAFETY: unlink reads a prepared C string.
         unsafe { libc::unlink(path.as_ptr()) };
     }
+}
+
+/// A line to standard error: `before`, `number`, `after`. Out of line, so
+/// that the message buffer is on the stack only while it is written, not
+/// under the loop for the supervisor's life (see `parse` in main.rs).
+#[inline(never)]
+fn say(before: &[u8], number: i64, after: &[u8]) {
+    Line::daemonic()
+        .text(before)
+        .num(number)
+        .text(after)
+        .eprint();
+}
+
+/// A line to standard error: `before` and the OS error. As [`say`].
+#[inline(never)]
+fn say_errno(before: &[u8], errno: Errno) {
+    Line::daemonic().text(before).errno(errno).eprint();
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {

@@ -4,6 +4,7 @@
 //! by the command line (anonymous `mmap`, never the C allocator).
 
 use core::ffi::CStr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use daemonic::Errno;
@@ -69,34 +70,118 @@ pub fn readable(fd: libc::c_int, timeout: i32) -> bool {
 }
 
 /// A slice of `len` copies of `fill` that lives as long as the process,
-/// in memory of its own (anonymous `mmap`): for what the command line
-/// sizes (argument and environment vectors, fd lists, group lists). Never
-/// unmapped: it serves until the process ends or executes.
+/// in memory of its own: for what the command line sizes (argument and
+/// environment vectors, fd lists, group lists). Never freed: it serves
+/// until the process ends or executes.
 ///
 /// # Errors
 ///
 /// `ENOMEM` when the system has no memory to give.
 pub fn slab<T: Copy>(len: usize, fill: T) -> Result<&'static mut [T], Errno> {
-    let bytes = len.max(1).checked_mul(size_of::<T>()).ok_or(Errno::NOMEM)?;
-    // SAFETY: a fresh private anonymous mapping, aligned to a page (more
-    // than any T needs), which nothing else refers to.
+    let slice = zeroed_memory::<T>(len)?;
+    // SAFETY: `len` Ts of fresh, aligned memory nothing else refers to;
+    // each is written before the slice is made.
     unsafe {
-        let at = rustix::mm::mmap_anonymous(
+        for at in 0..len {
+            slice.add(at).write(fill);
+        }
+        Ok(core::slice::from_raw_parts_mut(slice, len))
+    }
+}
+
+/// Numbers, for which all-zero bytes are zero.
+pub trait Zeroed: Copy {}
+impl Zeroed for u8 {}
+impl Zeroed for i8 {}
+impl Zeroed for i32 {}
+impl Zeroed for u32 {}
+
+/// `len` zeros, as [`slab`] makes them, but untouched: fresh anonymous
+/// memory is zero already, and a page nothing writes costs no memory.
+pub fn zeroed<T: Zeroed>(len: usize) -> Result<&'static mut [T], Errno> {
+    let slice = zeroed_memory::<T>(len)?;
+    // SAFETY: fresh zeroed memory, aligned for T, for which zero bytes are
+    // a valid value.
+    Ok(unsafe { core::slice::from_raw_parts_mut(slice, len) })
+}
+
+/// The chunk small slabs are carved from now (null before the first).
+static CHUNK_NOW: AtomicPtr<Chunk> = AtomicPtr::new(core::ptr::null_mut());
+/// Small slabs share chunks of this size; larger ones get a mapping each.
+const CHUNK: usize = 64 * 1024;
+
+/// The head of a chunk: where its free room starts (an address).
+struct Chunk {
+    next: AtomicUsize,
+}
+
+/// Room for `len` Ts, zeroed and never handed out before: carved from a
+/// shared chunk (so that a few small slabs take one page, not one each),
+/// or mapped alone when large. Anonymous `mmap`, never the C allocator,
+/// and no lock: a compare-and-swap claims the room (the command has one
+/// thread; its unit tests have many).
+fn zeroed_memory<T>(len: usize) -> Result<*mut T, Errno> {
+    let bytes = len.max(1).checked_mul(size_of::<T>()).ok_or(Errno::NOMEM)?;
+    let align = align_of::<T>();
+    if bytes > CHUNK / 4 {
+        return map(bytes).map(|at| at.cast());
+    }
+    let chunk = CHUNK_NOW.load(Ordering::Acquire);
+    if !chunk.is_null() {
+        // SAFETY: a published chunk is mapped for the process's life.
+        let next = unsafe { &(*chunk).next };
+        let end = chunk as usize + CHUNK;
+        let mut at = next.load(Ordering::Relaxed);
+        loop {
+            let start = at.next_multiple_of(align);
+            if start + bytes > end {
+                break;
+            }
+            match next.compare_exchange_weak(
+                at,
+                start + bytes,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(start as *mut T),
+                Err(now) => at = now,
+            }
+        }
+    }
+    // A new chunk: this slab first, then published for the next ones (if
+    // another thread published one meanwhile, theirs stays current).
+    let fresh = map(CHUNK)?.cast::<Chunk>();
+    let start = (fresh as usize + size_of::<Chunk>()).next_multiple_of(align);
+    // SAFETY: the fresh mapping is ours and large enough for its head.
+    unsafe {
+        fresh.write(Chunk {
+            next: AtomicUsize::new(start + bytes),
+        })
+    };
+    let _ = CHUNK_NOW.compare_exchange(chunk, fresh, Ordering::AcqRel, Ordering::Acquire);
+    Ok(start as *mut T)
+}
+
+/// A fresh private anonymous mapping of `bytes`, page-aligned (more than
+/// any T needs), zeroed by the kernel.
+fn map(bytes: usize) -> Result<*mut u8, Errno> {
+    // SAFETY: a new mapping at an address the kernel picks; nothing else
+    // refers to it.
+    unsafe {
+        rustix::mm::mmap_anonymous(
             core::ptr::null_mut(),
             bytes,
             rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
             rustix::mm::MapFlags::PRIVATE,
-        )?;
-        let slice = core::slice::from_raw_parts_mut(at.cast::<T>(), len);
-        slice.fill(fill);
-        Ok(slice)
+        )
+        .map(|at| at.cast())
     }
 }
 
 /// A C string copied into a slab: `parts` joined, NUL-terminated.
 pub fn c_string(parts: &[&[u8]]) -> Result<&'static CStr, Errno> {
     let len: usize = parts.iter().map(|part| part.len()).sum();
-    let buf = slab(len + 1, 0u8)?;
+    let buf = zeroed::<u8>(len + 1)?;
     let mut at = 0;
     for part in parts {
         if part.contains(&0) {
@@ -172,6 +257,17 @@ mod tests {
         assert_eq!(parse_u64(b"99999999999999999999", u64::MAX), None);
         let s = slab(3, 7u32).unwrap();
         assert_eq!(s, [7, 7, 7]);
+        // Small slabs share a chunk, each aligned and apart.
+        let bytes = zeroed::<u8>(3).unwrap();
+        let words = slab(2, u64::MAX).unwrap();
+        let (b, w) = (bytes.as_ptr() as usize, words.as_ptr() as usize);
+        assert!(w >= b + 3 || w + 16 <= b, "slabs overlap");
+        assert_eq!(words.as_ptr() as usize % align_of::<u64>(), 0);
+        assert_eq!(bytes, [0, 0, 0]);
+        bytes.fill(1);
+        assert_eq!(words, [u64::MAX; 2]);
+        let large = zeroed::<u32>(1 << 20).unwrap();
+        assert!(large.iter().all(|&n| n == 0));
         assert_eq!(c_string(&[b"/a", b"/b"]).unwrap(), c"/a/b");
         assert_eq!(millis(Duration::from_nanos(1)), 1);
     }
