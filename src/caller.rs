@@ -141,11 +141,11 @@ impl Wait<'_, '_> {
                 }
                 Event::ReportClosed if self.executing && !awaits_program => {
                     // The pipe is close-on-exec: the exec succeeded.
-                    return self.daemon.ok_or(vanished(None));
+                    return self.daemon.ok_or_else(|| vanished(None));
                 }
                 Event::ReportClosed => return Err(vanished(self.daemon)),
                 Event::Program(Said::Ready) => {
-                    return self.daemon.ok_or(vanished(None));
+                    return self.daemon.ok_or_else(|| vanished(None));
                 }
                 Event::Program(Said::Failed(errno)) => {
                     return Err(Error::Os {
