@@ -15,6 +15,7 @@ struct Capability {
 struct Target {
     os: String,
     family: String,
+    arch: String,
 }
 
 impl Target {
@@ -86,6 +87,14 @@ const CAPABILITIES: &[Capability] = &[
         cfg: "daemonic_sigtimedwait",
         has: |t| t.is_linux_like() || t.is_any(&["freebsd", "netbsd", "illumos", "solaris"]),
     },
+    // clone(2) with CLONE_VM | CLONE_VFORK on a stack of our own, as
+    // posix_spawn does: the exec variant starts without copying the
+    // caller's page tables (libc's `clone` wrapper, Linux).
+    Capability {
+        cfg: "daemonic_clone_vm",
+        // MIPS's kernel signal set is 16 bytes, not 8: not done there.
+        has: |t| t.os == "linux" && !t.arch.starts_with("mips"),
+    },
     // Linux numbers /dev/null as character device 1:3, so the daemon can
     // check it got the real null device (as glibc's daemon(3) does).
     Capability {
@@ -99,6 +108,7 @@ fn main() {
     let target = Target {
         os: env::var("CARGO_CFG_TARGET_OS").unwrap_or_default(),
         family: env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default(),
+        arch: env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default(),
     };
     if !target.family.split(',').any(|f| f == "unix") {
         // A daemon is a Unix notion: say so plainly instead of failing in

@@ -15,6 +15,8 @@ use rustix::process::{Pid, WaitOptions};
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::fds::{self, KeepList, Strategy};
+#[cfg(daemonic_clone_vm)]
+use crate::fork::{ChildStack, vfork_on};
 use crate::fork::{Forked, exit_now, fork};
 use crate::plan::{Plan, ProgramReadiness, Readiness};
 use crate::report::{self, Record};
@@ -51,6 +53,77 @@ pub(crate) fn run_detached<'a>(plan: &Plan<'a>, report: OwnedFd, mut setup: Setu
         failed(&setup, (Step::Exec, errno));
     }
     finish(plan, setup, Some(report), pid)
+}
+
+/// The exec variant's detached start without `fork`: the session leader
+/// and the daemon are made with `clone(CLONE_VM | CLONE_VFORK)` on stacks
+/// of their own ([`vfork_on`]), so no page table of the caller is copied,
+/// however large it is. The caller waits (as `vfork` makes it) until the
+/// leader has exited, which it does once the daemon has executed the
+/// program or failed; the records are in the pipe by then. Returns the
+/// leader's PID (a zombie for the caller to reap).
+///
+/// Everything the two children run is what the fork path runs, on data
+/// they only read: the daemon works on a bitwise copy of `setup` that it
+/// never drops (the fds in it are its own copies; the memory is the
+/// caller's), and it ends in `execve` or `_exit`.
+///
+/// Only for plans that execute a program, reset signals and do not wait
+/// for the program's readiness (the leader then waits for the daemon to
+/// end, which would keep the caller suspended): see `Plan::start`.
+#[cfg(daemonic_clone_vm)]
+pub(crate) fn start_vforked(
+    plan: &Plan<'_>,
+    report: &OwnedFd,
+    setup: &Setup,
+    stacks: &[ChildStack; 2],
+) -> rustix::io::Result<Pid> {
+    let mut leader = || -> i32 {
+        new_session(report);
+        let mut daemon = || -> i32 { exec_vforked(plan, report, setup) };
+        // SAFETY: the daemon runs the sequence on data it only reads and
+        // ends in execve or _exit (exec_vforked).
+        let forked = unsafe { vfork_on(&stacks[1], &mut daemon) };
+        match forked {
+            Ok(daemon) => {
+                let _ = report::send(report, Record::Forked(daemon));
+                exit_now(0)
+            }
+            Err(errno) => fail(report, Step::SecondFork, errno, rustix::process::getpid()),
+        }
+    };
+    // SAFETY: the leader makes system calls only (setsid, clone, write) and
+    // ends in _exit.
+    unsafe { vfork_on(&stacks[0], &mut leader) }
+}
+
+/// The daemon's part of [`start_vforked`]: every step, then `execve`.
+#[cfg(daemonic_clone_vm)]
+fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
+    // SAFETY: a bitwise copy of the caller's setup, never dropped (see
+    // start_vforked): what the steps change (fds taken and closed) is this
+    // process's own, and nothing of the caller's memory is written or freed.
+    let mut setup = core::mem::ManuallyDrop::new(unsafe { core::ptr::read(shared) });
+    let setup = &mut *setup;
+    let pid = rustix::process::getpid();
+    let failed = |setup: &Setup, (step, errno): (Step, Errno)| -> ! {
+        remove_pid_file(plan, setup);
+        fail(report, step, errno, pid)
+    };
+    if let Err(failure) = daemon_steps(plan, setup, Some(report), pid) {
+        failed(setup, failure);
+    }
+    let Some(program) = plan.exec else {
+        // Never so: start_vforked is for plans that execute a program.
+        failed(setup, (Step::Exec, Errno::INVAL));
+    };
+    if let Err(failure) = prepare_exec(plan, setup) {
+        failed(setup, failure);
+    }
+    reach(setup, Step::Exec);
+    let _ = report::send(report, Record::Executing(pid));
+    let errno = exec::exec(&program);
+    failed(setup, (Step::Exec, errno))
 }
 
 /// Runs every step but the forks in this process ([`Detach::Never`]).

@@ -67,6 +67,16 @@ impl<'a> Plan<'a> {
                 return Err(error);
             }
         };
+        #[cfg(daemonic_clone_vm)]
+        if self.vforks() {
+            if let Some(forked) = self.start_vforked(&writer, &setup) {
+                let session_leader = forked.map_err(|e| failed(&setup, Step::Fork, e))?;
+                drop(writer);
+                setup.program_ready_writer = None;
+                let pid = caller::await_report(self, reader, session_leader, &mut setup)?;
+                return Ok(Started::Parent(Parent { pid }));
+            }
+        }
         let forked = fork().map_err(|e| failed(&setup, Step::Fork, e))?;
         match forked {
             Forked::Parent(session_leader) => {
@@ -81,6 +91,35 @@ impl<'a> Plan<'a> {
                 let daemon = sequence::run_detached(self, writer, setup);
                 Ok(Started::Daemon(daemon))
             }
+        }
+    }
+
+    /// Whether this start makes its children with `clone(CLONE_VM |
+    /// CLONE_VFORK)` rather than `fork`: a detached start that executes a
+    /// program (the daemon never returns into the caller's code), resets
+    /// signals (so no handler of the caller runs in the children) and does
+    /// not wait for the program's own readiness (the session leader would
+    /// then wait for the daemon to end, keeping the caller suspended).
+    #[cfg(daemonic_clone_vm)]
+    fn vforks(&self) -> bool {
+        self.exec.is_some() && self.reset_signals && self.program_readiness.is_none()
+    }
+
+    /// [`sequence::start_vforked`]: the session leader's PID, or its
+    /// error; `None` when this system will not (stacks cannot be mapped,
+    /// `clone` refused as unknown or forbidden): then `fork` it is.
+    #[cfg(daemonic_clone_vm)]
+    fn start_vforked(
+        &self,
+        report: &rustix::fd::OwnedFd,
+        setup: &Setup,
+    ) -> Option<rustix::io::Result<Pid>> {
+        use crate::fork::ChildStack;
+        use rustix::io::Errno;
+        let stacks = [ChildStack::new().ok()?, ChildStack::new().ok()?];
+        match sequence::start_vforked(self, report, setup, &stacks) {
+            Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => None,
+            result => Some(result),
         }
     }
 

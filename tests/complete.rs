@@ -69,6 +69,10 @@ fn tests() -> Vec<common::Test> {
             "exec_failures_reach_the_caller",
             exec_failures_reach_the_caller,
         ),
+        (
+            "exec_from_a_large_host_without_fork",
+            exec_from_a_large_host_without_fork,
+        ),
         ("sd_notify_on_ready", sd_notify_on_ready),
         (
             "sd_notify_before_the_caller_returns",
@@ -799,6 +803,48 @@ fn exec_runs_the_program_holding_the_lock() {
     // Nobody removes it (sleep does not know it), but the lock went with
     // sleep: the next start takes the stale file over.
     assert!(flock_free(&pid_file));
+}
+
+/// The exec variant from a host that has touched 512 MiB starts as any
+/// other, through `clone(CLONE_VM | CLONE_VFORK)`: the caller's fork
+/// handlers (counted by the helper with pthread_atfork) never run, as they
+/// would for `fork`, which would copy the page tables of all 512 MiB. The
+/// control: without the signal reset the start forks, and the count shows.
+fn exec_from_a_large_host_without_fork() {
+    let dir = TempDir::new("largehost");
+    let pid_file = dir.join("d.pid");
+    let output = plan(&[
+        &arg("pid_file", &pid_file),
+        "heap_mib=512",
+        "exec=/bin/sleep",
+        "arg=60",
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(field(&text, "forks"), Some("0"), "{text}");
+    let mut daemon = common::started(&output);
+    let exe = fs::read_link(format!("/proc/{}/exe", daemon.pid)).unwrap();
+    assert!(exe.ends_with("sleep"), "{exe:?}");
+    assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
+    let stat = common::stat(daemon.pid);
+    assert_ne!(stat.session, daemon.pid);
+    assert_eq!(stat.session, stat.pgrp);
+    assert_eq!(stat.tty_nr, 0);
+    assert!(
+        !flock_free(&pid_file),
+        "the executed program does not hold the lock"
+    );
+    let status = daemon.stop(libc::SIGTERM);
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
+    // The control: the same start without the signal reset forks.
+    let output = plan(&[
+        &arg("pid_file", &pid_file),
+        "signals=0",
+        "exec=/bin/sleep",
+        "arg=60",
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(field(&text, "forks"), Some("1"), "{text}");
+    common::started(&output).stop(libc::SIGKILL);
 }
 
 fn exec_failures_reach_the_caller() {

@@ -79,6 +79,7 @@ fn tests() -> Vec<common::Test> {
             plan_allocates_nothing_after_fork,
         ),
         ("plan_fail_allocates_nothing", plan_fail_allocates_nothing),
+        ("exec_fail_allocates_nothing", exec_fail_allocates_nothing),
     ];
     #[cfg(feature = "std")]
     tests.push((
@@ -132,7 +133,7 @@ fn helper(api: &str, args: Vec<String>) {
                     let what = std::str::from_utf8(&what[..4]).unwrap();
                     daemon.fail_at(what, daemonic::Errno::ADDRINUSE);
                 }
-                outcome => caller_reports_plain(dir, outcome.err()),
+                outcome => caller_reports_plain(dir, outcome.err(), daemonic::Errno::ADDRINUSE),
             }
         }
         #[cfg(feature = "std")]
@@ -184,6 +185,39 @@ fn helper(api: &str, args: Vec<String>) {
                     report(dir);
                 }
             }
+        }
+        "exec-fail" => {
+            // The exec variant, made with clone(CLONE_VM | CLONE_VFORK) on
+            // Linux: the session leader and the daemon share this process's
+            // memory, allocator included, until the exec fails and the
+            // daemon exits. Every step runs, then execve.
+            let c = |name: &str| {
+                CString::new(dir.join(name).into_os_string().into_encoded_bytes()).unwrap()
+            };
+            let (pid_file, out, program) = (c("d.pid"), c("out"), c("no-such-program"));
+            let mut slots = [std::ptr::null(); 2];
+            let exec = daemonic::Exec {
+                program: &program,
+                args: daemonic::CStrArray::new(&[&program], &mut slots).unwrap(),
+                env: daemonic::Environment::Inherit,
+            };
+            let plan = daemonic::Plan::new()
+                .pid_file(&pid_file)
+                .stdout(daemonic::Stdio::File(&out))
+                .stderr(daemonic::Stdio::File(&out))
+                .exec(exec);
+            let outcome = plan.start();
+            assert!(
+                matches!(
+                    outcome,
+                    Err(daemonic::Error::Os {
+                        step: daemonic::Step::Exec,
+                        ..
+                    })
+                ),
+                "{outcome:?}"
+            );
+            caller_reports_plain(dir, outcome.err(), daemonic::Errno::NOENT)
         }
         other => panic!("no helper {other}"),
     }
@@ -238,10 +272,14 @@ fn report(dir: &Path) -> ! {
 /// In the caller of a start whose daemon failed: the count the daemon (and
 /// the session leader) left, with a control allocation made in a child of
 /// this process, which counts as they do.
-fn caller_reports_plain(dir: &Path, error: Option<daemonic::Error>) -> ! {
+fn caller_reports_plain(
+    dir: &Path,
+    error: Option<daemonic::Error>,
+    expected: daemonic::Errno,
+) -> ! {
     assert_eq!(
         error.and_then(|error| error.errno()),
-        Some(daemonic::Errno::ADDRINUSE),
+        Some(expected),
         "{error:?}"
     );
     // SAFETY: mapped by start_counting before the fork; shared with us.
@@ -285,7 +323,7 @@ fn caller_reports(
         said.contains("STATUS=failing") && said.contains("ERRNO=98"),
         "{said}"
     );
-    caller_reports_plain(dir, error)
+    caller_reports_plain(dir, error, daemonic::Errno::ADDRINUSE)
 }
 
 fn check(api: &str) {
@@ -324,6 +362,10 @@ fn plan_allocates_nothing_after_fork() {
 
 fn plan_fail_allocates_nothing() {
     check("plan-fail");
+}
+
+fn exec_fail_allocates_nothing() {
+    check("exec-fail");
 }
 
 #[cfg(feature = "std")]

@@ -17,7 +17,8 @@
 //! (signal set-up in the caller), `chroot`, `uid`, `gid`, `groups=A,B`,
 //! `nocore=1`, `nice=N`, `exec=PATH`, `arg=A` (repeatable, after argv[0]),
 //! `env=K=V` (repeatable; any makes the environment exact), `detach=never|auto`,
-//! `notify_socket=PATH`, `notify_fd=N`, `await=socket:PATH|fd:N`.
+//! `notify_socket=PATH`, `notify_fd=N`, `await=socket:PATH|fd:N`,
+//! `heap_mib=N` (the caller touches N MiB of heap before starting).
 //!
 //! Other keys: `pid_file`, `cwd`, `umask` (octal), `stdin`/`stdout`/`stderr`
 //! (`null`, `inherit`, `fd:N` or a path), `readiness=manual`, `timeout_ms`
@@ -73,6 +74,9 @@ pub fn run(args: Vec<String>) {
     if options.get("subreaper").is_some_and(|v| v == "1") {
         super::become_subreaper();
     }
+    // A large host: every page touched, so its page tables are filled.
+    let heap: Vec<u8> = vec![1; options.get("heap_mib").map_or(0, |n| n.parse().unwrap()) << 20];
+    std::hint::black_box(&heap);
 
     let (pid_file, cwd) = (c("pid_file"), c("cwd"));
     let streams = [c("stdin"), c("stdout"), c("stderr")];
