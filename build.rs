@@ -46,11 +46,44 @@ const CAPABILITIES: &[Capability] = &[
                 ])
         },
     },
-    // close_range(2): Linux 5.9 (raw syscall; the caller falls back on
-    // ENOSYS) and FreeBSD 12.2.
+    // close_range(2) as a raw system call: Linux 5.9 (the caller falls back
+    // on ENOSYS).
     Capability {
-        cfg: "daemonic_close_range",
-        has: |t| t.is_linux_like() || t.os == "freebsd",
+        cfg: "daemonic_close_range_syscall",
+        has: |t| t.is_linux_like(),
+    },
+    // close_range(2) as the C library's function: FreeBSD 12.2 (a system
+    // call there, async-signal-safe).
+    Capability {
+        cfg: "daemonic_close_range_libc",
+        has: |t| t.os == "freebsd",
+    },
+    // closefrom(2) as a system call (async-signal-safe): NetBSD, OpenBSD,
+    // DragonFly. (FreeBSD's is close_range; illumos's closefrom(3C) walks
+    // /proc with opendir, which allocates: not after fork.)
+    Capability {
+        cfg: "daemonic_closefrom",
+        has: |t| t.is_any(&["netbsd", "openbsd", "dragonfly"]),
+    },
+    // getgrouplist(3) with `int` group ids, the old BSD prototype (macOS).
+    Capability {
+        cfg: "daemonic_grouplist_int",
+        has: |t| t.is_any(&["macos", "ios", "tvos", "watchos", "visionos"]),
+    },
+    // SOCK_CLOEXEC on socket(2); elsewhere (macOS) fcntl(FD_CLOEXEC) after.
+    Capability {
+        cfg: "daemonic_socket_cloexec",
+        has: |t| {
+            t.is_linux_like()
+                || t.is_any(&[
+                    "freebsd",
+                    "netbsd",
+                    "openbsd",
+                    "dragonfly",
+                    "illumos",
+                    "solaris",
+                ])
+        },
     },
     // O_PATH: a directory fd good only for *at() calls, which opens even
     // where the directory cannot be listed.
@@ -82,10 +115,11 @@ const CAPABILITIES: &[Capability] = &[
         cfg: "daemonic_pidfd",
         has: |t| t.is_linux_like(),
     },
-    // sigtimedwait(2): POSIX realtime signals, not on macOS or OpenBSD.
+    // sigtimedwait(2): POSIX realtime signals, not on macOS or OpenBSD (nor
+    // in the libc crate for illumos).
     Capability {
         cfg: "daemonic_sigtimedwait",
-        has: |t| t.is_linux_like() || t.is_any(&["freebsd", "netbsd", "illumos", "solaris"]),
+        has: |t| t.is_linux_like() || t.is_any(&["freebsd", "netbsd"]),
     },
     // clone(2) with CLONE_VM | CLONE_VFORK on a stack of our own, as
     // posix_spawn does: the exec variant starts without copying the

@@ -1,16 +1,29 @@
 //! Closing the file descriptors the daemon inherited (daemon(7) step 1),
 //! except those it must keep.
 //!
-//! Three ways, fastest first, each falling back to the next: Linux's
-//! `close_range(2)` over the gaps between kept fds; walking `/proc/self/fd`
-//! with `getdents64` into a stack buffer (cost: the fds actually open); a
-//! loop up to the `RLIMIT_NOFILE` hard limit (cost: one system call per
-//! possible fd, a million where the limit is 1,048,576).
+//! Three ways, fastest first, each falling back to the next:
+//! `close_range(2)` over the gaps between kept fds (Linux, FreeBSD), or
+//! where the system has `closefrom(2)` instead (NetBSD, OpenBSD,
+//! DragonFly), `closefrom` above the highest kept fd and a loop below it;
+//! walking `/proc/self/fd` with `getdents64` into a stack buffer (Linux;
+//! cost: the fds actually open); a loop up to the `RLIMIT_NOFILE` hard
+//! limit (cost: one system call per possible fd, a million where the limit
+//! is 1,048,576; macOS and illumos, which have neither call in a form safe
+//! after fork, go this way).
 
+#[cfg(daemonic_procfs)]
 use core::mem::MaybeUninit;
 
-use rustix::fd::{AsRawFd, BorrowedFd, RawFd};
-use rustix::io::{self, Errno, FdFlags};
+#[cfg(daemonic_procfs)]
+use rustix::fd::AsRawFd;
+use rustix::fd::{BorrowedFd, RawFd};
+#[cfg(any(
+    daemonic_procfs,
+    daemonic_closefrom,
+    not(any(daemonic_close_range_syscall, daemonic_close_range_libc))
+))]
+use rustix::io::Errno;
+use rustix::io::{self, FdFlags};
 
 /// What happens to the fds the daemon inherited above 2.
 ///
@@ -115,6 +128,10 @@ pub(crate) fn close_inherited(
 }
 
 /// `close_range` over each gap between kept fds.
+#[cfg(not(all(
+    daemonic_closefrom,
+    not(any(daemonic_close_range_syscall, daemonic_close_range_libc))
+)))]
 fn close_gaps(keep: &KeepList<'_>, cloexec: bool) -> io::Result<()> {
     let mut first: RawFd = 3;
     loop {
@@ -135,14 +152,16 @@ fn close_gaps(keep: &KeepList<'_>, cloexec: bool) -> io::Result<()> {
     }
 }
 
+/// `CLOSE_RANGE_CLOEXEC`: the same bit on Linux and FreeBSD.
+#[cfg(any(daemonic_close_range_syscall, daemonic_close_range_libc))]
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
 /// [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html),
-/// Linux 5.9 (`CLOSE_RANGE_CLOEXEC`: 5.11), FreeBSD 12.2. `ENOSYS` (older
-/// kernels, seccomp sandboxes) or `EINVAL` (an unknown flag) send the caller
-/// to the fallbacks.
-#[cfg(daemonic_close_range)]
+/// Linux 5.9 (`CLOSE_RANGE_CLOEXEC`: 5.11), as the raw system call (glibc
+/// has no wrapper before 2.34). `ENOSYS` (older kernels, seccomp sandboxes)
+/// or `EINVAL` (an unknown flag) send the caller to the fallbacks.
+#[cfg(daemonic_close_range_syscall)]
 fn close_range(first: u32, last: u32, cloexec: bool) -> io::Result<()> {
-    // The same bit on Linux and FreeBSD.
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     let flags: libc::c_uint = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
     // SAFETY: close_range takes plain integers; closing fds the daemon does
     // not keep is this function's purpose, and nothing in the daemon's
@@ -155,7 +174,57 @@ fn close_range(first: u32, last: u32, cloexec: bool) -> io::Result<()> {
     }
 }
 
-#[cfg(not(daemonic_close_range))]
+/// [`close_range(2)`](https://man.freebsd.org/cgi/man.cgi?query=close_range&sektion=2),
+/// FreeBSD 12.2, through the C library's function (the system call's own
+/// wrapper: async-signal-safe).
+#[cfg(daemonic_close_range_libc)]
+fn close_range(first: u32, last: u32, cloexec: bool) -> io::Result<()> {
+    let flags = if cloexec {
+        CLOSE_RANGE_CLOEXEC as libc::c_int
+    } else {
+        0
+    };
+    // SAFETY: as above.
+    let rc = unsafe { libc::close_range(first, last, flags) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(crate::fork::last_errno())
+    }
+}
+
+/// Where there is no `close_range` but a `closefrom(2)` system call: the
+/// gaps below the highest kept fd one by one (kept fds are few and low),
+/// everything above it with `closefrom`. `closefrom` cannot mark
+/// close-on-exec: that mode goes on to the fallbacks.
+#[cfg(all(
+    daemonic_closefrom,
+    not(any(daemonic_close_range_syscall, daemonic_close_range_libc))
+))]
+fn close_gaps(keep: &KeepList<'_>, cloexec: bool) -> io::Result<()> {
+    if cloexec {
+        return Err(Errno::NOSYS);
+    }
+    let mut highest: RawFd = 2;
+    let mut fd = 3;
+    while let Some(kept) = keep.next_kept(fd) {
+        for gap in fd..kept {
+            close_one(gap, false);
+        }
+        highest = kept;
+        match kept.checked_add(1) {
+            Some(next) => fd = next,
+            None => return Ok(()),
+        }
+    }
+    // SAFETY: closefrom takes a plain integer and closes what the daemon
+    // neither keeps nor uses (see close_range).
+    unsafe { libc::closefrom(highest + 1) };
+    Ok(())
+}
+
+#[cfg(not(any(daemonic_close_range_syscall, daemonic_close_range_libc)))]
+#[cfg_attr(daemonic_closefrom, allow(dead_code))]
 fn close_range(_first: u32, _last: u32, _cloexec: bool) -> io::Result<()> {
     Err(Errno::NOSYS)
 }
@@ -216,7 +285,7 @@ fn close_one(fd: RawFd, cloexec: bool) {
     }
 }
 
-#[cfg(all(test, daemonic_close_range))]
+#[cfg(all(test, daemonic_close_range_syscall))]
 mod tests {
     use super::*;
 

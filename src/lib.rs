@@ -97,6 +97,14 @@
 // The docs point at the std builder; without `std` it does not exist.
 #![cfg_attr(not(feature = "std"), allow(rustdoc::broken_intra_doc_links))]
 
+// The C library this crate calls (fork, _exit, execve, clone, sigaction):
+// with std, std links it; without, the libc crate only declares it, and a
+// program that names it before this crate in the link (as a `#![no_main]`
+// binary does) can find `execve` unresolved in a debug build.
+#[cfg(not(feature = "std"))]
+#[link(name = "c")]
+unsafe extern "C" {}
+
 mod caller;
 mod daemon;
 mod decimal;

@@ -132,20 +132,36 @@ fn with_buffer<T>(
     }
 }
 
+/// The group ids `getgrouplist` takes and fills: `int` where the C
+/// library keeps the old BSD prototype (macOS), `gid_t` elsewhere.
+#[cfg(daemonic_grouplist_int)]
+type GroupListId = libc::c_int;
+#[cfg(not(daemonic_grouplist_int))]
+type GroupListId = libc::gid_t;
+
 /// `getgrouplist`: every group `user` belongs to, `gid` included.
+// The casts change the type where GroupListId is `int`.
+#[allow(clippy::unnecessary_cast)]
 fn group_list(user: &str, gid: u32) -> Result<Vec<u32>, Error> {
     let c_user = CString::new(user).map_err(|_| Error::InteriorNul { option: "user" })?;
     let mut count: libc::c_int = 64;
     loop {
-        let mut groups = vec![0 as libc::gid_t; count as usize];
+        let mut groups: Vec<GroupListId> = vec![0; count as usize];
         let capacity = count;
         // SAFETY: `groups` holds `count` entries; getgrouplist writes at
         // most that many and sets `count` to the number it needs.
-        let rc =
-            unsafe { libc::getgrouplist(c_user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        let rc = unsafe {
+            libc::getgrouplist(
+                c_user.as_ptr(),
+                gid as GroupListId,
+                groups.as_mut_ptr(),
+                &mut count,
+            )
+        };
         if rc >= 0 {
             groups.truncate(count as usize);
-            return Ok(groups);
+            // Group ids are unsigned: an `int` one is the same bits.
+            return Ok(groups.into_iter().map(|id| id as u32).collect());
         }
         if count <= capacity {
             count = capacity * 2;

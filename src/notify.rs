@@ -6,7 +6,9 @@ use core::ffi::CStr;
 
 use rustix::fd::{BorrowedFd, OwnedFd, RawFd};
 use rustix::io::{self, Errno};
-use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+#[cfg(daemonic_socket_cloexec)]
+use rustix::net::SocketFlags;
+use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketType};
 
 /// Where a `NOTIFY_SOCKET` value points: a path, or with a leading `@` an
 /// abstract socket name (Linux).
@@ -22,6 +24,7 @@ fn address(socket: &CStr) -> io::Result<SocketAddrUnix> {
 }
 
 /// An `AF_UNIX` datagram socket, close-on-exec.
+#[cfg(daemonic_socket_cloexec)]
 fn datagram_socket() -> io::Result<OwnedFd> {
     rustix::net::socket_with(
         AddressFamily::UNIX,
@@ -29,6 +32,16 @@ fn datagram_socket() -> io::Result<OwnedFd> {
         SocketFlags::CLOEXEC,
         None,
     )
+}
+
+/// An `AF_UNIX` datagram socket, close-on-exec, where `socket(2)` takes no
+/// such flag (macOS): set right after, racing only an exec in another
+/// thread of the caller (documented, as for `pipe2`).
+#[cfg(not(daemonic_socket_cloexec))]
+fn datagram_socket() -> io::Result<OwnedFd> {
+    let socket = rustix::net::socket(AddressFamily::UNIX, SocketType::DGRAM, None)?;
+    rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(socket)
 }
 
 /// Sends one `sd_notify` datagram (`KEY=VALUE` lines) to `socket`.

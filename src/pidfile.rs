@@ -163,7 +163,7 @@ fn held_by(file: &OwnedFd) -> Error {
 /// created.
 fn open_or_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, bool)> {
     let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let mode = Mode::from_raw_mode(PID_FILE_MODE);
+    let mode = mode(PID_FILE_MODE);
     loop {
         match rustix::fs::openat(dir, name, flags | OFlags::CREATE | OFlags::EXCL, mode) {
             Ok(file) => return Ok((file, true)),
@@ -239,6 +239,13 @@ pub(crate) fn check_directory(stat: &Stat) -> Result<(), Error> {
 #[allow(clippy::unnecessary_cast)]
 fn mode_bits(stat: &Stat) -> u32 {
     stat.st_mode as u32
+}
+
+/// Permission bits (at most `0o7777`) as this system's [`Mode`]: its
+/// `mode_t` is a `u16` on macOS and the BSDs.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn mode(bits: u32) -> Mode {
+    Mode::from_raw_mode((bits & 0o7777) as rustix::fs::RawMode)
 }
 
 /// Whether `name` in `dir` is still the file `stat` describes.

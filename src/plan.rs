@@ -389,6 +389,23 @@ impl<'a> Plan<'a> {
         for &fd in self.keep_fds.iter().chain(&self.notify_fd) {
             check_open(fd)?;
         }
+        // A Linux feature asked for elsewhere is refused here, not found
+        // missing in the daemon.
+        #[cfg(not(daemonic_abstract_sockets))]
+        {
+            let program_socket = match self.program_readiness {
+                Some(ProgramReadiness::NotifySocket(path)) => Some(path),
+                _ => None,
+            };
+            for socket in self.notify_socket.iter().chain(&program_socket) {
+                if socket.to_bytes().starts_with(b"@") {
+                    return invalid(
+                        "notify_socket",
+                        "abstract socket names (@name) are Linux-only",
+                    );
+                }
+            }
+        }
         if self.program_readiness.is_some() && self.detach == Detach::Never {
             return invalid(
                 "program_readiness",

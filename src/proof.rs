@@ -189,12 +189,12 @@ mod tests {
     fn this_process_holds_what_it_opened_and_not_what_it_did_not() {
         let dir = std::format!("/tmp/daemonic-proof-{}\0", std::process::id());
         let dir = core::ffi::CStr::from_bytes_with_nul(dir.as_bytes()).unwrap();
-        let _ = rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700));
+        let _ = rustix::fs::mkdir(dir, crate::pidfile::mode(0o700));
         let dir_fd =
             rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
         let create = |name: &CStr| {
             let flags = OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC;
-            rustix::fs::openat(&dir_fd, name, flags, Mode::from_raw_mode(0o600)).unwrap()
+            rustix::fs::openat(&dir_fd, name, flags, crate::pidfile::mode(0o600)).unwrap()
         };
         let open = create(c"open");
         let me = rustix::process::getpid();

@@ -8,7 +8,7 @@
 //! detach, returns the error).
 
 use rustix::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
-use rustix::fs::{CWD, Mode};
+use rustix::fs::CWD;
 use rustix::io::{Errno, FdFlags};
 use rustix::process::{Pid, WaitOptions};
 
@@ -249,7 +249,7 @@ fn reset_signals(plan: &Plan<'_>) -> StepResult {
 
 /// Step 10: the file mode creation mask. `umask(2)` cannot fail.
 fn set_umask(plan: &Plan<'_>) {
-    rustix::process::umask(Mode::from_raw_mode(plan.umask));
+    rustix::process::umask(pidfile::mode(plan.umask));
 }
 
 /// Step 9: the standard streams, opened before any `chroot` (their paths are

@@ -363,7 +363,7 @@ fn block_term() -> libc::sigset_t {
 
 fn wait_for(set: &libc::sigset_t, seconds: i64) {
     let timeout = libc::timespec {
-        tv_sec: seconds,
+        tv_sec: seconds as libc::time_t,
         tv_nsec: 0,
     };
     // SAFETY: valid set and timespec; a null info pointer is allowed.

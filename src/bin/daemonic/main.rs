@@ -10,6 +10,15 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
+// The command stands on Linux: signalfd, pidfds, /proc as the proof of a
+// PID file, the child subreaper and the parent-death signal. The library
+// builds on every Unix (README, "Platforms").
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "the daemonic command is Linux-only (signalfd, pidfd, /proc, PR_SET_CHILD_SUBREAPER); \
+     the library builds here: depend on it with default-features = false, features = [\"std\"]"
+);
+
 mod args;
 mod control;
 // Used on musl; tested everywhere.
