@@ -42,7 +42,7 @@ pub enum Detach {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgramReadiness<'a> {
     /// The caller binds an `AF_UNIX` datagram socket at this path (`@name`:
-    /// abstract) and waits for `READY=1` on it, as systemd does for
+    /// abstract, Linux only: refused by `start` elsewhere) and waits for `READY=1` on it, as systemd does for
     /// `Type=notify`. The program's environment must name it as
     /// `NOTIFY_SOCKET` (the std builder adds it). `ERRNO=N` fails the start;
     /// `EXTEND_TIMEOUT_USEC=N` extends the wait.
@@ -310,7 +310,9 @@ impl<'a> Plan<'a> {
 
     /// A `NOTIFY_SOCKET` to send `READY=1` and `MAINPID=` to when the daemon
     /// is ready (default: none; the std builder takes the environment's), so
-    /// the daemon runs under systemd `Type=notify`.
+    /// the daemon runs under systemd `Type=notify`. A path, or `@name` for
+    /// an abstract socket (Linux only: [`start`](Plan::start) refuses one
+    /// elsewhere, before anything forks).
     pub const fn notify_socket(mut self, socket: &'a CStr) -> Self {
         self.notify_socket = Some(socket);
         self
