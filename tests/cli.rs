@@ -51,6 +51,12 @@ fn tests() -> Vec<common::Test> {
             "relative_paths_from_a_working_directory",
             relative_paths_from_a_working_directory,
         ),
+        ("pid1_passes_the_status_through", pid1_passes_the_status_through),
+        ("pid1_reaps_a_thousand_orphans", pid1_reaps_a_thousand_orphans),
+        (
+            "pid1_forwards_signals_and_stops_the_tree",
+            pid1_forwards_signals_and_stops_the_tree,
+        ),
     ]
 }
 
@@ -768,4 +774,154 @@ fn relative_paths_from_a_working_directory() {
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
     assert_eq!(supervisor.wait(), 0);
     assert!(!dir.join("run/s.pid").exists() && !dir.join("run/c.pid").exists());
+}
+
+// ---- daemonic as PID 1 of a PID namespace --------------------------------
+
+/// `unshare --fork --pid --mount-proc ARGS...`: PID 1 of a fresh PID
+/// namespace with its own /proc, or `None` where this cannot run (not
+/// root, no unshare).
+fn in_pid_namespace(args: &[&str]) -> Option<Command> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let unshare = Path::new("/usr/bin/unshare");
+    if !root || !unshare.exists() {
+        println!("needs root and unshare(1): skipped");
+        return None;
+    }
+    let mut command = Command::new(unshare);
+    command
+        .args(["--fork", "--pid", "--mount-proc"])
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    Some(command)
+}
+
+/// `daemonic --foreground --supervise OPTIONS -- /bin/sh -c SCRIPT` as the
+/// namespace's PID 1.
+fn pid1(options: &[&str], script: &str) -> Option<Command> {
+    let mut args = vec![env!("CARGO_BIN_EXE_daemonic"), "--foreground", "--supervise"];
+    args.extend_from_slice(options);
+    args.extend(["--", "/bin/sh", "-c", script]);
+    in_pid_namespace(&args)
+}
+
+/// As PID 1, daemonic exits with the program's status, 128 + N for a
+/// signal, as tini and a shell report it.
+fn pid1_passes_the_status_through() {
+    for (script, status) in [("exit 7", 7), ("kill -USR1 $$", 128 + libc::SIGUSR1)] {
+        let Some(mut command) = pid1(&[], script) else {
+            return;
+        };
+        let output = common::run(&mut command);
+        assert_eq!(output.status.code(), Some(status), "{script}: {output:?}");
+    }
+}
+
+/// A thousand short-lived orphans, re-parented to PID 1 as they die, leave
+/// no zombie behind. The control: a PID 1 that waits for its own child only
+/// (Python's subprocess; a shell would reap them all with wait) leaves
+/// them all.
+fn pid1_reaps_a_thousand_orphans() {
+    let dir = TempDir::new("orphans");
+    let count = dir.join("zombies");
+    let script = format!(
+        "i=0; while [ $i -lt 1000 ]; do (/bin/true &); i=$((i + 1)); done; \
+         sleep 0.5; \
+         grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status 2>/dev/null | wc -l >{}",
+        count.display()
+    );
+    let Some(mut command) = pid1(&[], &script) else {
+        return;
+    };
+    let output = common::run(&mut command);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let zombies: usize = fs::read_to_string(&count).unwrap().trim().parse().unwrap();
+    assert_eq!(zombies, 0, "zombies left under daemonic as PID 1");
+    // The control: a PID 1 that reaps only its own child.
+    let python = "import subprocess, sys; subprocess.run(['/bin/sh', '-c', sys.argv[1]])";
+    let Some(mut control) = in_pid_namespace(&["python3", "-c", python, &script]) else {
+        return;
+    };
+    common::run(&mut control);
+    let zombies: usize = fs::read_to_string(&count).unwrap().trim().parse().unwrap();
+    assert!(zombies >= 900, "the control saw {zombies} zombies, not ~1000");
+}
+
+/// Signals sent to PID 1 reach the program (not only TERM and HUP); SIGTERM
+/// stops the whole tree, and one that ignores it is killed after
+/// --timeout; the status is the program's.
+fn pid1_forwards_signals_and_stops_the_tree() {
+    let dir = TempDir::new("pid1signals");
+    let log = dir.join("log");
+    let script = format!(
+        "for s in HUP QUIT USR1 WINCH ALRM CONT; do trap \"echo $s >>{log}\" $s; done; \
+         echo ready >>{log}; while :; do sleep 0.05; done",
+        log = log.display()
+    );
+    let Some(mut command) = pid1(&["--timeout", "1"], &script) else {
+        return;
+    };
+    let mut unshare = command.spawn().unwrap();
+    let init = namespace_init(unshare.id() as i32);
+    common::wait_until("the program set its traps", || {
+        fs::read_to_string(&log).is_ok_and(|l| l.contains("ready"))
+    });
+    for signal in [
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGWINCH,
+        libc::SIGALRM,
+    ] {
+        common::kill(init, signal);
+        let name = match signal {
+            libc::SIGHUP => "HUP",
+            libc::SIGQUIT => "QUIT",
+            libc::SIGUSR1 => "USR1",
+            libc::SIGWINCH => "WINCH",
+            _ => "ALRM",
+        };
+        common::wait_until(&format!("SIG{name} forwarded"), || {
+            fs::read_to_string(&log).is_ok_and(|l| l.lines().any(|line| line == name))
+        });
+    }
+    // SIGTERM has no trap: the program dies of it, daemonic exits 143.
+    common::kill(init, libc::SIGTERM);
+    let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
+    let _ = unshare.try_wait();
+    assert_eq!(libc::WEXITSTATUS(status), 128 + libc::SIGTERM, "{status:#x}");
+
+    // A program that ignores SIGTERM, with a child of its own: both go,
+    // SIGKILLed after the 1 s --timeout.
+    let script = format!(
+        "trap '' TERM; /bin/sleep 100 & echo ready >>{log}; wait",
+        log = log.display()
+    );
+    let _ = fs::remove_file(&log);
+    let Some(mut command) = pid1(&["--timeout", "1"], &script) else {
+        return;
+    };
+    let unshare = command.spawn().unwrap();
+    let init = namespace_init(unshare.id() as i32);
+    common::wait_until("the program started", || {
+        fs::read_to_string(&log).is_ok_and(|l| l.contains("ready"))
+    });
+    let began = std::time::Instant::now();
+    common::kill(init, libc::SIGTERM);
+    let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
+    assert_eq!(libc::WEXITSTATUS(status), 128 + libc::SIGKILL, "{status:#x}");
+    assert!(began.elapsed() >= Duration::from_millis(900), "{:?}", began.elapsed());
+}
+
+/// The PID (here) of the namespace's PID 1: unshare's only child.
+fn namespace_init(unshare: i32) -> i32 {
+    let mut child = 0;
+    common::wait_until("unshare forked PID 1", || {
+        let children = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .unwrap_or_default();
+        child = children.split_whitespace().next().map_or(0, |c| c.parse().unwrap());
+        child > 0
+    });
+    child
 }

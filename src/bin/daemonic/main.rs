@@ -113,11 +113,14 @@ START OPTIONS
                           (default 60 s; not ready in time: status 4, PROGRAM stopped)
       --ready-fd N        PROGRAM writes a newline to fd N when ready (s6 style)
       --supervise         stay as a supervisor: hold the PID file (own PID), write
-                          PROGRAM's PID to --child-pidfile, forward SIGHUP, SIGUSR1,
-                          SIGUSR2 to PROGRAM; SIGTERM or SIGINT stop PROGRAM's whole
-                          tree (SIGKILL after --timeout); what PROGRAM leaves running
-                          when it exits is stopped too; PROGRAM gets SIGKILL if the
-                          supervisor dies; remove the PID files at exit
+                          PROGRAM's PID to --child-pidfile, forward every signal to
+                          PROGRAM (but SIGCHLD, the synchronous ones, SIGTTIN and
+                          SIGTTOU); SIGTERM or SIGINT stop PROGRAM's whole tree
+                          (SIGKILL after --timeout); reap every orphan; what PROGRAM
+                          leaves running when it exits is stopped too; PROGRAM gets
+                          SIGKILL if the supervisor dies; remove the PID files at
+                          exit. As PID 1 (--foreground in a container or PID
+                          namespace) exit with PROGRAM's status, 128+N for signal N
       --child-pidfile PATH  with --supervise: PROGRAM's PID file
       --restart[=DELAY]   with --supervise: restart PROGRAM when it exits abnormally,
                           after DELAY seconds (default 1, at least 0.1), doubling up

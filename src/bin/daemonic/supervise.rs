@@ -30,14 +30,31 @@ const STABLE_RUN: Duration = Duration::from_secs(10);
 /// `StartLimitIntervalSec=` defaults).
 const START_LIMIT_BURST: usize = 5;
 const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
-/// The signals the supervisor forwards to the program.
-const FORWARDED: [i32; 5] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
+/// The signals the supervisor does not forward: SIGCHLD (its own), the
+/// synchronous ones (a fault of the supervisor itself, which must end it),
+/// the terminal stops (as tini leaves them), and the two that cannot be
+/// caught. Every other signal, realtime ones included, is forwarded, as
+/// a PID 1 must (tini, dumb-init).
+const NOT_FORWARDED: [i32; 11] = [
+    libc::SIGCHLD,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGKILL,
 ];
+
+/// Whether the supervisor forwards `signal` (SIGSTOP cannot be caught;
+/// the C library's reserved ones cannot be blocked: both stay out of the
+/// set whatever this says).
+fn forwarded(signal: i32) -> bool {
+    signal != libc::SIGSTOP && !NOT_FORWARDED.contains(&signal)
+}
 
 /// The program to run and how, prepared before the first fork.
 struct Program {
@@ -555,7 +572,11 @@ impl<'p> Loop<'p> {
         self.last_status = exit_code(status);
         let abnormal = !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
         if self.stop_requested || !abnormal || self.program.restart.is_none() {
-            return Some(if self.stop_requested {
+            // A stop asked for ends with 0, but as PID 1 (a container's or
+            // a PID namespace's init): then the program's own status goes
+            // out, as tini and docker-init pass it through.
+            let pid1 = rustix::process::getpid().is_init();
+            return Some(if self.stop_requested && !pid1 {
                 0
             } else {
                 self.last_status
@@ -621,8 +642,12 @@ impl SignalFd {
         unsafe {
             let mut set: libc::sigset_t = core::mem::zeroed();
             libc::sigemptyset(&mut set);
-            for signal in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-                libc::sigaddset(&mut set, *signal);
+            // Every forwarded signal and SIGCHLD; sigaddset refuses the C
+            // library's reserved ones, which stay as they are.
+            for signal in 1..=64 {
+                if forwarded(signal) || signal == libc::SIGCHLD {
+                    libc::sigaddset(&mut set, signal);
+                }
             }
             if libc::sigprocmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) != 0 {
                 return Err(sys::errno());

@@ -83,15 +83,16 @@ pub fn exited(main: i32) -> Option<i32> {
     }
 }
 
-/// Reaps every child that has ended but `main`.
+/// Reaps every child that has ended but `main`: as long as `main` lives,
+/// whatever `waitid` names, however many (a PID 1 may inherit a thousand
+/// orphans between two reads of its signals); once `main` is a zombie
+/// itself (and so named first), those the children list shows.
 pub fn reap_others(main: i32) {
-    let mut pids = [0i32; MAX_CHILDREN];
-    let listed = children(&mut pids);
-    if listed.is_empty() {
-        reap_without_list(main);
+    if reap_without_list(main) {
         return;
     }
-    for &child in listed {
+    let mut pids = [0i32; MAX_CHILDREN];
+    for &child in children(&mut pids) {
         if child != main {
             let mut status = 0;
             // SAFETY: waitpid on our own child, into our local.
@@ -100,10 +101,12 @@ pub fn reap_others(main: i32) {
     }
 }
 
-/// Without a children list (no `/proc`): reap whatever `waitid` names, as
-/// long as it is not `main`.
-fn reap_without_list(main: i32) {
-    for _ in 0..MAX_CHILDREN {
+/// Reaps whatever `waitid` names, as long as it is not `main`: true when
+/// no ended child is left, false when `main` is the one named (it stays,
+/// and others may wait behind it). Works without `/proc`.
+fn reap_without_list(main: i32) -> bool {
+    // Bounded: a child that ends as fast as the loop reaps goes next round.
+    for _ in 0..65536 {
         // SAFETY: waitid fills our zeroed siginfo; waitpid reaps a child
         // it named.
         unsafe {
@@ -115,13 +118,17 @@ fn reap_without_list(main: i32) {
                 libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
             );
             let pid = info.si_pid();
-            if rc != 0 || pid == 0 || pid == main {
-                return;
+            if rc != 0 || pid == 0 {
+                return true;
+            }
+            if pid == main {
+                return false;
             }
             let mut status = 0;
             libc::waitpid(pid, &mut status, 0);
         }
     }
+    true
 }
 
 /// Reaps `main` for good.
