@@ -51,8 +51,14 @@ fn tests() -> Vec<common::Test> {
             "relative_paths_from_a_working_directory",
             relative_paths_from_a_working_directory,
         ),
-        ("pid1_passes_the_status_through", pid1_passes_the_status_through),
-        ("pid1_reaps_a_thousand_orphans", pid1_reaps_a_thousand_orphans),
+        (
+            "pid1_passes_the_status_through",
+            pid1_passes_the_status_through,
+        ),
+        (
+            "pid1_reaps_a_thousand_orphans",
+            pid1_reaps_a_thousand_orphans,
+        ),
         (
             "pid1_forwards_signals_and_stops_the_tree",
             pid1_forwards_signals_and_stops_the_tree,
@@ -800,7 +806,11 @@ fn in_pid_namespace(args: &[&str]) -> Option<Command> {
 /// `daemonic --foreground --supervise OPTIONS -- /bin/sh -c SCRIPT` as the
 /// namespace's PID 1.
 fn pid1(options: &[&str], script: &str) -> Option<Command> {
-    let mut args = vec![env!("CARGO_BIN_EXE_daemonic"), "--foreground", "--supervise"];
+    let mut args = vec![
+        env!("CARGO_BIN_EXE_daemonic"),
+        "--foreground",
+        "--supervise",
+    ];
     args.extend_from_slice(options);
     args.extend(["--", "/bin/sh", "-c", script]);
     in_pid_namespace(&args)
@@ -845,7 +855,10 @@ fn pid1_reaps_a_thousand_orphans() {
     };
     common::run(&mut control);
     let zombies: usize = fs::read_to_string(&count).unwrap().trim().parse().unwrap();
-    assert!(zombies >= 900, "the control saw {zombies} zombies, not ~1000");
+    assert!(
+        zombies >= 900,
+        "the control saw {zombies} zombies, not ~1000"
+    );
 }
 
 /// Signals sent to PID 1 reach the program (not only TERM and HUP); SIGTERM
@@ -890,7 +903,11 @@ fn pid1_forwards_signals_and_stops_the_tree() {
     common::kill(init, libc::SIGTERM);
     let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
     let _ = unshare.try_wait();
-    assert_eq!(libc::WEXITSTATUS(status), 128 + libc::SIGTERM, "{status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        128 + libc::SIGTERM,
+        "{status:#x}"
+    );
 
     // A program that ignores SIGTERM, with a child of its own: both go,
     // SIGKILLed after the 1 s --timeout.
@@ -910,8 +927,16 @@ fn pid1_forwards_signals_and_stops_the_tree() {
     let began = std::time::Instant::now();
     common::kill(init, libc::SIGTERM);
     let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
-    assert_eq!(libc::WEXITSTATUS(status), 128 + libc::SIGKILL, "{status:#x}");
-    assert!(began.elapsed() >= Duration::from_millis(900), "{:?}", began.elapsed());
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        128 + libc::SIGKILL,
+        "{status:#x}"
+    );
+    assert!(
+        began.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        began.elapsed()
+    );
 }
 
 /// The PID (here) of the namespace's PID 1: unshare's only child.
@@ -920,7 +945,10 @@ fn namespace_init(unshare: i32) -> i32 {
     common::wait_until("unshare forked PID 1", || {
         let children = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
             .unwrap_or_default();
-        child = children.split_whitespace().next().map_or(0, |c| c.parse().unwrap());
+        child = children
+            .split_whitespace()
+            .next()
+            .map_or(0, |c| c.parse().unwrap());
         child > 0
     });
     child
