@@ -919,7 +919,7 @@ fn pid1_forwards_signals_and_stops_the_tree() {
     let Some(mut command) = pid1(&["--timeout", "1"], &script) else {
         return;
     };
-    let unshare = command.spawn().unwrap();
+    let mut unshare = command.spawn().unwrap();
     let init = namespace_init(unshare.id() as i32);
     common::wait_until("the program started", || {
         fs::read_to_string(&log).is_ok_and(|l| l.contains("ready"))
