@@ -281,8 +281,33 @@ fn close_one(fd: RawFd, cloexec: bool) {
         // numbers the loop tries are not open, which must not panic here.
         // SAFETY: the daemon does not use the fds it closes here: they are
         // neither kept nor its own; a number not open is a harmless EBADF.
-        unsafe { libc::close(fd) };
+        unsafe { close_raw(fd) };
     }
+}
+
+/// `close(2)` as the system call itself where the children share the
+/// caller's memory (`clone(CLONE_VM)`): the C library's `close` is a
+/// cancellation point, which looks at the calling thread's cancellation
+/// state, here the caller's.
+///
+/// # Safety
+///
+/// As `close`: nothing may use `fd` afterwards.
+#[cfg(daemonic_clone_vm)]
+unsafe fn close_raw(fd: RawFd) {
+    // SAFETY: forwarded as received.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+}
+
+/// `close(2)` through the C library.
+///
+/// # Safety
+///
+/// As `close`: nothing may use `fd` afterwards.
+#[cfg(not(daemonic_clone_vm))]
+unsafe fn close_raw(fd: RawFd) {
+    // SAFETY: forwarded as received.
+    unsafe { libc::close(fd) };
 }
 
 #[cfg(all(test, daemonic_close_range_syscall))]
