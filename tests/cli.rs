@@ -51,6 +51,12 @@ fn tests() -> Vec<common::Test> {
             "relative_paths_from_a_working_directory",
             relative_paths_from_a_working_directory,
         ),
+        ("output_rotates_by_size", output_rotates_by_size),
+        ("output_reopens_on_hangup", output_reopens_on_hangup),
+        (
+            "output_kept_whole_across_exit",
+            output_kept_whole_across_exit,
+        ),
         (
             "pid1_passes_the_status_through",
             pid1_passes_the_status_through,
@@ -954,4 +960,130 @@ fn namespace_init(unshare: i32) -> i32 {
         child > 0
     });
     child
+}
+
+// ---- the supervisor writes the program's output ---------------------------
+
+/// `daemonic --supervise -p DIR/s.pid OPTIONS -- /bin/sh -c SCRIPT`, started;
+/// the supervisor.
+fn supervised_sh(dir: &TempDir, options: &[&str], script: &str) -> Started {
+    let pid_file = dir.join("s.pid");
+    let mut args = vec!["--supervise", "-p", arg(&pid_file)];
+    args.extend_from_slice(options);
+    args.extend(["--", "/bin/sh", "-c", script]);
+    let output = daemonic(&args);
+    assert!(output.status.success(), "{output:?}");
+    Started::new(common::read_pid_file(&pid_file))
+}
+
+/// Line N of the test programs: 80 bytes with the newline.
+fn numbered_line(n: usize) -> String {
+    format!("line {n:06} {}", "x".repeat(67))
+}
+
+/// The program's lines in a file, timestamps (if any) taken off.
+fn lines_of(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| match line.find(" line ") {
+            Some(at) if line.starts_with("20") => line[at + 1..].to_string(),
+            _ => line.to_string(),
+        })
+        .collect()
+}
+
+/// `--rotate 4096:3`: FILE moves to FILE.1 (and on to FILE.3) each time it
+/// passes 4096 bytes, at a line's end; the oldest goes; what is kept is the
+/// latest output, whole and in order.
+fn output_rotates_by_size() {
+    let dir = TempDir::new("rotate");
+    let log = dir.join("log");
+    let script = format!(
+        "i=0; while [ $i -lt 400 ]; do printf 'line %06d %s\\n' $i {}; i=$((i + 1)); done; sleep 60",
+        "x".repeat(67)
+    );
+    let mut supervisor = supervised_sh(
+        &dir,
+        &["--output", arg(&log), "--rotate", "4096:3"],
+        &script,
+    );
+    common::wait_until("the program's last line", || {
+        lines_of(&log)
+            .last()
+            .is_some_and(|l| *l == numbered_line(399))
+    });
+    let kept: Vec<PathBuf> = ["log.3", "log.2", "log.1", "log"]
+        .iter()
+        .map(|name| dir.join(name))
+        .collect();
+    for file in &kept[..3] {
+        let size = fs::metadata(file).unwrap().len();
+        assert!((4096..4096 + 80).contains(&size), "{file:?}: {size} bytes");
+    }
+    assert!(!dir.join("log.4").exists(), "more than 3 files kept");
+    let lines: Vec<String> = kept.iter().flat_map(|file| lines_of(file)).collect();
+    let first: usize = lines[0][5..11].parse().unwrap();
+    let expected: Vec<String> = (first..400).map(numbered_line).collect();
+    assert_eq!(lines, expected, "the kept output is not whole and in order");
+    assert!(first > 0, "nothing was dropped: the test wrote too little");
+    common::kill(supervisor.pid, libc::SIGTERM);
+    assert_eq!(supervisor.wait(), 0);
+}
+
+/// Without `--rotate`, SIGHUP makes the supervisor reopen FILE (logrotate
+/// moved it); the program, which does not handle SIGHUP, never gets it, and
+/// no line is lost or written twice across the move.
+fn output_reopens_on_hangup() {
+    let dir = TempDir::new("reopen");
+    let (log, moved) = (dir.join("log"), dir.join("log.old"));
+    let child_pid_file = dir.join("c.pid");
+    let script = format!(
+        "i=0; while :; do printf 'line %06d %s\\n' $i {}; i=$((i + 1)); sleep 0.01; done",
+        "x".repeat(67)
+    );
+    let mut supervisor = supervised_sh(
+        &dir,
+        &[
+            "--output",
+            arg(&log),
+            "--timestamps",
+            "--child-pidfile",
+            arg(&child_pid_file),
+        ],
+        &script,
+    );
+    let child = common::read_pid_file(&child_pid_file);
+    common::wait_until("some lines", || lines_of(&log).len() >= 5);
+    fs::rename(&log, &moved).unwrap();
+    common::kill(supervisor.pid, libc::SIGHUP);
+    common::wait_until("lines in the new file", || lines_of(&log).len() >= 5);
+    assert_eq!(
+        common::read_pid_file(&child_pid_file),
+        child,
+        "the program was restarted"
+    );
+    common::kill(supervisor.pid, libc::SIGTERM);
+    assert_eq!(supervisor.wait(), 0);
+    let lines: Vec<String> = lines_of(&moved).into_iter().chain(lines_of(&log)).collect();
+    let expected: Vec<String> = (0..lines.len()).map(numbered_line).collect();
+    assert_eq!(lines, expected, "lines lost or doubled across the reopen");
+    let stamped = fs::read_to_string(&log).unwrap();
+    let first = stamped.lines().next().unwrap();
+    assert_eq!(first.as_bytes()[10], b'T', "{first}");
+    assert_eq!(&first[23..25], "Z ", "{first}");
+}
+
+/// What the program wrote just before it exited is all in the file when
+/// the supervisor has gone, in order.
+fn output_kept_whole_across_exit() {
+    let dir = TempDir::new("whole");
+    let log = dir.join("log");
+    let script = format!(
+        "i=0; while [ $i -lt 3000 ]; do printf 'line %06d %s\\n' $i {}; i=$((i + 1)); done",
+        "x".repeat(67)
+    );
+    let mut supervisor = supervised_sh(&dir, &["--output", arg(&log), "--timestamps"], &script);
+    assert_eq!(supervisor.wait(), 0);
+    let expected: Vec<String> = (0..3000).map(numbered_line).collect();
+    assert_eq!(lines_of(&log), expected);
 }

@@ -46,7 +46,8 @@ pub struct Start {
     pub user: Option<&'static [u8]>,
     pub group: Option<&'static [u8]>,
     pub chroot: Option<&'static CStr>,
-    /// `--keep-fd`s, with one slot spare for the supervisor's socket.
+    /// `--keep-fd`s, with three slots spare for the supervisor's socket and
+    /// output pipe.
     pub keep_fds: &'static mut [i32],
     pub kept: usize,
     /// `--env`s, `KEY=VALUE` as given.
@@ -63,6 +64,10 @@ pub struct Start {
     /// `--timeout` with `--supervise`: how long a stopping program gets
     /// before SIGKILL.
     pub stop_timeout: Duration,
+    /// `--rotate SIZE[:COUNT]`: bytes per file, files kept.
+    pub rotate: Option<(u64, u32)>,
+    /// `--timestamps`.
+    pub timestamps: bool,
     pub foreground: bool,
     /// The program and its arguments: `argv[0]` first, never empty.
     pub program: &'static [&'static CStr],
@@ -119,6 +124,8 @@ enum Opt {
     Signal,
     Timeout,
     TrustPidFile,
+    Rotate,
+    Timestamps,
 }
 
 /// Whether an option takes a value.
@@ -157,6 +164,8 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("signal", 0, Opt::Signal, Takes::Value),
     ("timeout", 0, Opt::Timeout, Takes::Value),
     ("trust-pidfile", 0, Opt::TrustPidFile, Takes::Nothing),
+    ("rotate", 0, Opt::Rotate, Takes::Value),
+    ("timestamps", 0, Opt::Timestamps, Takes::Nothing),
 ];
 
 /// A usage error: its message is in the caller's [`Line`], which starts
@@ -310,7 +319,7 @@ pub fn parse(
     };
     // At most one per word: slabs sized by the command line, never short.
     let (Ok(keep_fds), Ok(env)) = (
-        sys::zeroed(options.len() + 1),
+        sys::zeroed(options.len() + 3),
         sys::slab(options.len(), c""),
     ) else {
         line.text(b"out of memory");
@@ -439,6 +448,8 @@ pub fn parse(
             Opt::Signal => signal = signal_number(text, line)?,
             Opt::Timeout => timeout = Some(seconds(text, b"--timeout", line)?),
             Opt::TrustPidFile => trust = true,
+            Opt::Rotate => start.rotate = Some(rotation(text, line)?),
+            Opt::Timestamps => start.timestamps = true,
         }
     }
     if let Some(which) = mode {
@@ -490,6 +501,15 @@ fn check(start: &Start, timeout_given: bool, line: &mut Line) -> Result<(), Usag
         );
     } else if start.child_pid_file.is_some() && !start.supervise {
         error.text(b"--child-pidfile needs --supervise");
+    } else if (start.rotate.is_some() || start.timestamps) && !start.supervise {
+        error.text(b"--rotate and --timestamps need --supervise (the supervisor writes the file)");
+    } else if (start.rotate.is_some() || start.timestamps)
+        && (start.stdout.is_none() && start.stderr.is_none()
+            || start.stdout.is_some() && start.stderr.is_some() && start.stdout != start.stderr)
+    {
+        error.text(
+            b"--rotate and --timestamps need one output file (--output, --stdout or --stderr)",
+        );
     } else if start.foreground
         && (start.wait_ready.is_some() || start.ready_fd.is_some())
         && !start.supervise
@@ -589,6 +609,35 @@ fn seconds(text: &[u8], option: &[u8], line: &mut Line) -> Result<Duration, Usag
                 .text(b": expected seconds from 0 to ")
                 .num(MAX_SECONDS as i64)
                 .text(b" (a year)");
+            Err(Usage)
+        }
+    }
+}
+
+/// `SIZE[:COUNT]`: bytes (`k` and `M` suffixes: KiB, MiB) per file, at
+/// least 1 KiB, and how many earlier files to keep (default 10, at most
+/// 1000).
+fn rotation(text: &[u8], line: &mut Line) -> Result<(u64, u32), Usage> {
+    let (size, count) = match text.iter().position(|&b| b == b':') {
+        Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
+        None => (text, None),
+    };
+    let (digits, unit) = match size.last() {
+        Some(b'k' | b'K') => (&size[..size.len() - 1], 1024),
+        Some(b'M') => (&size[..size.len() - 1], 1024 * 1024),
+        _ => (size, 1),
+    };
+    let bytes = sys::parse_u64(digits, u64::MAX / (1024 * 1024)).map(|n| n * unit);
+    let count = match count {
+        Some(count) => sys::parse_u64(count, 1000).map(|n| n as u32),
+        None => Some(crate::pump::DEFAULT_ROTATE_COUNT),
+    };
+    match (bytes, count) {
+        (Some(bytes), Some(count)) if bytes >= 1024 => Ok((bytes, count)),
+        _ => {
+            line.text(b"--rotate ").text(text).text(
+                b": expected SIZE[:COUNT], SIZE at least 1024 (k, M: KiB, MiB), COUNT up to 1000",
+            );
             Err(Usage)
         }
     }
@@ -734,11 +783,36 @@ mod tests {
             ("--ready-fd 2147483647 -- x", "beyond the fd limit"),
             ("--timeout 3 -- x", "--timeout on a start needs --supervise"),
             ("--nice x -- y", "--nice x: expected a whole number"),
+            ("--rotate 1M -- y", "need --supervise"),
+            ("--supervise --timestamps -- y", "need one output file"),
+            (
+                "--supervise --stdout a --stderr b --timestamps -- y",
+                "need one output file",
+            ),
+            (
+                "--supervise --output f --rotate 10 -- y",
+                "SIZE at least 1024",
+            ),
+            (
+                "--supervise --output f --rotate 1M:x -- y",
+                "expected SIZE[:COUNT]",
+            ),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.starts_with("daemonic: "), "{words}: {error}");
             assert!(error.contains(expected), "{words}: {error}");
         }
+    }
+
+    #[test]
+    fn rotation_sizes() {
+        let start = start_of("--supervise --output f --rotate 2M:3 --timestamps -- y");
+        assert_eq!(start.rotate, Some((2 << 20, 3)));
+        assert!(start.timestamps);
+        let start = start_of("--supervise --output f --rotate 4096 -- y");
+        assert_eq!(start.rotate, Some((4096, 10)));
+        let start = start_of("--supervise --stdout f --stderr f --rotate 8k:0 -- y");
+        assert_eq!(start.rotate, Some((8192, 0)));
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod etc;
 mod ids;
 mod out;
 mod program;
+mod pump;
 mod start;
 mod supervise;
 mod sys;
@@ -128,6 +129,14 @@ START OPTIONS
                           10 s the supervisor gives up
       --timeout SECS      with --supervise: how long a stopping PROGRAM gets before
                           SIGKILL (default 10)
+      --rotate SIZE[:COUNT]  with --supervise and one output file: the supervisor
+                          writes PROGRAM's output itself and moves FILE to FILE.1 ...
+                          FILE.COUNT (default 10, oldest dropped) when it passes SIZE
+                          bytes (k, M: KiB, MiB)
+      --timestamps        with --supervise and one output file: each line of PROGRAM's
+                          output starts with its time, ISO 8601 UTC; without
+                          --rotate, SIGHUP makes the supervisor reopen FILE (for
+                          logrotate, newsyslog) instead of reaching PROGRAM
       --foreground        every step but the forks (systemd Type=notify, containers)
   -h, --help              this text
   -V, --version           the version

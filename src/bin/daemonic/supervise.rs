@@ -19,6 +19,7 @@ use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::Ids;
 use crate::out::{Decimal, Line};
 use crate::program::{self, Notify};
+use crate::pump::{self, Pump};
 use crate::{exit, start, sys, tree};
 
 /// The longest delay between restarts.
@@ -69,6 +70,20 @@ struct Program {
     /// The supervisor's PID, which the program checks after asking for its
     /// parent-death signal.
     supervisor: core::cell::Cell<i32>,
+    /// `--rotate`, `--timestamps`: the pipe the program's output goes into.
+    output: Option<OutputPipe>,
+}
+
+/// The program's output pipe, when the supervisor writes the file.
+struct OutputPipe {
+    spec: pump::Spec,
+    /// Non-blocking: the supervisor's loop reads what is there.
+    read: OwnedFd,
+    /// The program's fds 1 and/or 2; the supervisor keeps it open, so that
+    /// a restarted program writes into the same pipe.
+    write: OwnedFd,
+    stdout: bool,
+    stderr: bool,
 }
 
 /// How the first run of the program says it is ready.
@@ -95,6 +110,12 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
     if let Channel::Socket { socket, .. } = &program.readiness {
         start.keep_fds[start.kept] = socket.as_raw_fd();
         start.kept += 1;
+    }
+    if let Some(output) = &program.output {
+        for fd in [output.read.as_raw_fd(), output.write.as_raw_fd()] {
+            start.keep_fds[start.kept] = fd;
+            start.kept += 1;
+        }
     }
     let mut plan = start::plan(start, ids)
         .readiness(Readiness::Manual)
@@ -152,6 +173,14 @@ impl Program {
             restart: start.restart,
             grace: start.stop_timeout,
             supervisor: core::cell::Cell::new(0),
+            output: None,
+        };
+        let output = match output_pipe(start) {
+            Ok(output) => output,
+            Err(errno) => {
+                program.remove_private_dir();
+                return Err(failed(Step::RedirectStdout)(errno));
+            }
         };
         let child_pid_file = match start.child_pid_file {
             Some(path) => Some(absolute(path).map_err(|errno| {
@@ -162,6 +191,7 @@ impl Program {
         };
         Ok(Program {
             child_pid_file,
+            output,
             ..program
         })
     }
@@ -171,6 +201,31 @@ impl Program {
             program::remove_private_dir(dir, path);
         }
     }
+}
+
+/// The output pipe, with `--rotate` or `--timestamps`.
+fn output_pipe(start: &Start) -> Result<Option<OutputPipe>, Errno> {
+    if start.rotate.is_none() && !start.timestamps {
+        return Ok(None);
+    }
+    let Some(path) = start.stdout.or(start.stderr) else {
+        return Ok(None);
+    };
+    let (read, write) = pipe()?;
+    rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
+    Ok(Some(OutputPipe {
+        spec: pump::Spec {
+            path: absolute(path)?,
+            rotate: start.rotate,
+            timestamps: start.timestamps,
+            stdout: start.stdout.is_some(),
+            stderr: start.stderr.is_some(),
+        },
+        read,
+        write,
+        stdout: start.stdout.is_some(),
+        stderr: start.stderr.is_some(),
+    }))
 }
 
 /// An `AF_UNIX` datagram socket bound at `path`, close-on-exec.
@@ -232,7 +287,11 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
             errno,
         }),
     };
-    if let Err(error) = await_first_ready(program, &signals, &mut child) {
+    let mut pump = program
+        .output
+        .as_ref()
+        .map(|output| Pump::new(output.spec, output.read.as_raw_fd()));
+    if let Err(error) = await_first_ready(program, &signals, &mut child, &mut pump) {
         // The whole tree: a program that forked before failing leaves
         // nothing behind holding anything.
         tree::kill_all(child.pid);
@@ -242,7 +301,7 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     if daemon.ready().is_err() {
         // The caller is gone; carry on: the program runs.
     }
-    let status = Loop::new(program, child, &signals).run();
+    let status = Loop::new(program, child, &signals, pump).run();
     remove_child_pid_file(program);
     drop(daemon);
     program.remove_private_dir();
@@ -310,6 +369,15 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
         // The supervisor keeps SIGPIPE ignored; the program gets the default.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if let Some(output) = &program.output {
+            let write = output.write.as_raw_fd();
+            if output.stdout {
+                libc::dup2(write, 1);
+            }
+            if output.stderr {
+                libc::dup2(write, 2);
+            }
+        }
         if let (Channel::Fd(target), Some(write)) = (&program.readiness, ready_write) {
             if write.as_raw_fd() == *target {
                 libc::fcntl(*target, libc::F_SETFD, 0);
@@ -330,6 +398,7 @@ fn await_first_ready(
     program: &Program,
     signals: &SignalFd,
     child: &mut Child,
+    pump: &mut Option<Pump>,
 ) -> Result<(), Error> {
     let channel = match (&program.readiness, &child.ready_pipe) {
         (Channel::None, _) | (Channel::Fd(_), None) => return Ok(()),
@@ -357,9 +426,17 @@ fn await_first_ready(
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: pump.as_ref().map_or(-1, Pump::fd),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        // SAFETY: `fds` holds two pollfds; poll ignores a negative fd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, left) };
+        // SAFETY: `fds` holds three pollfds; poll ignores a negative fd.
+        unsafe { libc::poll(fds.as_mut_ptr(), 3, left) };
+        if let (Some(pump), true) = (pump.as_mut(), fds[2].revents != 0) {
+            pump.drain();
+        }
         if fds[0].revents != 0 {
             match signals.next() {
                 Some(libc::SIGCHLD) => {
@@ -439,6 +516,8 @@ fn exited(pid: i32, raw: i32) -> Error {
 struct Loop<'p> {
     program: &'p Program,
     signals: &'p SignalFd,
+    /// The program's output, when the supervisor writes it.
+    pump: Option<Pump>,
     child: Option<Child>,
     stop_requested: bool,
     delay: Duration,
@@ -452,10 +531,16 @@ struct Loop<'p> {
 }
 
 impl<'p> Loop<'p> {
-    fn new(program: &'p Program, mut child: Child, signals: &'p SignalFd) -> Loop<'p> {
+    fn new(
+        program: &'p Program,
+        mut child: Child,
+        signals: &'p SignalFd,
+        pump: Option<Pump>,
+    ) -> Loop<'p> {
         child.ready_pipe = None;
         Loop {
             program,
+            pump,
             signals,
             child: Some(child),
             stop_requested: false,
@@ -494,13 +579,23 @@ impl<'p> Loop<'p> {
                 Some(at) => sys::millis_until(at),
                 None => -1,
             };
-            let mut fds = [libc::pollfd {
-                fd: signals.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) };
+            let mut fds = [
+                libc::pollfd {
+                    fd: signals.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.pump.as_ref().map_or(-1, Pump::fd),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two pollfds; poll ignores a negative fd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if let (Some(pump), true) = (self.pump.as_mut(), fds[1].revents != 0) {
+                pump.drain();
+            }
             if let Some(at) = self.restart_at {
                 if sys::now() >= at {
                     self.restart_at = None;
@@ -527,6 +622,14 @@ impl<'p> Loop<'p> {
 
     /// Handles one signal; `Some(status)` when the supervisor is done.
     fn on_signal(&mut self, signal: i32) -> Option<i32> {
+        if let (libc::SIGHUP, Some(pump)) = (signal, self.pump.as_mut()) {
+            if pump.takes_hangup() {
+                // logrotate or newsyslog moved the file: write a new one.
+                pump.drain();
+                pump.reopen();
+                return None;
+            }
+        }
         if signal != libc::SIGCHLD {
             let stop = signal == libc::SIGTERM || signal == libc::SIGINT;
             if stop {
@@ -560,12 +663,24 @@ impl<'p> Loop<'p> {
         };
         let stop_requested = &mut self.stop_requested;
         let signals = self.signals;
+        let pump = &mut self.pump;
+        // What the program wrote last goes out first, then what the rest
+        // of its tree writes while it is stopped.
+        if let Some(pump) = pump.as_mut() {
+            pump.drain();
+        }
         tree::end_rest(main, grace, |pause| {
             if wait_signal(signals, pause) == Some(libc::SIGTERM) {
                 *stop_requested = true;
             }
+            if let Some(pump) = pump.as_mut() {
+                pump.drain();
+            }
         });
         tree::reap(main);
+        if let Some(pump) = self.pump.as_mut() {
+            pump.drain();
+        }
         self.kill_at = None;
         self.child = None;
         remove_child_pid_file(self.program);
