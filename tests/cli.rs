@@ -58,6 +58,14 @@ fn tests() -> Vec<common::Test> {
             output_kept_whole_across_exit,
         ),
         (
+            "syslog_lines_as_a_listener_sees_them",
+            syslog_lines_as_a_listener_sees_them,
+        ),
+        (
+            "syslog_counts_lines_lost_while_missing",
+            syslog_counts_lines_lost_while_missing,
+        ),
+        (
             "pid1_passes_the_status_through",
             pid1_passes_the_status_through,
         ),
@@ -1079,11 +1087,110 @@ fn output_kept_whole_across_exit() {
     let dir = TempDir::new("whole");
     let log = dir.join("log");
     let script = format!(
-        "i=0; while [ $i -lt 3000 ]; do printf 'line %06d %s\\n' $i {}; i=$((i + 1)); done",
-        "x".repeat(67)
+        "while [ ! -e {go} ]; do sleep 0.02; done; \
+         i=0; while [ $i -lt 3000 ]; do printf 'line %06d %s\\n' $i {x}; i=$((i + 1)); done",
+        go = dir.join("go").display(),
+        x = "x".repeat(67)
     );
     let mut supervisor = supervised_sh(&dir, &["--output", arg(&log), "--timestamps"], &script);
+    fs::write(dir.join("go"), "").unwrap();
     assert_eq!(supervisor.wait(), 0);
     let expected: Vec<String> = (0..3000).map(numbered_line).collect();
     assert_eq!(lines_of(&log), expected);
+}
+
+// ---- the supervisor sends the program's output to syslog ------------------
+
+/// A datagram listener at `path`, reading with a timeout.
+fn syslog_listener(path: &Path) -> std::os::unix::net::UnixDatagram {
+    let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    socket.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    socket
+}
+
+fn next_datagram(socket: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = socket.recv(&mut buf).expect("a syslog datagram in time");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Each line is one `<PRI>TAG[PID]: line` datagram, standard error at its
+/// own priority with --syslog-stderr, a long line in pieces, a last line
+/// without a newline sent when the program ends.
+fn syslog_lines_as_a_listener_sees_them() {
+    let dir = TempDir::new("syslog");
+    let socket_path = dir.join("log.sock");
+    let listener = syslog_listener(&socket_path);
+    let child_pid_file = dir.join("c.pid");
+    let script = format!(
+        "echo one; echo two >&2; printf '%02000d\\n' 0; printf 'last'; while [ ! -e {} ]; do sleep 0.02; done",
+        dir.join("go").display()
+    );
+    let mut supervisor = supervised_sh(
+        &dir,
+        &[
+            "--syslog=local0.info",
+            "--syslog-stderr",
+            "err",
+            "--syslog-tag",
+            "board",
+            "--syslog-socket",
+            arg(&socket_path),
+            "--child-pidfile",
+            arg(&child_pid_file),
+        ],
+        &script,
+    );
+    let pid = common::read_pid_file(&child_pid_file);
+    // local0 = 16: info 16 * 8 + 6, err 16 * 8 + 3. Standard output and
+    // error go through pipes of their own: their relative order is not kept.
+    let mut got: Vec<String> = (0..5).map(|_| next_datagram(&listener)).collect();
+    got.sort();
+    let long_piece = "0".repeat(900);
+    let mut expected = vec![
+        format!("<131>board[{pid}]: two"),
+        format!("<134>board[{pid}]: one"),
+        format!("<134>board[{pid}]: {long_piece}"),
+        format!("<134>board[{pid}]: {long_piece}"),
+        format!("<134>board[{pid}]: {}", "0".repeat(200)),
+    ];
+    expected.sort();
+    assert_eq!(got, expected);
+    fs::write(dir.join("go"), "").unwrap();
+    assert_eq!(next_datagram(&listener), format!("<134>board[{pid}]: last"));
+    assert_eq!(supervisor.wait(), 0);
+}
+
+/// With no socket at the path, lines are counted, never waited for; the
+/// count comes first once a listener is there.
+fn syslog_counts_lines_lost_while_missing() {
+    let dir = TempDir::new("sysloglost");
+    let socket_path = dir.join("log.sock");
+    let script = format!(
+        "echo a; echo b; echo c; while [ ! -e {go} ]; do sleep 0.02; done; echo d; sleep 60",
+        go = dir.join("go").display()
+    );
+    let mut supervisor = supervised_sh(
+        &dir,
+        &["--syslog", "--syslog-socket", arg(&socket_path)],
+        &script,
+    );
+    // The supervisor is not held up: it has read and dropped a, b and c
+    // once its child sits in the loop; give it a moment, then listen.
+    std::thread::sleep(Duration::from_millis(300));
+    let listener = syslog_listener(&socket_path);
+    fs::write(dir.join("go"), "").unwrap();
+    let note = next_datagram(&listener);
+    assert!(
+        note.starts_with("<29>sh[")
+            && note.ends_with("]: daemonic: 3 lines lost while the syslog socket took none"),
+        "{note}"
+    );
+    let line = next_datagram(&listener);
+    assert!(
+        line.starts_with("<29>sh[") && line.ends_with("]: d"),
+        "{line}"
+    );
+    common::kill(supervisor.pid, libc::SIGTERM);
+    assert_eq!(supervisor.wait(), 0);
 }

@@ -46,8 +46,8 @@ pub struct Start {
     pub user: Option<&'static [u8]>,
     pub group: Option<&'static [u8]>,
     pub chroot: Option<&'static CStr>,
-    /// `--keep-fd`s, with three slots spare for the supervisor's socket and
-    /// output pipe.
+    /// `--keep-fd`s, with five slots spare for the supervisor's socket and
+    /// its two output pipes.
     pub keep_fds: &'static mut [i32],
     pub kept: usize,
     /// `--env`s, `KEY=VALUE` as given.
@@ -68,6 +68,14 @@ pub struct Start {
     pub rotate: Option<(u64, u32)>,
     /// `--timestamps`.
     pub timestamps: bool,
+    /// `--syslog[=FACILITY.PRIORITY]`: `<PRI>`'s number.
+    pub syslog: Option<u8>,
+    /// `--syslog-tag TAG` (default: the program's name).
+    pub syslog_tag: Option<&'static [u8]>,
+    /// `--syslog-stderr SEVERITY`: standard error's `<PRI>`.
+    pub syslog_stderr: Option<u8>,
+    /// `--syslog-socket PATH` (default `/dev/log`).
+    pub syslog_socket: Option<&'static CStr>,
     pub foreground: bool,
     /// The program and its arguments: `argv[0]` first, never empty.
     pub program: &'static [&'static CStr],
@@ -126,6 +134,10 @@ enum Opt {
     TrustPidFile,
     Rotate,
     Timestamps,
+    Syslog,
+    SyslogTag,
+    SyslogStderr,
+    SyslogSocket,
 }
 
 /// Whether an option takes a value.
@@ -166,6 +178,10 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("trust-pidfile", 0, Opt::TrustPidFile, Takes::Nothing),
     ("rotate", 0, Opt::Rotate, Takes::Value),
     ("timestamps", 0, Opt::Timestamps, Takes::Nothing),
+    ("syslog", 0, Opt::Syslog, Takes::Optional),
+    ("syslog-tag", 0, Opt::SyslogTag, Takes::Value),
+    ("syslog-stderr", 0, Opt::SyslogStderr, Takes::Value),
+    ("syslog-socket", 0, Opt::SyslogSocket, Takes::Value),
 ];
 
 /// A usage error: its message is in the caller's [`Line`], which starts
@@ -319,7 +335,7 @@ pub fn parse(
     };
     // At most one per word: slabs sized by the command line, never short.
     let (Ok(keep_fds), Ok(env)) = (
-        sys::zeroed(options.len() + 3),
+        sys::zeroed(options.len() + 5),
         sys::slab(options.len(), c""),
     ) else {
         line.text(b"out of memory");
@@ -337,6 +353,7 @@ pub fn parse(
     let mut signal = libc::SIGTERM;
     let mut timeout: Option<Duration> = None;
     let mut trust = false;
+    let mut syslog_stderr: Option<&'static [u8]> = None;
     while let Some(given) = parser.next(line) {
         let Given { opt, name, value } = given?;
         let given_value = value;
@@ -450,6 +467,19 @@ pub fn parse(
             Opt::TrustPidFile => trust = true,
             Opt::Rotate => start.rotate = Some(rotation(text, line)?),
             Opt::Timestamps => start.timestamps = true,
+            Opt::Syslog => {
+                let spec = given_value.map_or(&b"daemon.notice"[..], CStr::to_bytes);
+                let Some(priority) = crate::pump::priority(spec) else {
+                    line.text(b"--syslog=")
+                        .text(spec)
+                        .text(b": expected FACILITY.PRIORITY (daemon.notice, local0.info, ...)");
+                    return Err(Usage);
+                };
+                start.syslog = Some(priority);
+            }
+            Opt::SyslogTag => start.syslog_tag = Some(text),
+            Opt::SyslogStderr => syslog_stderr = Some(text),
+            Opt::SyslogSocket => start.syslog_socket = Some(value),
         }
     }
     if let Some(which) = mode {
@@ -486,6 +516,16 @@ pub fn parse(
     }
     start.program = program;
     start.stop_timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+    if let Some(text) = syslog_stderr {
+        let main = start.syslog.unwrap_or(3 * 8 + 5);
+        let Some(priority) = crate::pump::severity(text, main) else {
+            line.text(b"--syslog-stderr ")
+                .text(text)
+                .text(b": expected a severity (err, warning, notice, info, ...)");
+            return Err(Usage);
+        };
+        start.syslog_stderr = Some(priority);
+    }
     check(start, timeout.is_some(), line)?;
     Ok(Command::Start)
 }
@@ -501,6 +541,16 @@ fn check(start: &Start, timeout_given: bool, line: &mut Line) -> Result<(), Usag
         );
     } else if start.child_pid_file.is_some() && !start.supervise {
         error.text(b"--child-pidfile needs --supervise");
+    } else if start.syslog.is_some() && !start.supervise {
+        error.text(b"--syslog needs --supervise (the supervisor sends the lines)");
+    } else if start.syslog.is_some() && (start.stdout.is_some() || start.stderr.is_some()) {
+        error.text(b"--syslog and --output (--stdout, --stderr) both say where the output goes");
+    } else if start.syslog.is_none()
+        && (start.syslog_tag.is_some()
+            || start.syslog_stderr.is_some()
+            || start.syslog_socket.is_some())
+    {
+        error.text(b"--syslog-tag, --syslog-stderr and --syslog-socket need --syslog");
     } else if (start.rotate.is_some() || start.timestamps) && !start.supervise {
         error.text(b"--rotate and --timestamps need --supervise (the supervisor writes the file)");
     } else if (start.rotate.is_some() || start.timestamps)
@@ -802,6 +852,19 @@ mod tests {
             assert!(error.starts_with("daemonic: "), "{words}: {error}");
             assert!(error.contains(expected), "{words}: {error}");
         }
+    }
+
+    #[test]
+    fn syslog_priorities() {
+        let start = start_of("--supervise --syslog -- y");
+        assert_eq!(start.syslog, Some(29));
+        let start =
+            start_of("--supervise --syslog=local0.info --syslog-stderr err --syslog-tag t -- y");
+        assert_eq!(
+            (start.syslog, start.syslog_stderr),
+            (Some(16 * 8 + 6), Some(16 * 8 + 3))
+        );
+        assert_eq!(start.syslog_tag, Some(&b"t"[..]));
     }
 
     #[test]

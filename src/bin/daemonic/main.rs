@@ -137,6 +137,14 @@ START OPTIONS
                           output starts with its time, ISO 8601 UTC; without
                           --rotate, SIGHUP makes the supervisor reopen FILE (for
                           logrotate, newsyslog) instead of reaching PROGRAM
+      --syslog[=FACILITY.PRIORITY]  with --supervise: each line PROGRAM writes goes
+                          to the syslog socket as <PRI>TAG[PID]: line (default
+                          daemon.notice); lines are counted, never waited for, while
+                          the socket is missing or full, and the count is sent once it
+                          takes lines again
+      --syslog-tag TAG    the tag (default: PROGRAM's name)
+      --syslog-stderr SEVERITY  standard error at a severity of its own (err, ...)
+      --syslog-socket PATH  the socket (default /dev/log)
       --foreground        every step but the forks (systemd Type=notify, containers)
   -h, --help              this text
   -V, --version           the version

@@ -1,22 +1,26 @@
 //! The program's output, carried by the supervisor (`--supervise` with
-//! `--rotate` or `--timestamps`): the program writes into a pipe, the
-//! supervisor reads it and writes the file itself, so that it can put a
-//! time on each line, rotate the file by size (`FILE` -> `FILE.1` ...
-//! `FILE.COUNT`, the oldest dropped, as svlogd does) or, without
-//! `--rotate`, reopen it on SIGHUP after a logrotate or newsyslog moved it
-//! (as FreeBSD daemon(8) `-H` does).
+//! `--rotate`, `--timestamps` or `--syslog`): the program writes into a
+//! pipe, the supervisor reads it and writes it out itself, so that it can
+//! put a time on each line, rotate the file by size (`FILE` -> `FILE.1` ...
+//! `FILE.COUNT`, the oldest dropped, as svlogd does), reopen it on SIGHUP
+//! after a logrotate or newsyslog moved it (as FreeBSD daemon(8) `-H`
+//! does), or send each line to the local syslog socket (daemon(8) `-l`,
+//! `-s`, `-T`).
 //!
-//! One fixed buffer, no allocation: the supervisor's loop calls [`Pump::drain`]
-//! when the pipe is readable and once more when the program ends, so what it
+//! Fixed buffers, no allocation: the supervisor's loop calls [`Pump::drain`]
+//! when a pipe is readable and once more when the program ends, so what it
 //! wrote last is written before the supervisor exits or restarts it. Writes
-//! to the file block: a slow disk slows the supervisor, the pipe fills (64
+//! to a file block: a slow disk slows the supervisor, the pipe fills (64
 //! KiB on Linux) and then the program's writes wait; nothing is dropped.
+//! Datagrams to syslog never block: while the socket is missing or full,
+//! lines are counted as lost, and the count is reported in a line of its
+//! own once the socket takes lines again.
 
 use core::ffi::CStr;
 use core::time::Duration;
 
 use daemonic::Errno;
-use daemonic::fd::{AsRawFd, BorrowedFd, RawFd};
+use daemonic::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use rustix::fs::{Mode, OFlags};
 
 use crate::out::{Decimal, write_all};
@@ -25,124 +29,264 @@ use crate::out::{Decimal, write_all};
 /// none is given (svlogd's default).
 pub const DEFAULT_ROTATE_COUNT: u32 = 10;
 
-/// How the output is carried.
+/// The longest syslog message sent: a longer line goes out in pieces of
+/// this size (RFC 3164's 1024 bytes, header included, for any receiver).
+const SYSLOG_LINE: usize = 900;
+
+/// Where one stream of the program's output goes.
 #[derive(Clone, Copy)]
-pub struct Spec {
-    /// The file, absolute (the supervisor's directory is `/`).
-    pub path: &'static CStr,
-    /// `--rotate SIZE:COUNT`.
-    pub rotate: Option<(u64, u32)>,
-    /// `--timestamps`.
-    pub timestamps: bool,
-    /// Which of the supervisor's streams the file is on (1, 2 or both):
-    /// where the lines are written, and what a reopen replaces.
-    pub stdout: bool,
-    pub stderr: bool,
+pub enum Dest {
+    /// A file on the supervisor's fd 1 and/or 2.
+    File {
+        /// Absolute (the supervisor's directory is `/`).
+        path: &'static CStr,
+        /// `--rotate SIZE:COUNT`.
+        rotate: Option<(u64, u32)>,
+        /// `--timestamps`.
+        timestamps: bool,
+        /// Which of the supervisor's streams the file is on: where the
+        /// lines are written, and what a reopen replaces.
+        stdout: bool,
+        stderr: bool,
+    },
+    /// The local syslog socket, `<PRI>TAG[PID]: line` per datagram.
+    Syslog {
+        socket: &'static CStr,
+        tag: &'static [u8],
+        /// Facility * 8 + severity.
+        priority: u8,
+    },
 }
 
-impl Spec {
-    /// The supervisor's fd the lines go to.
-    fn fd(&self) -> libc::c_int {
-        if self.stdout { 1 } else { 2 }
-    }
-}
-
-/// The pipe's read end and the file the lines go to (fds 1 and 2 of the
-/// supervisor, where the library opened it).
-pub struct Pump {
-    spec: Spec,
-    /// The pipe's read end (the supervisor's for its life).
+/// One pipe and where it goes.
+struct Source {
     read: RawFd,
+    dest: Dest,
     /// Bytes in the current file, for `--rotate`.
     written: u64,
     /// The next byte read starts a line (for `--timestamps`).
     line_start: bool,
+    /// A syslog line being gathered (the header is added when sent).
+    line: [u8; SYSLOG_LINE],
+    line_len: usize,
+    /// The syslog socket once connected; lines lost while it was not.
+    socket: Option<OwnedFd>,
+    lost: u64,
+}
+
+/// The program's output: one or two pipes (stdout, and stderr at a syslog
+/// priority of its own), and one read buffer.
+pub struct Pump {
+    sources: [Option<Source>; 2],
+    /// The program's PID, for syslog's `TAG[PID]`.
+    pid: i32,
     buf: [u8; 16384],
 }
 
 impl Pump {
-    /// `read` must be non-blocking; the file is already on fds 1 and 2.
-    pub fn new(spec: Spec, read: RawFd) -> Pump {
-        // SAFETY: the supervisor's stream stays open for its life (the
-        // library put the file there; reopen replaces it in place).
-        let file = unsafe { BorrowedFd::borrow_raw(spec.fd()) };
-        let written = rustix::fs::fstat(file).map_or(0, |stat| stat.st_size as u64);
+    /// `outputs`: each pipe's non-blocking read end and where it goes.
+    pub fn new(outputs: [Option<(RawFd, Dest)>; 2]) -> Pump {
+        let source = |output: Option<(RawFd, Dest)>| {
+            output.map(|(read, dest)| {
+                let written = match dest {
+                    Dest::File { stdout, .. } => {
+                        // SAFETY: the supervisor's stream stays open for its
+                        // life (the library put the file there).
+                        let file = unsafe { BorrowedFd::borrow_raw(if stdout { 1 } else { 2 }) };
+                        rustix::fs::fstat(file).map_or(0, |stat| stat.st_size as u64)
+                    }
+                    Dest::Syslog { .. } => 0,
+                };
+                Source {
+                    read,
+                    dest,
+                    written,
+                    line_start: true,
+                    line: [0; SYSLOG_LINE],
+                    line_len: 0,
+                    socket: None,
+                    lost: 0,
+                }
+            })
+        };
+        let [first, second] = outputs;
         Pump {
-            spec,
-            read,
-            written,
-            line_start: true,
+            sources: [source(first), source(second)],
+            pid: 0,
             buf: [0; 16384],
         }
     }
 
-    pub fn fd(&self) -> libc::c_int {
-        self.read
+    /// The program now running (for syslog's `TAG[PID]`).
+    pub fn set_pid(&mut self, pid: i32) {
+        self.pid = pid;
     }
 
-    /// Whether SIGHUP is the supervisor's (reopen), not the program's.
+    /// The pipes' read ends, -1 where there is none (`poll` passes over it).
+    pub fn fds(&self) -> [libc::c_int; 2] {
+        let fd = |source: &Option<Source>| source.as_ref().map_or(-1, |s| s.read);
+        [fd(&self.sources[0]), fd(&self.sources[1])]
+    }
+
+    /// Whether SIGHUP is the supervisor's (reopen a file it does not
+    /// rotate), not the program's.
     pub fn takes_hangup(&self) -> bool {
-        self.spec.rotate.is_none()
+        self.sources
+            .iter()
+            .flatten()
+            .any(|source| matches!(source.dest, Dest::File { rotate: None, .. }))
     }
 
-    /// Reads and writes out everything the pipe holds now.
-    pub fn drain(&mut self) {
-        // SAFETY: the read end stays open for the supervisor's life.
-        let read = unsafe { BorrowedFd::borrow_raw(self.read) };
-        loop {
-            match rustix::io::read(read, &mut self.buf) {
-                Ok(0) | Err(Errno::AGAIN) => return,
-                Ok(n) => self.write_out(n),
-                Err(Errno::INTR) => continue,
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// Writes the first `len` bytes of the buffer, line by line when each
-    /// needs a time or the file may have to rotate at a line's end.
-    fn write_out(&mut self, len: usize) {
-        let mut at = 0;
-        while at < len {
-            let rest = &self.buf[at..len];
-            let line_end = rest.iter().position(|&b| b == b'\n');
-            let piece = line_end.map_or(rest.len(), |end| end + 1);
-            if self.line_start && self.spec.timestamps {
-                let mut stamp = [0u8; 25];
-                let stamp = timestamp(wall_clock(), &mut stamp);
-                write_all(self.spec.fd(), stamp);
-                self.written += stamp.len() as u64;
-            }
-            write_all(self.spec.fd(), &self.buf[at..at + piece]);
-            self.written += piece as u64;
-            self.line_start = line_end.is_some();
-            at += piece;
-            if let Some((size, count)) = self.spec.rotate {
-                // At a line's end, or mid-line once a line alone passes it.
-                if self.written >= size && (self.line_start || self.written >= 2 * size) {
-                    self.rotate(count);
+    /// Reads and writes out everything the pipes hold now; with `end`, the
+    /// program has ended: a line left without its newline goes out too.
+    pub fn drain(&mut self, end: bool) {
+        let (sources, buf, pid) = (&mut self.sources, &mut self.buf, self.pid);
+        for source in sources.iter_mut().flatten() {
+            // SAFETY: the read end stays open for the supervisor's life.
+            let read = unsafe { BorrowedFd::borrow_raw(source.read) };
+            loop {
+                match rustix::io::read(read, &mut buf[..]) {
+                    Ok(0) | Err(Errno::AGAIN) => break,
+                    Ok(n) => source.write_out(&buf[..n], pid),
+                    Err(Errno::INTR) => continue,
+                    Err(_) => break,
                 }
             }
+            if end && source.line_len > 0 {
+                source.send_line(pid);
+            }
         }
+    }
+
+    /// Opens each file anew that is not rotated (SIGHUP: logrotate moved it).
+    pub fn reopen(&mut self) {
+        for source in self.sources.iter_mut().flatten() {
+            if let Dest::File { rotate: None, .. } = source.dest {
+                source.reopen();
+            }
+        }
+    }
+}
+
+impl Source {
+    /// Writes `bytes` out, line by line.
+    fn write_out(&mut self, bytes: &[u8], pid: i32) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let line_end = rest.iter().position(|&b| b == b'\n');
+            let piece = &rest[..line_end.map_or(rest.len(), |end| end + 1)];
+            match self.dest {
+                Dest::File { .. } => self.write_file(piece, line_end.is_some()),
+                Dest::Syslog { .. } => self.gather_syslog(piece, pid),
+            }
+            at += piece.len();
+        }
+    }
+
+    /// A line, or the start of one, to the file.
+    fn write_file(&mut self, piece: &[u8], ends_line: bool) {
+        let Dest::File {
+            rotate,
+            timestamps,
+            stdout,
+            ..
+        } = self.dest
+        else {
+            return;
+        };
+        let fd = if stdout { 1 } else { 2 };
+        if self.line_start && timestamps {
+            let mut stamp = [0u8; 25];
+            let stamp = timestamp(wall_clock(), &mut stamp);
+            write_all(fd, stamp);
+            self.written += stamp.len() as u64;
+        }
+        write_all(fd, piece);
+        self.written += piece.len() as u64;
+        self.line_start = ends_line;
+        if let Some((size, count)) = rotate {
+            // At a line's end, or mid-line once a line alone passes it.
+            if self.written >= size && (self.line_start || self.written >= 2 * size) {
+                self.rotate(count);
+            }
+        }
+    }
+
+    /// A line, or part of one, gathered for syslog; sent at its newline or
+    /// when the buffer is full (a long line goes out in pieces).
+    fn gather_syslog(&mut self, piece: &[u8], pid: i32) {
+        let mut piece = piece;
+        while !piece.is_empty() {
+            let room = SYSLOG_LINE - self.line_len;
+            let take = piece.len().min(room);
+            self.line[self.line_len..self.line_len + take].copy_from_slice(&piece[..take]);
+            self.line_len += take;
+            piece = &piece[take..];
+            let full = self.line_len == SYSLOG_LINE;
+            let ended = self.line[..self.line_len].last() == Some(&b'\n');
+            if full || ended {
+                self.send_line(pid);
+            }
+        }
+    }
+
+    /// Sends the gathered line (its newline dropped) as one datagram; first
+    /// the count of lines lost, if the socket took none for a while.
+    fn send_line(&mut self, pid: i32) {
+        let Dest::Syslog {
+            socket,
+            tag,
+            priority,
+        } = self.dest
+        else {
+            return;
+        };
+        let mut text = &self.line[..self.line_len];
+        if let Some(stripped) = text.strip_suffix(b"\n") {
+            text = stripped;
+        }
+        if self.lost > 0 {
+            let mut note = [0u8; 96];
+            let count = Decimal::new(self.lost);
+            let mut len = 0;
+            for part in [
+                &b"daemonic: "[..],
+                count.digits(),
+                b" lines lost while the syslog socket took none",
+            ] {
+                note[len..len + part.len()].copy_from_slice(part);
+                len += part.len();
+            }
+            if send(&mut self.socket, socket, tag, priority, pid, &note[..len]) {
+                self.lost = 0;
+            }
+        }
+        if self.lost > 0 || !send(&mut self.socket, socket, tag, priority, pid, text) {
+            self.lost += 1;
+        }
+        self.line_len = 0;
     }
 
     /// `FILE.(N-1)` -> `FILE.N` ... `FILE` -> `FILE.1`, the oldest dropped,
     /// then a fresh `FILE`.
     fn rotate(&mut self, count: u32) {
+        let Dest::File { path, .. } = self.dest else {
+            return;
+        };
         let mut from = [0u8; 4120];
         let mut to = [0u8; 4120];
         for n in (1..count).rev() {
-            if let (Some(from), Some(to)) = (
-                numbered(self.spec.path, n, &mut from),
-                numbered(self.spec.path, n + 1, &mut to),
-            ) {
+            if let (Some(from), Some(to)) =
+                (numbered(path, n, &mut from), numbered(path, n + 1, &mut to))
+            {
                 let _ = rustix::fs::rename(from, to);
             }
         }
         if count == 0 {
-            let _ = rustix::fs::unlink(self.spec.path);
-        } else if let Some(to) = numbered(self.spec.path, 1, &mut to) {
-            let _ = rustix::fs::rename(self.spec.path, to);
+            let _ = rustix::fs::unlink(path);
+        } else if let Some(to) = numbered(path, 1, &mut to) {
+            let _ = rustix::fs::rename(path, to);
         }
         self.reopen();
     }
@@ -150,25 +294,93 @@ impl Pump {
     /// Opens `FILE` anew (created, appended to) onto the supervisor's
     /// stream(s): after a rotation, or a SIGHUP once something else moved it
     /// away.
-    pub fn reopen(&mut self) {
+    fn reopen(&mut self) {
+        let Dest::File {
+            path,
+            stdout,
+            stderr,
+            ..
+        } = self.dest
+        else {
+            return;
+        };
         let flags =
             OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let Ok(file) = rustix::fs::open(self.spec.path, flags, Mode::from_raw_mode(0o640)) else {
+        let Ok(file) = rustix::fs::open(path, flags, Mode::from_raw_mode(0o640)) else {
             // Kept on the old file, which is better than nowhere.
             return;
         };
         // SAFETY: dup2 onto the supervisor's own standard streams, which
         // then name the new file; the old descriptions are closed.
         unsafe {
-            if self.spec.stdout {
+            if stdout {
                 libc::dup2(file.as_raw_fd(), 1);
             }
-            if self.spec.stderr {
+            if stderr {
                 libc::dup2(file.as_raw_fd(), 2);
             }
         }
         self.written = rustix::fs::fstat(&file).map_or(0, |stat| stat.st_size as u64);
     }
+}
+
+/// One datagram `<PRI>TAG[PID]: text` to the syslog socket at `path`
+/// (connected into `slot` when it is not), without waiting: whether it went.
+fn send(
+    slot: &mut Option<OwnedFd>,
+    path: &CStr,
+    tag: &[u8],
+    priority: u8,
+    pid: i32,
+    text: &[u8],
+) -> bool {
+    let mut datagram = [0u8; SYSLOG_LINE + 320];
+    let priority = Decimal::new(u64::from(priority));
+    let pid = Decimal::new(u64::from(pid.unsigned_abs()));
+    let mut len = 0;
+    for part in [
+        &b"<"[..],
+        priority.digits(),
+        b">",
+        &tag[..tag.len().min(256)],
+        b"[",
+        pid.digits(),
+        b"]: ",
+        text,
+    ] {
+        datagram[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    for _ in 0..2 {
+        if slot.is_none() {
+            *slot = connect(path).ok();
+        }
+        let Some(socket) = slot.as_ref() else {
+            return false;
+        };
+        match rustix::net::send(socket, &datagram[..len], rustix::net::SendFlags::DONTWAIT) {
+            Ok(_) => return true,
+            // Full: this line is lost, the socket stays.
+            Err(Errno::AGAIN | Errno::NOBUFS) => return false,
+            // The listener went (syslogd restarted): connect again, once.
+            Err(_) => *slot = None,
+        }
+    }
+    false
+}
+
+/// A datagram socket connected to the syslog socket at `path`, close-on-exec
+/// and non-blocking.
+fn connect(path: &CStr) -> Result<OwnedFd, Errno> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    rustix::net::connect(&socket, &SocketAddrUnix::new(path)?)?;
+    Ok(socket)
 }
 
 /// `PATH.N` as a C string in `buf`.
@@ -234,6 +446,67 @@ fn timestamp(since_epoch: Duration, buf: &mut [u8; 25]) -> &[u8] {
     &buf[..=at]
 }
 
+/// Syslog facilities by name, as `--syslog=FACILITY.PRIORITY` takes them.
+const FACILITIES: &[(&[u8], u8)] = &[
+    (b"kern", 0),
+    (b"user", 1),
+    (b"mail", 2),
+    (b"daemon", 3),
+    (b"auth", 4),
+    (b"syslog", 5),
+    (b"lpr", 6),
+    (b"news", 7),
+    (b"uucp", 8),
+    (b"cron", 9),
+    (b"authpriv", 10),
+    (b"ftp", 11),
+    (b"local0", 16),
+    (b"local1", 17),
+    (b"local2", 18),
+    (b"local3", 19),
+    (b"local4", 20),
+    (b"local5", 21),
+    (b"local6", 22),
+    (b"local7", 23),
+];
+
+/// Severities by name.
+const SEVERITIES: &[(&[u8], u8)] = &[
+    (b"emerg", 0),
+    (b"alert", 1),
+    (b"crit", 2),
+    (b"err", 3),
+    (b"warning", 4),
+    (b"notice", 5),
+    (b"info", 6),
+    (b"debug", 7),
+];
+
+/// `FACILITY.PRIORITY` (either may be left out: `daemon.notice`, as
+/// daemon(8)) into `<PRI>`'s number.
+pub fn priority(text: &[u8]) -> Option<u8> {
+    let (facility, severity) = match text.iter().position(|&b| b == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None if SEVERITIES.iter().any(|(name, _)| *name == text) => (&b""[..], text),
+        None => (text, &b""[..]),
+    };
+    let find = |table: &[(&[u8], u8)], name: &[u8], default: u8| match name {
+        b"" => Some(default),
+        name => table
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|&(_, n)| n),
+    };
+    Some(find(FACILITIES, facility, 3)? * 8 + find(SEVERITIES, severity, 5)?)
+}
+
+/// A severity alone (`--syslog-stderr err`), with `facility` from the
+/// main priority.
+pub fn severity(text: &[u8], main: u8) -> Option<u8> {
+    let severity = SEVERITIES.iter().find(|(name, _)| *name == text)?.1;
+    Some(main / 8 * 8 + severity)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +518,6 @@ mod tests {
             timestamp(Duration::ZERO, &mut buf),
             b"1970-01-01T00:00:00.000Z "
         );
-        // 2026-11-26T18:50:07.123Z
         let t = Duration::new(1_795_719_007, 123_000_000);
         assert_eq!(timestamp(t, &mut buf), b"2026-11-26T18:50:07.123Z ");
         // A leap day.
@@ -260,5 +532,16 @@ mod tests {
             numbered(c"/var/log/x", 10, &mut buf),
             Some(c"/var/log/x.10")
         );
+    }
+
+    #[test]
+    fn priorities() {
+        assert_eq!(priority(b"daemon.notice"), Some(29));
+        assert_eq!(priority(b"local3.err"), Some(19 * 8 + 3));
+        assert_eq!(priority(b"local0"), Some(16 * 8 + 5));
+        assert_eq!(priority(b"info"), Some(3 * 8 + 6));
+        assert_eq!(priority(b"bogus.err"), None);
+        assert_eq!(severity(b"err", 29), Some(27));
+        assert_eq!(severity(b"loud", 29), None);
     }
 }

@@ -70,16 +70,17 @@ struct Program {
     /// The supervisor's PID, which the program checks after asking for its
     /// parent-death signal.
     supervisor: core::cell::Cell<i32>,
-    /// `--rotate`, `--timestamps`: the pipe the program's output goes into.
-    output: Option<OutputPipe>,
+    /// `--rotate`, `--timestamps`, `--syslog`: the pipes the program's
+    /// output goes into (one, or with `--syslog-stderr` one per stream).
+    outputs: [Option<OutputPipe>; 2],
 }
 
-/// The program's output pipe, when the supervisor writes the file.
+/// A pipe the program's output goes into, when the supervisor carries it.
 struct OutputPipe {
-    spec: pump::Spec,
+    dest: pump::Dest,
     /// Non-blocking: the supervisor's loop reads what is there.
     read: OwnedFd,
-    /// The program's fds 1 and/or 2; the supervisor keeps it open, so that
+    /// The program's fd 1 and/or 2; the supervisor keeps it open, so that
     /// a restarted program writes into the same pipe.
     write: OwnedFd,
     stdout: bool,
@@ -111,7 +112,7 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
         start.keep_fds[start.kept] = socket.as_raw_fd();
         start.kept += 1;
     }
-    if let Some(output) = &program.output {
+    for output in program.outputs.iter().flatten() {
         for fd in [output.read.as_raw_fd(), output.write.as_raw_fd()] {
             start.keep_fds[start.kept] = fd;
             start.kept += 1;
@@ -173,10 +174,10 @@ impl Program {
             restart: start.restart,
             grace: start.stop_timeout,
             supervisor: core::cell::Cell::new(0),
-            output: None,
+            outputs: [None, None],
         };
-        let output = match output_pipe(start) {
-            Ok(output) => output,
+        let outputs = match output_pipes(start) {
+            Ok(outputs) => outputs,
             Err(errno) => {
                 program.remove_private_dir();
                 return Err(failed(Step::RedirectStdout)(errno));
@@ -191,7 +192,7 @@ impl Program {
         };
         Ok(Program {
             child_pid_file,
-            output,
+            outputs,
             ..program
         })
     }
@@ -203,29 +204,50 @@ impl Program {
     }
 }
 
-/// The output pipe, with `--rotate` or `--timestamps`.
-fn output_pipe(start: &Start) -> Result<Option<OutputPipe>, Errno> {
+/// The output pipes, with `--rotate`, `--timestamps` or `--syslog`.
+fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
+    let output = |dest, stdout, stderr| -> Result<Option<OutputPipe>, Errno> {
+        let (read, write) = pipe()?;
+        rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
+        Ok(Some(OutputPipe {
+            dest,
+            read,
+            write,
+            stdout,
+            stderr,
+        }))
+    };
+    if let Some(priority) = start.syslog {
+        let program = start.program[0].to_bytes();
+        let name = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
+        let syslog = |priority| pump::Dest::Syslog {
+            socket: start.syslog_socket.unwrap_or(c"/dev/log"),
+            tag: start.syslog_tag.unwrap_or(name),
+            priority,
+        };
+        return Ok(match start.syslog_stderr {
+            Some(stderr) => [
+                output(syslog(priority), true, false)?,
+                output(syslog(stderr), false, true)?,
+            ],
+            None => [output(syslog(priority), true, true)?, None],
+        });
+    }
     if start.rotate.is_none() && !start.timestamps {
-        return Ok(None);
+        return Ok([None, None]);
     }
     let Some(path) = start.stdout.or(start.stderr) else {
-        return Ok(None);
+        return Ok([None, None]);
     };
-    let (read, write) = pipe()?;
-    rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
-    Ok(Some(OutputPipe {
-        spec: pump::Spec {
-            path: absolute(path)?,
-            rotate: start.rotate,
-            timestamps: start.timestamps,
-            stdout: start.stdout.is_some(),
-            stderr: start.stderr.is_some(),
-        },
-        read,
-        write,
-        stdout: start.stdout.is_some(),
-        stderr: start.stderr.is_some(),
-    }))
+    let (stdout, stderr) = (start.stdout.is_some(), start.stderr.is_some());
+    let file = pump::Dest::File {
+        path: absolute(path)?,
+        rotate: start.rotate,
+        timestamps: start.timestamps,
+        stdout,
+        stderr,
+    };
+    Ok([output(file, stdout, stderr)?, None])
 }
 
 /// An `AF_UNIX` datagram socket bound at `path`, close-on-exec.
@@ -287,10 +309,15 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
             errno,
         }),
     };
-    let mut pump = program
-        .output
-        .as_ref()
-        .map(|output| Pump::new(output.spec, output.read.as_raw_fd()));
+    let mut pump = program.outputs.iter().any(Option::is_some).then(|| {
+        let [first, second] = &program.outputs;
+        let source =
+            |output: &Option<OutputPipe>| output.as_ref().map(|o| (o.read.as_raw_fd(), o.dest));
+        Pump::new([source(first), source(second)])
+    });
+    if let Some(pump) = pump.as_mut() {
+        pump.set_pid(child.pid);
+    }
     if let Err(error) = await_first_ready(program, &signals, &mut child, &mut pump) {
         // The whole tree: a program that forked before failing leaves
         // nothing behind holding anything.
@@ -369,7 +396,7 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
         // The supervisor keeps SIGPIPE ignored; the program gets the default.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        if let Some(output) = &program.output {
+        for output in program.outputs.iter().flatten() {
             let write = output.write.as_raw_fd();
             if output.stdout {
                 libc::dup2(write, 1);
@@ -427,15 +454,20 @@ fn await_first_ready(
                 revents: 0,
             },
             libc::pollfd {
-                fd: pump.as_ref().map_or(-1, Pump::fd),
+                fd: pump.as_ref().map_or(-1, |p| p.fds()[0]),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pump.as_ref().map_or(-1, |p| p.fds()[1]),
                 events: libc::POLLIN,
                 revents: 0,
             },
         ];
-        // SAFETY: `fds` holds three pollfds; poll ignores a negative fd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 3, left) };
-        if let (Some(pump), true) = (pump.as_mut(), fds[2].revents != 0) {
-            pump.drain();
+        // SAFETY: `fds` holds four pollfds; poll ignores a negative fd.
+        unsafe { libc::poll(fds.as_mut_ptr(), 4, left) };
+        if let (Some(pump), true) = (pump.as_mut(), fds[2].revents | fds[3].revents != 0) {
+            pump.drain(false);
         }
         if fds[0].revents != 0 {
             match signals.next() {
@@ -586,15 +618,20 @@ impl<'p> Loop<'p> {
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: self.pump.as_ref().map_or(-1, Pump::fd),
+                    fd: self.pump.as_ref().map_or(-1, |p| p.fds()[0]),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.pump.as_ref().map_or(-1, |p| p.fds()[1]),
                     events: libc::POLLIN,
                     revents: 0,
                 },
             ];
-            // SAFETY: two pollfds; poll ignores a negative fd.
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
-            if let (Some(pump), true) = (self.pump.as_mut(), fds[1].revents != 0) {
-                pump.drain();
+            // SAFETY: three pollfds; poll ignores a negative fd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
+            if let (Some(pump), true) = (self.pump.as_mut(), fds[1].revents | fds[2].revents != 0) {
+                pump.drain(false);
             }
             if let Some(at) = self.restart_at {
                 if sys::now() >= at {
@@ -625,7 +662,7 @@ impl<'p> Loop<'p> {
         if let (libc::SIGHUP, Some(pump)) = (signal, self.pump.as_mut()) {
             if pump.takes_hangup() {
                 // logrotate or newsyslog moved the file: write a new one.
-                pump.drain();
+                pump.drain(false);
                 pump.reopen();
                 return None;
             }
@@ -667,19 +704,20 @@ impl<'p> Loop<'p> {
         // What the program wrote last goes out first, then what the rest
         // of its tree writes while it is stopped.
         if let Some(pump) = pump.as_mut() {
-            pump.drain();
+            pump.drain(false);
         }
         tree::end_rest(main, grace, |pause| {
             if wait_signal(signals, pause) == Some(libc::SIGTERM) {
                 *stop_requested = true;
             }
             if let Some(pump) = pump.as_mut() {
-                pump.drain();
+                pump.drain(false);
             }
         });
         tree::reap(main);
         if let Some(pump) = self.pump.as_mut() {
-            pump.drain();
+            // A last line without its newline goes out too.
+            pump.drain(true);
         }
         self.kill_at = None;
         self.child = None;
@@ -728,7 +766,12 @@ impl<'p> Loop<'p> {
         }
         self.record_start();
         match spawn(self.program) {
-            Ok(child) => self.child = Some(child),
+            Ok(child) => {
+                if let Some(pump) = self.pump.as_mut() {
+                    pump.set_pid(child.pid);
+                }
+                self.child = Some(child);
+            }
             Err(errno) => {
                 say_errno(b"failed to execute the program: ", errno);
                 self.schedule_restart(Duration::ZERO);
