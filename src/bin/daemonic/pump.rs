@@ -67,11 +67,14 @@ struct Source {
     /// The next byte read starts a line (for `--timestamps`).
     line_start: bool,
     /// A syslog line being gathered (the header is added when sent).
-    line: [u8; SYSLOG_LINE],
+    line: &'static mut [u8],
     line_len: usize,
     /// The syslog socket once connected; lines lost while it was not.
     socket: Option<OwnedFd>,
     lost: u64,
+    /// `--timestamps`: stamped lines gathered for one write.
+    out: &'static mut [u8],
+    out_len: usize,
 }
 
 /// The program's output: one or two pipes (stdout, and stderr at a syslog
@@ -80,14 +83,23 @@ pub struct Pump {
     sources: [Option<Source>; 2],
     /// The program's PID, for syslog's `TAG[PID]`.
     pid: i32,
-    buf: [u8; 16384],
+    /// The buffers live in memory of their own (`sys::zeroed`): untouched,
+    /// and so not resident, until output comes, and never copied.
+    buf: &'static mut [u8],
 }
 
 impl Pump {
     /// `outputs`: each pipe's non-blocking read end and where it goes.
-    pub fn new(outputs: [Option<(RawFd, Dest)>; 2]) -> Pump {
-        let source = |output: Option<(RawFd, Dest)>| {
-            output.map(|(read, dest)| {
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`: no memory for the buffers.
+    pub fn new(outputs: [Option<(RawFd, Dest)>; 2]) -> Result<Pump, Errno> {
+        let source = |output: Option<(RawFd, Dest)>| -> Result<Option<Source>, Errno> {
+            let Some((read, dest)) = output else {
+                return Ok(None);
+            };
+            {
                 let written = match dest {
                     Dest::File { stdout, .. } => {
                         // SAFETY: the supervisor's stream stays open for its
@@ -97,24 +109,26 @@ impl Pump {
                     }
                     Dest::Syslog { .. } => 0,
                 };
-                Source {
+                Ok(Some(Source {
                     read,
                     dest,
                     written,
                     line_start: true,
-                    line: [0; SYSLOG_LINE],
+                    line: crate::sys::zeroed(SYSLOG_LINE)?,
                     line_len: 0,
                     socket: None,
                     lost: 0,
-                }
-            })
+                    out: crate::sys::zeroed(16384)?,
+                    out_len: 0,
+                }))
+            }
         };
         let [first, second] = outputs;
-        Pump {
-            sources: [source(first), source(second)],
+        Ok(Pump {
+            sources: [source(first)?, source(second)?],
             pid: 0,
-            buf: [0; 16384],
-        }
+            buf: crate::sys::zeroed(16384)?,
+        })
     }
 
     /// The program now running (for syslog's `TAG[PID]`).
@@ -145,7 +159,7 @@ impl Pump {
             // SAFETY: the read end stays open for the supervisor's life.
             let read = unsafe { BorrowedFd::borrow_raw(source.read) };
             loop {
-                match rustix::io::read(read, &mut buf[..]) {
+                match rustix::io::read(read, &mut **buf) {
                     Ok(0) | Err(Errno::AGAIN) => break,
                     Ok(n) => source.write_out(&buf[..n], pid),
                     Err(Errno::INTR) => continue,
@@ -169,47 +183,119 @@ impl Pump {
 }
 
 impl Source {
-    /// Writes `bytes` out, line by line.
+    /// Writes `bytes` out: to a file in as few writes as rotation allows
+    /// (the lines of one read share their time), to syslog a line a
+    /// datagram.
     fn write_out(&mut self, bytes: &[u8], pid: i32) {
-        let mut at = 0;
-        while at < bytes.len() {
-            let rest = &bytes[at..];
-            let line_end = rest.iter().position(|&b| b == b'\n');
-            let piece = &rest[..line_end.map_or(rest.len(), |end| end + 1)];
-            match self.dest {
-                Dest::File { .. } => self.write_file(piece, line_end.is_some()),
-                Dest::Syslog { .. } => self.gather_syslog(piece, pid),
+        let Dest::File { timestamps, .. } = self.dest else {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |e| e + 1);
+                self.gather_syslog(&rest[..end], pid);
+                rest = &rest[end..];
             }
-            at += piece.len();
+            return;
+        };
+        let mut stamp = [0u8; 25];
+        let stamp = if timestamps {
+            timestamp(wall_clock(), &mut stamp)
+        } else {
+            &[][..]
+        };
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // Whole lines at once unless a stamp goes before each: then
+            // line by line into the gathering buffer.
+            let end = if timestamps {
+                rest.iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |e| e + 1)
+            } else {
+                self.until_rotation(rest)
+            };
+            self.write_file(&rest[..end], stamp);
+            rest = &rest[end..];
         }
+        self.flush();
     }
 
-    /// A line, or the start of one, to the file.
-    fn write_file(&mut self, piece: &[u8], ends_line: bool) {
+    /// How much of `bytes` to write before the file may rotate: through
+    /// the line that takes it past its size, or all of it.
+    fn until_rotation(&self, bytes: &[u8]) -> usize {
         let Dest::File {
-            rotate,
-            timestamps,
-            stdout,
+            rotate: Some((size, _)),
             ..
         } = self.dest
         else {
+            return bytes.len();
+        };
+        let room = size.saturating_sub(self.written) as usize;
+        if room >= bytes.len() {
+            return bytes.len();
+        }
+        bytes[room.saturating_sub(1)..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |at| room.saturating_sub(1) + at + 1)
+    }
+
+    /// `piece` (a line, its start, or with no stamps several lines) to the
+    /// file, after `stamp` where a line starts; rotates once past the size.
+    fn write_file(&mut self, piece: &[u8], stamp: &[u8]) {
+        let Dest::File { rotate, .. } = self.dest else {
             return;
         };
-        let fd = if stdout { 1 } else { 2 };
-        if self.line_start && timestamps {
-            let mut stamp = [0u8; 25];
-            let stamp = timestamp(wall_clock(), &mut stamp);
-            write_all(fd, stamp);
-            self.written += stamp.len() as u64;
+        if stamp.is_empty() {
+            // No stamps: straight from the read buffer.
+            self.flush();
+            write_all(self.file_fd(), piece);
+            self.written += piece.len() as u64;
+        } else {
+            if self.line_start {
+                self.append(stamp);
+            }
+            self.append(piece);
         }
-        write_all(fd, piece);
-        self.written += piece.len() as u64;
-        self.line_start = ends_line;
+        self.line_start = piece.last() == Some(&b'\n');
         if let Some((size, count)) = rotate {
             // At a line's end, or mid-line once a line alone passes it.
             if self.written >= size && (self.line_start || self.written >= 2 * size) {
+                self.flush();
                 self.rotate(count);
             }
+        }
+    }
+
+    /// Adds `bytes` to what goes to the file (written at once when large).
+    fn append(&mut self, bytes: &[u8]) {
+        self.written += bytes.len() as u64;
+        if self.out_len + bytes.len() > self.out.len() {
+            self.flush();
+        }
+        if bytes.len() > self.out.len() {
+            write_all(self.file_fd(), bytes);
+            return;
+        }
+        self.out[self.out_len..self.out_len + bytes.len()].copy_from_slice(bytes);
+        self.out_len += bytes.len();
+    }
+
+    /// Writes what [`append`](Source::append) gathered.
+    fn flush(&mut self) {
+        if self.out_len > 0 {
+            write_all(self.file_fd(), &self.out[..self.out_len]);
+            self.out_len = 0;
+        }
+    }
+
+    /// The supervisor's fd the file is on.
+    fn file_fd(&self) -> libc::c_int {
+        match self.dest {
+            Dest::File { stdout: false, .. } => 2,
+            _ => 1,
         }
     }
 

@@ -309,12 +309,23 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
             errno,
         }),
     };
-    let mut pump = program.outputs.iter().any(Option::is_some).then(|| {
+    let mut pump = None;
+    if program.outputs.iter().any(Option::is_some) {
         let [first, second] = &program.outputs;
         let source =
             |output: &Option<OutputPipe>| output.as_ref().map(|o| (o.read.as_raw_fd(), o.dest));
-        Pump::new([source(first), source(second)])
-    });
+        match Pump::new([source(first), source(second)]) {
+            Ok(made) => pump = Some(made),
+            Err(errno) => {
+                tree::kill_all(child.pid);
+                remove_child_pid_file(program);
+                daemon.fail_with(Error::Os {
+                    step: Step::Initialization,
+                    errno,
+                });
+            }
+        }
+    }
     if let Some(pump) = pump.as_mut() {
         pump.set_pid(child.pid);
     }
