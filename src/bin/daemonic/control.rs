@@ -493,3 +493,29 @@ fn remove_if_stale(path: &CStr, file: &OwnedFd) {
         let _ = rustix::fs::unlink(path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_paths_and_stat_fields() {
+        let mut buf = [0u8; 32];
+        assert_eq!(
+            proc_file(i32::MAX, b"/stat", &mut buf),
+            Some(c"/proc/2147483647/stat")
+        );
+        assert_eq!(proc_file(7, b"", &mut buf), Some(c"/proc/7"));
+        // A command name with spaces and parentheses: fields count after
+        // the last ')'.
+        let fields = b" S 1 42 42 0";
+        assert_eq!(field(fields, 0), Some(&b"S"[..]));
+        assert_eq!(field(fields, 2), Some(&b"42"[..]));
+        assert_eq!(field(fields, 9), None);
+        let mut stat = [0u8; 512];
+        let own = rustix::process::getpid().as_raw_pid();
+        let fields = stat_fields(own, &mut stat).expect("/proc/self/stat");
+        assert_eq!(field(fields, 0).map(<[u8]>::len), Some(1));
+        assert_eq!(session_of(own), sys::parse_pid(field(fields, 3).unwrap()));
+    }
+}
