@@ -33,6 +33,7 @@ fn tests() -> Vec<common::Test> {
             "foreground_under_a_notify_listener",
             foreground_under_a_notify_listener,
         ),
+        ("foreground_keeps_the_streams", foreground_keeps_the_streams),
         ("supervisor_forwards_signals", supervisor_forwards_signals),
         (
             "supervisor_restarts_until_stopped",
@@ -565,6 +566,42 @@ fn in_foreground(options: &[&str], socket: &Path, marker: &Path) -> Started {
         .spawn()
         .unwrap();
     Started::new(child.id() as i32)
+}
+
+/// In the foreground the program writes where daemonic's caller reads
+/// (systemd's journal, `docker logs`), detached to /dev/null unless told.
+fn foreground_keeps_the_streams() {
+    let output = daemonic(&[
+        "--foreground",
+        "--supervise",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo to-stdout; echo to-stderr >&2",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "to-stdout\n");
+    assert_eq!(stderr(&output), "to-stderr\n");
+    let dir = TempDir::new("fgnull");
+    let pid_file = dir.join("s.pid");
+    let output = daemonic(&[
+        "-p",
+        arg(&pid_file),
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo detached; exec sleep 60",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    for fd in 0..3 {
+        assert_eq!(
+            fs::read_link(format!("/proc/{}/fd/{fd}", daemon.pid)).unwrap(),
+            Path::new("/dev/null")
+        );
+    }
+    assert_eq!(stdout(&output), "");
+    daemon.stop(libc::SIGTERM);
 }
 
 fn foreground_under_a_notify_listener() {

@@ -99,7 +99,8 @@ START OPTIONS
                           a second start while it runs fails (status 2)
   -C, --chdir DIR         working directory (default /)
   -m, --umask OCTAL       file mode creation mask (default 022)
-  -o, --stdout FILE       standard output to FILE (append, create 0640; default /dev/null)
+  -o, --stdout FILE       standard output to FILE (append, create 0640; default /dev/null,
+                          or as it is with --foreground)
   -e, --stderr FILE       standard error to FILE
       --output FILE       both to FILE
   -u, --user USER[:GROUP] run as USER (name or number), with its groups
@@ -145,7 +146,8 @@ START OPTIONS
       --syslog-tag TAG    the tag (default: PROGRAM's name)
       --syslog-stderr SEVERITY  standard error at a severity of its own (err, ...)
       --syslog-socket PATH  the socket (default /dev/log)
-      --foreground        every step but the forks (systemd Type=notify, containers)
+      --foreground        every step but the forks (systemd Type=notify, containers);
+                          standard streams stay as they are unless a file is named
   -h, --help              this text
   -V, --version           the version
 

@@ -23,12 +23,18 @@ pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
     if let Some(mask) = start.umask {
         plan = plan.umask(mask);
     }
-    if let Some(path) = start.stdout {
-        plan = plan.stdout(Stdio::File(path));
-    }
-    if let Some(path) = start.stderr {
-        plan = plan.stderr(Stdio::File(path));
-    }
+    // Detached, the streams go to /dev/null unless a file is named; in
+    // the foreground they stay where the caller has them: systemd's journal
+    // and a container's log read them there, as with tini.
+    let kept = if start.foreground {
+        Stdio::Inherit
+    } else {
+        Stdio::Null
+    };
+    plan = plan
+        .stdin(kept)
+        .stdout(start.stdout.map_or(kept, Stdio::File))
+        .stderr(start.stderr.map_or(kept, Stdio::File));
     if let Some(uid) = ids.uid {
         plan = plan.user(uid);
     }
