@@ -1,17 +1,19 @@
 //! Decimal numbers without allocation: formatting into a fixed buffer and
 //! parsing, for PID files, `MAINPID=`/`ERRNO=` and `/proc/self/fd` names.
+//! Public but hidden: the `daemonic` command formats its numbers with it
+//! too; not an API for others.
 
 use rustix::process::Pid;
 
 /// A number in decimal followed by a newline, in a fixed buffer.
-pub(crate) struct Decimal {
+pub struct Decimal {
     // "18446744073709551615\n" is the longest a u64 gets.
     bytes: [u8; 21],
     len: usize,
 }
 
 impl Decimal {
-    pub(crate) fn new(mut n: u64) -> Decimal {
+    pub fn new(mut n: u64) -> Decimal {
         let mut bytes = [0u8; 21];
         let mut start = 20;
         bytes[20] = b'\n';
@@ -31,24 +33,24 @@ impl Decimal {
     }
 
     /// A PID (always positive).
-    pub(crate) fn pid(pid: Pid) -> Decimal {
+    pub fn pid(pid: Pid) -> Decimal {
         Decimal::new(u64::from(pid.as_raw_pid().unsigned_abs()))
     }
 
     /// The digits and the newline.
-    pub(crate) fn line(&self) -> &[u8] {
+    pub fn line(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 
     /// The digits alone.
-    pub(crate) fn digits(&self) -> &[u8] {
+    pub fn digits(&self) -> &[u8] {
         &self.bytes[..self.len - 1]
     }
 }
 
 /// Parses 1 to 19 ASCII digits (no sign, no space): what the kernel and
 /// daemonic write.
-pub(crate) fn parse(digits: &[u8]) -> Option<u64> {
+pub fn parse(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }

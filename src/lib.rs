@@ -107,7 +107,8 @@ unsafe extern "C" {}
 
 mod caller;
 mod daemon;
-mod decimal;
+#[doc(hidden)]
+pub mod decimal;
 mod error;
 mod exec;
 #[doc(hidden)]

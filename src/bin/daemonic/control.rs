@@ -14,8 +14,9 @@ use daemonic::fd::{AsFd, AsRawFd, OwnedFd};
 use daemonic::{Errno, Error, Pid};
 use rustix::fs::{FlockOperation, Mode, OFlags, RawDir};
 
-use crate::out::{Decimal, Line};
+use crate::out::Line;
 use crate::{exit, sys};
+use daemonic::decimal::Decimal;
 
 /// What a PID file says about its daemon.
 enum Holder {
@@ -366,7 +367,7 @@ fn send(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
 fn exited(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let deadline = sys::now() + timeout;
     loop {
-        if sys::readable(pidfd.as_raw_fd(), sys::millis_until(deadline)) {
+        if sys::readable([pidfd.as_raw_fd()], sys::millis_until(deadline))[0] {
             return true;
         }
         if sys::now() >= deadline {

@@ -6,6 +6,7 @@ use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use core::time::Duration;
 
+use daemonic::decimal::Decimal;
 use daemonic::{Described, Errno, Error};
 
 /// One line of output, at most [`Line::CAPACITY`] bytes (longer ones are
@@ -163,38 +164,6 @@ pub fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
     }
 }
 
-/// A number in decimal, in a stack buffer.
-pub struct Decimal {
-    bytes: [u8; 21],
-    start: usize,
-}
-
-impl Decimal {
-    pub fn new(mut n: u64) -> Decimal {
-        let mut bytes = [0u8; 21];
-        bytes[20] = b'\n';
-        let mut start = 20;
-        loop {
-            start -= 1;
-            bytes[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        Decimal { bytes, start }
-    }
-
-    pub fn digits(&self) -> &[u8] {
-        &self.bytes[self.start..20]
-    }
-
-    /// The digits and a newline, as PID files hold them.
-    pub fn line(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +182,5 @@ mod tests {
             core::str::from_utf8(line.as_bytes()).unwrap(),
             "daemonic: -12 1.5 10 No such file or directory (os error 2)"
         );
-        assert_eq!(Decimal::new(0).line(), b"0\n");
-        assert_eq!(Decimal::new(u64::MAX).digits(), b"18446744073709551615");
     }
 }

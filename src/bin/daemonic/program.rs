@@ -4,6 +4,7 @@
 
 use core::ffi::{CStr, c_char};
 
+use daemonic::decimal::Decimal;
 use daemonic::{CStrArray, Environment, Errno, Exec};
 use rustix::fs::{Access, FileType, Mode};
 
@@ -150,12 +151,12 @@ pub fn private_dir() -> Result<(&'static CStr, &'static CStr), Errno> {
     } else {
         sys::getenv(c"TMPDIR").map_or(&b"/tmp"[..], CStr::to_bytes)
     };
-    let pid = crate::out::Decimal::new(u64::from(
+    let pid = Decimal::new(u64::from(
         rustix::process::getpid().as_raw_pid().unsigned_abs(),
     ));
-    let nanos = crate::out::Decimal::new(u64::from(sys::now().subsec_nanos()));
+    let nanos = Decimal::new(u64::from(sys::now().subsec_nanos()));
     for attempt in 0..100u64 {
-        let attempt = crate::out::Decimal::new(attempt);
+        let attempt = Decimal::new(attempt);
         let dir = sys::c_string(&[
             base,
             b"/daemonic-notify.",

@@ -23,7 +23,8 @@ use daemonic::Errno;
 use daemonic::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use rustix::fs::{Mode, OFlags};
 
-use crate::out::{Decimal, write_all};
+use crate::out::write_all;
+use daemonic::decimal::Decimal;
 
 /// `--rotate SIZE[:COUNT]`: the files kept beside the current one when
 /// none is given (svlogd's default).

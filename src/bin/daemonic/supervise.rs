@@ -17,10 +17,11 @@ use daemonic::{Daemon, Errno, Error, Exec, ExitStatus, Readiness, Started, Step}
 
 use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::Ids;
-use crate::out::{Decimal, Line};
+use crate::out::Line;
 use crate::program::{self, Notify};
 use crate::pump::{self, Pump};
 use crate::{exit, start, sys, tree};
+use daemonic::decimal::Decimal;
 
 /// The longest delay between restarts.
 const RESTART_CAP: Duration = Duration::from_secs(60);
@@ -453,34 +454,12 @@ fn await_first_ready(
             });
         }
         // A closed channel (-1) is skipped by poll.
-        let mut fds = [
-            libc::pollfd {
-                fd: signals.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: channel,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pump.as_ref().map_or(-1, |p| p.fds()[0]),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pump.as_ref().map_or(-1, |p| p.fds()[1]),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: `fds` holds four pollfds; poll ignores a negative fd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 4, left) };
-        if let (Some(pump), true) = (pump.as_mut(), fds[2].revents | fds[3].revents != 0) {
+        let [outputs0, outputs1] = pump.as_ref().map_or([-1, -1], Pump::fds);
+        let ready = sys::readable([signals.fd.as_raw_fd(), channel, outputs0, outputs1], left);
+        if let (Some(pump), true) = (pump.as_mut(), ready[2] || ready[3]) {
             pump.drain(false);
         }
-        if fds[0].revents != 0 {
+        if ready[0] {
             match signals.next() {
                 Some(libc::SIGCHLD) => {
                     tree::reap_others(child.pid);
@@ -493,7 +472,7 @@ fn await_first_ready(
                 None => {}
             }
         }
-        if channel < 0 || fds[1].revents == 0 {
+        if channel < 0 || !ready[1] {
             continue;
         }
         let mut buf = [0u8; 4096];
@@ -622,26 +601,9 @@ impl<'p> Loop<'p> {
                 Some(at) => sys::millis_until(at),
                 None => -1,
             };
-            let mut fds = [
-                libc::pollfd {
-                    fd: signals.fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.pump.as_ref().map_or(-1, |p| p.fds()[0]),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.pump.as_ref().map_or(-1, |p| p.fds()[1]),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: three pollfds; poll ignores a negative fd.
-            unsafe { libc::poll(fds.as_mut_ptr(), 3, timeout) };
-            if let (Some(pump), true) = (self.pump.as_mut(), fds[1].revents | fds[2].revents != 0) {
+            let [outputs0, outputs1] = self.pump.as_ref().map_or([-1, -1], Pump::fds);
+            let ready = sys::readable([signals.fd.as_raw_fd(), outputs0, outputs1], timeout);
+            if let (Some(pump), true) = (self.pump.as_mut(), ready[1] || ready[2]) {
                 pump.drain(false);
             }
             if let Some(at) = self.restart_at {
@@ -657,7 +619,7 @@ impl<'p> Loop<'p> {
                     tree::signal(child.pid, libc::SIGKILL);
                 }
             }
-            if fds[0].revents == 0 {
+            if !ready[0] {
                 continue;
             }
             while let Some(signal) = signals.next() {
@@ -849,13 +811,7 @@ impl SignalFd {
 
 /// Waits up to `timeout` for a signal on `signals`; the one read, if any.
 fn wait_signal(signals: &SignalFd, timeout: Duration) -> Option<i32> {
-    let mut fds = [libc::pollfd {
-        fd: signals.fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(fds.as_mut_ptr(), 1, sys::millis(timeout)) };
+    sys::readable([signals.fd.as_raw_fd()], sys::millis(timeout));
     signals.next()
 }
 

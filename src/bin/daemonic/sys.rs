@@ -57,16 +57,18 @@ pub fn sleep(duration: Duration) {
     unsafe { libc::nanosleep(&time, core::ptr::null_mut()) };
 }
 
-/// Waits until `fd` is readable, up to `timeout` ms (-1: for ever); whether
-/// it is.
-pub fn readable(fd: libc::c_int, timeout: i32) -> bool {
-    let mut fds = [libc::pollfd {
+/// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) for
+/// input on `fds` (a negative one is passed over), up to `timeout` ms (-1:
+/// for ever); which are readable (or closed at the other end).
+pub fn readable<const N: usize>(fds: [libc::c_int; N], timeout: i32) -> [bool; N] {
+    let mut polled = fds.map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
-    }];
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout) > 0 }
+    });
+    // SAFETY: N valid pollfds in our array.
+    unsafe { libc::poll(polled.as_mut_ptr(), N as libc::nfds_t, timeout) };
+    polled.map(|fd| fd.revents != 0)
 }
 
 /// A slice of `len` copies of `fill` that lives as long as the process,
@@ -224,19 +226,9 @@ pub fn environ() -> impl Iterator<Item = &'static CStr> {
 }
 
 /// Decimal digits into a number, without sign; `None` for anything else
-/// or beyond `max`.
+/// or beyond `max` (the library's parser: at most 19 digits).
 pub fn parse_u64(digits: &[u8], max: u64) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    (n <= max).then_some(n)
+    daemonic::decimal::parse(digits).filter(|&n| n <= max)
 }
 
 /// A PID or other positive `i32` in decimal.
