@@ -260,6 +260,13 @@ impl Started {
     /// Waits (bounded) for the daemon, our child through the subreaper, to
     /// end; returns its wait status.
     pub fn wait(&mut self) -> i32 {
+        // A test may look at the daemon as soon as it shows itself (a file
+        // it writes), while its first parent still lives (slowly, under
+        // strace): only once that parent has exited is the daemon
+        // reparented to this subreaper and ours to wait for.
+        wait_until("the daemon is reparented to the test", || {
+            parent_of(self.pid).is_none_or(|ppid| ppid == std::process::id() as i32)
+        });
         let status = wait_pid(self.pid, PATIENCE).expect("daemon did not end in time");
         self.reaped = true;
         status
@@ -301,6 +308,12 @@ pub fn wait_pid(pid: i32, timeout: Duration) -> Option<i32> {
     }
 }
 
+/// The parent of `pid`, or `None` once it is gone (reaped).
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(parse_stat(&text).ppid)
+}
+
 /// The fields of `/proc/PID/stat` a daemon test looks at.
 #[derive(Debug)]
 pub struct Stat {
@@ -312,7 +325,10 @@ pub struct Stat {
 }
 
 pub fn stat(pid: i32) -> Stat {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat"))
+}
+
+fn parse_stat(text: &str) -> Stat {
     // The command name may hold spaces and parentheses: fields start after
     // the last ')'.
     let rest = &text[text.rfind(')').unwrap() + 2..];
