@@ -30,7 +30,7 @@
 //! | 11 | working directory | [`chdir`][chdir] | [`Plan::working_directory`] (`/`) |
 //! | 12 | close inherited fds | [`close_range`][close_range], or a `/proc/self/fd` walk, or a loop | [`Plan::inherited_fds`] (close), [`Plan::keep_fds`] |
 //! | 13 | core dumps, priority | [`setrlimit`][setrlimit], [`nice`][nice] | [`Plan::disable_core_dumps`], [`Plan::nice`] |
-//! | 14 | write the PID | [`ftruncate`][ftruncate], [`pwrite`][pwrite] | |
+//! | 14 | write the PID | [`fstat`][fstat], [`ftruncate`][ftruncate] (a file not empty only), [`pwrite`][pwrite] | |
 //! | 15 | drop privileges | [`setgroups`][setgroups], [`setresgid`][setresgid], [`setresuid`][setresuid] | [`Plan::user`], [`Plan::group`], [`Plan::groups`] (unchanged) |
 //! | 16 | execute a program | [`execve`][execve] | [`Plan::exec`] (none) |
 //! | 17 | ready | [`write`][write], `sd_notify`, notification fd | [`Plan::readiness`], [`Plan::notify_socket`], [`Plan::notify_fd`], [`Plan::program_readiness`] |
@@ -57,6 +57,7 @@
 //! [close_range]: https://man7.org/linux/man-pages/man2/close_range.2.html
 //! [setrlimit]: https://man7.org/linux/man-pages/man2/setrlimit.2.html
 //! [nice]: https://man7.org/linux/man-pages/man2/nice.2.html
+//! [fstat]: https://man7.org/linux/man-pages/man2/fstat.2.html
 //! [ftruncate]: https://man7.org/linux/man-pages/man2/ftruncate.2.html
 //! [pwrite]: https://man7.org/linux/man-pages/man2/pwrite.2.html
 //! [setgroups]: https://man7.org/linux/man-pages/man2/setgroups.2.html

@@ -359,8 +359,9 @@ fn flock_sees_the_lock_for_the_daemons_life() {
 fn stale_pid_file_is_taken_over() {
     let dir = TempDir::new("stale");
     let pid_file = dir.join("d.pid");
-    // A file no process holds a lock on, naming a process that may exist.
-    fs::write(&pid_file, "1\n").unwrap();
+    // A file no process holds a lock on, naming a process that may exist,
+    // longer than the daemon's line: it must be truncated, not overwritten.
+    fs::write(&pid_file, "1\n# left by a daemon that ended long ago\n").unwrap();
     let mut daemon = common::started(&plan(&[&arg("pid_file", &pid_file), "readiness=manual"]));
     assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
