@@ -45,7 +45,7 @@ const SIGSET_SIZE: usize = 8;
 /// queries cost a start about 4 µs; reading `SigIgn` and `SigCgt` from
 /// `/proc/self/status` instead, a new process's first look into `/proc`,
 /// cost it about 25 µs (measured side by side with hyperfine, the exec
-/// variant's start 0.478 -> 0.455 ms), and needs `/proc`.
+/// variant's start 0.478 -> 0.460 ms), and needs `/proc`.
 pub(crate) fn reset_handlers(before_exec: bool) {
     for signal in 1..NSIG {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
