@@ -22,9 +22,12 @@ const LEN: usize = 4096;
 const DONE: u8 = 0;
 
 /// The shared page; unmapped when dropped (in each process that has it).
+/// Or, for daemons made with `clone(CLONE_VM)`, which share all of the
+/// caller's memory anyway, a cell of the caller's ([`Progress::in_caller`]).
 #[derive(Debug)]
 pub(crate) struct Progress {
     page: NonNull<AtomicU8>,
+    mapped: bool,
 }
 
 impl Progress {
@@ -43,12 +46,29 @@ impl Progress {
         }
         .ok()?;
         let page = NonNull::new(ptr.cast::<AtomicU8>())?;
-        Some(Progress { page })
+        Some(Progress { page, mapped: true })
+    }
+
+    /// Records in `cell`, which the caller's cloned children share with it:
+    /// no mapping to make (a shared page costs a start some 35 µs: the
+    /// kernel makes a shmem file for it).
+    ///
+    /// # Safety
+    ///
+    /// `cell` must stay where it is for as long as this `Progress` and
+    /// every child that records in it live.
+    #[cfg(daemonic_clone_vm)]
+    pub(crate) unsafe fn in_caller(cell: &AtomicU8) -> Progress {
+        Progress {
+            page: NonNull::from(cell),
+            mapped: false,
+        }
     }
 
     fn cell(&self) -> &AtomicU8 {
         // SAFETY: the page is mapped, zeroed and writable for as long as
-        // `self` lives; an AtomicU8 has no alignment demand.
+        // `self` lives (or the caller's cell stays, as `in_caller`
+        // demands); an AtomicU8 has no alignment demand.
         unsafe { self.page.as_ref() }
     }
 
@@ -70,6 +90,9 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
+        if !self.mapped {
+            return;
+        }
         // SAFETY: the mapping made in `new`, unmapped once: nothing refers
         // to it after `self` goes.
         let _ = unsafe { rustix::mm::munmap(self.page.as_ptr().cast::<c_void>(), LEN) };

@@ -100,6 +100,11 @@ pub(crate) fn start_vforked(
 /// The daemon's part of [`start_vforked`]: every step, then `execve`.
 #[cfg(daemonic_clone_vm)]
 fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
+    // The caller cannot time out while suspended: the steps bound
+    // themselves (see Plan::killed_at_deadline).
+    if let Some(timeout) = plan.ready_timeout {
+        crate::time::kill_self_after(timeout);
+    }
     // SAFETY: a bitwise copy of the caller's setup, never dropped (see
     // start_vforked): what the steps change (fds taken and closed) is this
     // process's own, and nothing of the caller's memory is written or freed.

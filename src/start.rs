@@ -14,6 +14,8 @@ use crate::fork::{Forked, fork};
 use crate::plan::{Detach, Plan};
 use crate::progress::Progress;
 use crate::setup::{self, Setup};
+#[cfg(daemonic_clone_vm)]
+use crate::time::Deadline;
 use crate::{caller, report, sequence};
 
 impl<'a> Plan<'a> {
@@ -45,6 +47,10 @@ impl<'a> Plan<'a> {
     /// running and no PID file was left by this start.
     pub fn start(&self) -> Result<Started<'a>, Error> {
         self.check()?;
+        // Where a cloned daemon records its step: declared before `setup`,
+        // which points at it, so that it outlives it.
+        #[cfg(daemonic_clone_vm)]
+        let clone_progress = core::sync::atomic::AtomicU8::new(0);
         let mut setup = Setup::prepare(self)?;
         if let Err(error) = setup.move_own_fds(self) {
             setup.remove_pid_file(self);
@@ -68,18 +74,24 @@ impl<'a> Plan<'a> {
         };
         #[cfg(daemonic_clone_vm)]
         if self.vforks() {
+            // SAFETY: `clone_progress` outlives `setup` (declared before
+            // it), and the children are done with it once start_vforked
+            // returns: the leader has exited, the daemon has executed the
+            // program or ended.
+            setup.progress = Some(unsafe { Progress::in_caller(&clone_progress) });
+            let deadline = self.ready_timeout.map(Deadline::after);
             if let Some(forked) = self.start_vforked(&writer, &setup) {
                 let session_leader = forked.map_err(|e| failed(&setup, Step::Fork, e))?;
                 drop(writer);
                 setup.program_ready_writer = None;
-                let pid = caller::await_report(self, reader, session_leader, &mut setup)?;
-                return Ok(Started::Parent(Parent { pid }));
+                return match caller::await_report(self, reader, session_leader, &mut setup) {
+                    Ok(pid) => Ok(Started::Parent(Parent { pid })),
+                    Err(error) => Err(self.killed_at_deadline(error, deadline, &setup)),
+                };
             }
         }
-        // Only a forked daemon records its steps: the clone path's caller
-        // is suspended until the daemon is past them all, and a shared
-        // anonymous page costs a start some 35 µs (a shmem file is made
-        // for it; ci/bench measured the difference).
+        // A forked daemon records its steps in a shared page (the cloned
+        // one in the caller's own memory, above).
         setup.progress = Progress::new();
         let forked = fork().map_err(|e| failed(&setup, Step::Fork, e))?;
         match forked {
@@ -95,6 +107,26 @@ impl<'a> Plan<'a> {
                 let daemon = sequence::run_detached(self, writer, setup);
                 Ok(Started::Daemon(daemon))
             }
+        }
+    }
+
+    /// The cloned daemon's steps are bounded by the plan's timeout
+    /// ([`crate::time::kill_self_after`]): killed at the deadline, it vanishes
+    /// without a word. Past the deadline that is a timeout, and the step it
+    /// last reached says where it hung (a FIFO nobody reads, a hung mount).
+    #[cfg(daemonic_clone_vm)]
+    fn killed_at_deadline(&self, error: Error, deadline: Option<Deadline>, setup: &Setup) -> Error {
+        match (error, deadline, self.ready_timeout) {
+            (Error::Vanished { pid, .. }, Some(deadline), Some(timeout))
+                if deadline.remaining().is_none() =>
+            {
+                Error::NotReady {
+                    pid,
+                    timeout,
+                    last_step: setup.progress.as_ref().and_then(Progress::last),
+                }
+            }
+            (error, ..) => error,
         }
     }
 

@@ -6,6 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::{Started, TempDir, field, stdout};
 
@@ -34,6 +35,10 @@ fn tests() -> Vec<common::Test> {
         (
             "ready_timeout_kills_and_cleans_up",
             ready_timeout_kills_and_cleans_up,
+        ),
+        (
+            "cloned_daemon_blocked_in_a_step_times_out",
+            cloned_daemon_blocked_in_a_step_times_out,
         ),
         (
             "program_failure_reaches_the_caller",
@@ -390,6 +395,42 @@ fn ready_timeout_kills_and_cleans_up() {
     assert!(text.contains("not ready within 0.300 s"), "{text}");
     let pid: i32 = field(&text, "pid").unwrap().parse().unwrap();
     assert!(pid > 0, "{text}");
+    let status = common::wait_pid(pid, common::PATIENCE).expect("killed daemon reaped");
+    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
+    assert!(!pid_file.exists(), "PID file left behind");
+}
+
+/// A daemon that will execute a program is made with clone(CLONE_VM), and
+/// its caller is suspended until it executes the program: a step that
+/// blocks (opening a FIFO nobody reads) must still end at the plan's
+/// timeout, with the step named, the daemon killed and no PID file left.
+fn cloned_daemon_blocked_in_a_step_times_out() {
+    let dir = TempDir::new("blocked");
+    let (pid_file, fifo) = (dir.join("b.pid"), dir.join("out.fifo"));
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads the path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0);
+    let began = std::time::Instant::now();
+    let output = plan(&[
+        &format!("pid_file={}", pid_file.display()),
+        &format!("stdout={}", fifo.display()),
+        "exec=/bin/sleep",
+        "arg=60",
+        "timeout_ms=300",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("not ready within 0.300 s")
+            && text.contains("still trying to redirect standard output"),
+        "{text}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    let pid: i32 = field(&text, "pid").unwrap().parse().unwrap();
     let status = common::wait_pid(pid, common::PATIENCE).expect("killed daemon reaped");
     assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
     assert!(!pid_file.exists(), "PID file left behind");
