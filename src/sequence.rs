@@ -22,6 +22,8 @@ use crate::plan::{Plan, ProgramReadiness, Readiness};
 use crate::report::{self, Record};
 use crate::setup::Setup;
 use crate::stdio::{self, Stream};
+#[cfg(daemonic_clone_vm)]
+use crate::time::KillTimer;
 use crate::{exec, pidfile, privileges, resources, signals};
 
 /// Exit status of a session leader or daemon that reported a failure.
@@ -102,9 +104,7 @@ pub(crate) fn start_vforked(
 fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
     // The caller cannot time out while suspended: the steps bound
     // themselves (see Plan::killed_at_deadline).
-    if let Some(timeout) = plan.ready_timeout {
-        crate::time::kill_self_after(timeout);
-    }
+    let timer = plan.ready_timeout.and_then(KillTimer::arm);
     // SAFETY: a bitwise copy of the caller's setup, never dropped (see
     // start_vforked): what the steps change (fds taken and closed) is this
     // process's own, and nothing of the caller's memory is written or freed.
@@ -126,6 +126,9 @@ fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
         failed(setup, failure);
     }
     reach(setup, Step::Exec);
+    if let Some(timer) = timer {
+        timer.disarm();
+    }
     let _ = report::send(report, Record::Executing(pid));
     let errno = exec::exec(&program);
     failed(setup, (Step::Exec, errno))

@@ -111,7 +111,7 @@ impl<'a> Plan<'a> {
     }
 
     /// The cloned daemon's steps are bounded by the plan's timeout
-    /// ([`crate::time::kill_self_after`]): killed at the deadline, it vanishes
+    /// ([`KillTimer`](crate::time::KillTimer)): killed at the deadline, it vanishes
     /// without a word. Past the deadline that is a timeout, and the step it
     /// last reached says where it hung (a FIFO nobody reads, a hung mount).
     #[cfg(daemonic_clone_vm)]

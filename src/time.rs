@@ -71,9 +71,9 @@ pub(crate) fn sleep(duration: Duration) {
     let _ = rustix::event::poll(&mut [], Some(&timeout));
 }
 
-/// Has the kernel kill this process with SIGKILL once `timeout` has passed:
-/// a POSIX timer ([`timer_create(2)`](https://man7.org/linux/man-pages/man2/timer_create.2.html))
-/// that `execve` deletes, so it bounds only what comes before the program.
+/// A POSIX timer ([`timer_create(2)`](https://man7.org/linux/man-pages/man2/timer_create.2.html))
+/// that has the kernel kill this process with SIGKILL once a timeout has
+/// passed, until [`disarmed`](KillTimer::disarm).
 ///
 /// For the cloned daemon ([`crate::sequence`]'s clone path): its caller is
 /// suspended until it executes the program or ends, so a step that blocks
@@ -83,51 +83,79 @@ pub(crate) fn sleep(duration: Duration) {
 /// success); a timer the system refuses leaves the steps unbounded, as
 /// they were.
 #[cfg(daemonic_clone_vm)]
-pub(crate) fn kill_self_after(timeout: Duration) {
-    // The kernel's timer id (an int) and its `struct itimerspec` with
-    // `long` fields: 64-bit everywhere but on x86 and arm, whose
-    // `timer_settime` takes 32-bit ones, enough for any relative timeout
-    // up to 68 years.
-    #[cfg(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm"))]
-    {
-        use libc::c_long;
-        // SAFETY: an all-zero sigevent is a valid value; the fields that
-        // matter are set next.
-        let mut event: libc::sigevent = unsafe { core::mem::zeroed() };
-        event.sigev_notify = libc::SIGEV_SIGNAL;
-        event.sigev_signo = libc::SIGKILL;
-        let mut timer: libc::c_int = 0;
-        // SAFETY: the kernel reads our sigevent and writes the timer id
-        // into our int.
-        let created = unsafe {
-            libc::syscall(
-                libc::SYS_timer_create,
-                libc::CLOCK_MONOTONIC,
-                &event as *const libc::sigevent,
-                &mut timer as *mut libc::c_int,
-            )
-        };
-        if created != 0 {
-            return;
+pub(crate) struct KillTimer {
+    /// The kernel's timer id.
+    #[cfg_attr(
+        not(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm")),
+        allow(dead_code)
+    )]
+    id: libc::c_int,
+}
+
+#[cfg(daemonic_clone_vm)]
+impl KillTimer {
+    /// Arms the timer; `None` if the system refuses one.
+    pub(crate) fn arm(timeout: Duration) -> Option<KillTimer> {
+        // The kernel's `struct itimerspec` with `long` fields: 64-bit
+        // everywhere but on x86 and arm, whose `timer_settime` takes
+        // 32-bit ones, enough for any relative timeout up to 68 years.
+        #[cfg(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm"))]
+        {
+            use libc::c_long;
+            // SAFETY: an all-zero sigevent is a valid value; the fields
+            // that matter are set next.
+            let mut event: libc::sigevent = unsafe { core::mem::zeroed() };
+            event.sigev_notify = libc::SIGEV_SIGNAL;
+            event.sigev_signo = libc::SIGKILL;
+            let mut id: libc::c_int = 0;
+            // SAFETY: the kernel reads our sigevent and writes the timer id
+            // into our int.
+            let created = unsafe {
+                libc::syscall(
+                    libc::SYS_timer_create,
+                    libc::CLOCK_MONOTONIC,
+                    &event as *const libc::sigevent,
+                    &mut id as *mut libc::c_int,
+                )
+            };
+            if created != 0 {
+                return None;
+            }
+            let secs = c_long::try_from(timeout.as_secs()).unwrap_or(c_long::MAX);
+            // Below 10^9, so it fits any long. At least a nanosecond: an
+            // all-zero value would disarm the timer.
+            let nanos = (timeout.subsec_nanos() as c_long).max(1);
+            // it_interval (none), then it_value.
+            let spec: [c_long; 4] = [0, 0, secs, nanos];
+            // SAFETY: the kernel reads four longs, the layout of its
+            // itimerspec on these targets, and writes no old value (null).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_timer_settime,
+                    id,
+                    0,
+                    spec.as_ptr(),
+                    core::ptr::null_mut::<c_long>(),
+                )
+            };
+            Some(KillTimer { id })
         }
-        let secs = c_long::try_from(timeout.as_secs()).unwrap_or(c_long::MAX);
-        // Below 10^9, so it fits any long. At least a nanosecond: an
-        // all-zero value would disarm the timer.
-        let nanos = (timeout.subsec_nanos() as c_long).max(1);
-        // it_interval (none), then it_value.
-        let spec: [c_long; 4] = [0, 0, secs, nanos];
-        // SAFETY: the kernel reads four longs, the layout of its
-        // itimerspec on these targets, and writes no old value (null).
+        #[cfg(not(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm")))]
+        {
+            let _ = timeout;
+            None
+        }
+    }
+
+    /// Deletes the timer ([`timer_delete(2)`](https://man7.org/linux/man-pages/man2/timer_delete.2.html)):
+    /// right before the daemon reports it is executing the program, so that
+    /// a kill cannot land between that record and `execve`, where the
+    /// caller would take the closed pipe for a program executed.
+    pub(crate) fn disarm(self) {
+        #[cfg(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm"))]
+        // SAFETY: deletes our own timer by id; no memory is passed.
         unsafe {
-            libc::syscall(
-                libc::SYS_timer_settime,
-                timer,
-                0,
-                spec.as_ptr(),
-                core::ptr::null_mut::<c_long>(),
-            )
+            libc::syscall(libc::SYS_timer_delete, self.id)
         };
     }
-    #[cfg(not(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm")))]
-    let _ = timeout;
 }
