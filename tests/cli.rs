@@ -617,9 +617,7 @@ fn foreground_under_a_notify_listener() {
         &marker,
     );
     let mut buf = [0u8; 256];
-    let n = listener
-        .recv(&mut buf)
-        .expect("no READY=1 from the program");
+    let n = common::recv_in_time(&listener, &mut buf).expect("no READY=1 from the program");
     assert_eq!(&buf[..n], b"READY=1");
     // Every step but the forks: daemonic became the program, in place.
     assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
@@ -721,9 +719,7 @@ fn supervisor_reports_to_notify_socket() {
         &marker,
     );
     let mut buf = [0u8; 256];
-    let n = listener
-        .recv(&mut buf)
-        .expect("no notification from the supervisor");
+    let n = common::recv_in_time(&listener, &mut buf).expect("no notification from the supervisor");
     // The supervisor is the main process systemd sees.
     assert_eq!(
         String::from_utf8_lossy(&buf[..n]),
@@ -1147,7 +1143,7 @@ fn syslog_listener(path: &Path) -> std::os::unix::net::UnixDatagram {
 
 fn next_datagram(socket: &std::os::unix::net::UnixDatagram) -> String {
     let mut buf = [0u8; 4096];
-    let n = socket.recv(&mut buf).expect("a syslog datagram in time");
+    let n = common::recv_in_time(socket, &mut buf).expect("a syslog datagram in time");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 

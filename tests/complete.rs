@@ -900,7 +900,7 @@ fn bound_socket(path: &Path) -> std::os::unix::net::UnixDatagram {
 
 fn receive(socket: &std::os::unix::net::UnixDatagram) -> String {
     let mut buf = [0u8; 1024];
-    let n = socket.recv(&mut buf).expect("no notification");
+    let n = common::recv_in_time(socket, &mut buf).expect("no notification");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 

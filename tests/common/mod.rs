@@ -477,3 +477,20 @@ pub fn with_controlling_terminal(command: &mut Command) -> (fs::File, std::os::f
     }
     (master, slave)
 }
+
+/// One datagram from `socket`, within [`PATIENCE`] (its read timeout). A
+/// receive with a timeout fails with EINTR when a signal, or a stop and a
+/// continue, reaches this process, whatever SA_RESTART says (signal(7));
+/// seen once in CI: that is retried, not failed.
+pub fn recv_in_time(
+    socket: &std::os::unix::net::UnixDatagram,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match socket.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted && Instant::now() < deadline => {}
+            other => return other,
+        }
+    }
+}
