@@ -282,17 +282,20 @@ impl<'a> Daemon<'a> {
                 Errno::IO,
             ),
         };
-        if let Some(report) = self.report.take() {
-            let _ = match &context {
-                Some(context) => report::send_failure(&report, context, record),
-                None => report::send(&report, record),
-            };
-        }
+        // ERRNO= first: the caller returns once the record is in and the
+        // report pipe closed, and a manager listening on the socket may be
+        // that caller (a test was, and missed a late ERRNO= now and then).
         if let (Some(socket), false) = (&self.notify_socket, self.notify_told) {
             let mut message = notify::Message::new();
             let code = Decimal::new(u64::from(errno.raw_os_error().unsigned_abs()));
             message.push(b"ERRNO=").push(code.digits());
             let _ = notify::send(socket.as_c_str(), message.as_bytes());
+        }
+        if let Some(report) = self.report.take() {
+            let _ = match &context {
+                Some(context) => report::send_failure(&report, context, record),
+                None => report::send(&report, record),
+            };
         }
         exit_now(1)
     }
