@@ -27,24 +27,24 @@ impl Target {
     }
 }
 
+/// The systems beside Linux whose calls that make fds (`pipe2`, `socket`)
+/// take a close-on-exec flag.
+const CLOEXEC_FLAG_SYSTEMS: &[&str] = &[
+    "freebsd",
+    "netbsd",
+    "openbsd",
+    "dragonfly",
+    "illumos",
+    "solaris",
+];
+
 const CAPABILITIES: &[Capability] = &[
     // pipe2(2) with O_CLOEXEC: the report pipe is close-on-exec from birth.
     // Without it, pipe(2) then fcntl(F_SETFD) (racy only against a
     // concurrent exec in another thread of the caller, which is documented).
     Capability {
         cfg: "daemonic_pipe2",
-        has: |t| {
-            t.is_linux_like()
-                || t.is_any(&[
-                    "freebsd",
-                    "netbsd",
-                    "openbsd",
-                    "dragonfly",
-                    "illumos",
-                    "solaris",
-                    "redox",
-                ])
-        },
+        has: |t| t.is_linux_like() || t.is_any(CLOEXEC_FLAG_SYSTEMS) || t.os == "redox",
     },
     // close_range(2) as a raw system call: Linux 5.9 (the caller falls back
     // on ENOSYS).
@@ -73,17 +73,7 @@ const CAPABILITIES: &[Capability] = &[
     // SOCK_CLOEXEC on socket(2); elsewhere (macOS) fcntl(FD_CLOEXEC) after.
     Capability {
         cfg: "daemonic_socket_cloexec",
-        has: |t| {
-            t.is_linux_like()
-                || t.is_any(&[
-                    "freebsd",
-                    "netbsd",
-                    "openbsd",
-                    "dragonfly",
-                    "illumos",
-                    "solaris",
-                ])
-        },
+        has: |t| t.is_linux_like() || t.is_any(CLOEXEC_FLAG_SYSTEMS),
     },
     // O_PATH: a directory fd good only for *at() calls, which opens even
     // where the directory cannot be listed.
