@@ -608,17 +608,14 @@ fn foreground_under_a_notify_listener() {
     let dir = TempDir::new("fg");
     let (socket_path, pid_file, marker) =
         (dir.join("notify"), dir.join("s.pid"), dir.join("marker"));
-    let listener = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    listener.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let listener = common::datagram_listener(&socket_path);
     let exe = std::env::current_exe().unwrap();
     let mut daemon = in_foreground(
         &["--foreground", "-p", arg(&pid_file)],
         &socket_path,
         &marker,
     );
-    let mut buf = [0u8; 256];
-    let n = common::recv_in_time(&listener, &mut buf).expect("no READY=1 from the program");
-    assert_eq!(&buf[..n], b"READY=1");
+    assert_eq!(common::next_datagram(&listener), "READY=1");
     // Every step but the forks: daemonic became the program, in place.
     assert_eq!(common::read_pid_file(&pid_file), daemon.pid);
     assert_eq!(exe_of(daemon.pid), exe);
@@ -705,8 +702,7 @@ fn supervisor_reports_to_notify_socket() {
     let dir = TempDir::new("supnotify");
     let (socket_path, pid_file, marker) =
         (dir.join("notify"), dir.join("s.pid"), dir.join("marker"));
-    let listener = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    listener.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let listener = common::datagram_listener(&socket_path);
     let mut supervisor = in_foreground(
         &[
             "--foreground",
@@ -718,11 +714,9 @@ fn supervisor_reports_to_notify_socket() {
         &socket_path,
         &marker,
     );
-    let mut buf = [0u8; 256];
-    let n = common::recv_in_time(&listener, &mut buf).expect("no notification from the supervisor");
     // The supervisor is the main process systemd sees.
     assert_eq!(
-        String::from_utf8_lossy(&buf[..n]),
+        common::next_datagram(&listener),
         format!("READY=1\nMAINPID={}\n", supervisor.pid)
     );
     assert!(marker.exists());
@@ -919,14 +913,9 @@ fn pid1_forwards_signals_and_stops_the_tree() {
          echo ready >>{log}; while :; do sleep 0.05; done",
         log = log.display()
     );
-    let Some(mut command) = pid1(&["--timeout", "1"], &script) else {
+    let Some((mut unshare, init)) = pid1_ready(&["--timeout", "1"], &script, &log) else {
         return;
     };
-    let mut unshare = command.spawn().unwrap();
-    let init = namespace_init(unshare.id() as i32);
-    common::wait_until("the program set its traps", || {
-        fs::read_to_string(&log).is_ok_and(|l| l.contains("ready"))
-    });
     for signal in [
         libc::SIGHUP,
         libc::SIGQUIT,
@@ -948,8 +937,7 @@ fn pid1_forwards_signals_and_stops_the_tree() {
     }
     // SIGTERM has no trap: the program dies of it, daemonic exits 143.
     common::kill(init, libc::SIGTERM);
-    let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
-    let _ = unshare.try_wait();
+    let status = pid1_status(&mut unshare);
     assert_eq!(
         libc::WEXITSTATUS(status),
         128 + libc::SIGTERM,
@@ -963,19 +951,12 @@ fn pid1_forwards_signals_and_stops_the_tree() {
         log = log.display()
     );
     let _ = fs::remove_file(&log);
-    let Some(mut command) = pid1(&["--timeout", "1"], &script) else {
+    let Some((mut unshare, init)) = pid1_ready(&["--timeout", "1"], &script, &log) else {
         return;
     };
-    let mut unshare = command.spawn().unwrap();
-    let init = namespace_init(unshare.id() as i32);
-    common::wait_until("the program started", || {
-        fs::read_to_string(&log).is_ok_and(|l| l.contains("ready"))
-    });
     let began = std::time::Instant::now();
     common::kill(init, libc::SIGTERM);
-    let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
-    // Reaped already by wait_pid: this only tells std so.
-    let _ = unshare.try_wait();
+    let status = pid1_status(&mut unshare);
     assert_eq!(
         libc::WEXITSTATUS(status),
         128 + libc::SIGKILL,
@@ -989,6 +970,26 @@ fn pid1_forwards_signals_and_stops_the_tree() {
 }
 
 /// The PID (here) of the namespace's PID 1: unshare's only child.
+/// [`pid1`] started, once its script has written `ready` into `log`: the
+/// unshare process and the namespace's PID 1 as this namespace sees it.
+fn pid1_ready(options: &[&str], script: &str, log: &Path) -> Option<(std::process::Child, i32)> {
+    let mut command = pid1(options, script)?;
+    let unshare = command.spawn().unwrap();
+    let init = namespace_init(unshare.id() as i32);
+    common::wait_until("the program is ready", || {
+        fs::read_to_string(log).is_ok_and(|l| l.contains("ready"))
+    });
+    Some((unshare, init))
+}
+
+/// The wait status of `unshare` (daemonic's, passed through), bounded.
+fn pid1_status(unshare: &mut std::process::Child) -> i32 {
+    let status = common::wait_pid(unshare.id() as i32, common::PATIENCE).expect("unshare ended");
+    // Reaped already by wait_pid: this only tells std so.
+    let _ = unshare.try_wait();
+    status
+}
+
 fn namespace_init(unshare: i32) -> i32 {
     let mut child = 0;
     common::wait_until("unshare forked PID 1", || {
@@ -1134,26 +1135,13 @@ fn output_kept_whole_across_exit() {
 
 // ---- the supervisor sends the program's output to syslog ------------------
 
-/// A datagram listener at `path`, reading with a timeout.
-fn syslog_listener(path: &Path) -> std::os::unix::net::UnixDatagram {
-    let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
-    socket.set_read_timeout(Some(common::PATIENCE)).unwrap();
-    socket
-}
-
-fn next_datagram(socket: &std::os::unix::net::UnixDatagram) -> String {
-    let mut buf = [0u8; 4096];
-    let n = common::recv_in_time(socket, &mut buf).expect("a syslog datagram in time");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
 /// Each line is one `<PRI>TAG[PID]: line` datagram, standard error at its
 /// own priority with --syslog-stderr, a long line in pieces, a last line
 /// without a newline sent when the program ends.
 fn syslog_lines_as_a_listener_sees_them() {
     let dir = TempDir::new("syslog");
     let socket_path = dir.join("log.sock");
-    let listener = syslog_listener(&socket_path);
+    let listener = common::datagram_listener(&socket_path);
     let child_pid_file = dir.join("c.pid");
     let script = format!(
         "echo one; echo two >&2; printf '%02000d\\n' 0; printf 'last'; while [ ! -e {} ]; do sleep 0.02; done",
@@ -1177,7 +1165,7 @@ fn syslog_lines_as_a_listener_sees_them() {
     let pid = common::read_pid_file(&child_pid_file);
     // local0 = 16: info 16 * 8 + 6, err 16 * 8 + 3. Standard output and
     // error go through pipes of their own: their relative order is not kept.
-    let mut got: Vec<String> = (0..5).map(|_| next_datagram(&listener)).collect();
+    let mut got: Vec<String> = (0..5).map(|_| common::next_datagram(&listener)).collect();
     got.sort();
     let long_piece = "0".repeat(900);
     let mut expected = vec![
@@ -1190,7 +1178,10 @@ fn syslog_lines_as_a_listener_sees_them() {
     expected.sort();
     assert_eq!(got, expected);
     fs::write(dir.join("go"), "").unwrap();
-    assert_eq!(next_datagram(&listener), format!("<134>board[{pid}]: last"));
+    assert_eq!(
+        common::next_datagram(&listener),
+        format!("<134>board[{pid}]: last")
+    );
     assert_eq!(supervisor.wait(), 0);
 }
 
@@ -1211,15 +1202,15 @@ fn syslog_counts_lines_lost_while_missing() {
     // The supervisor is not held up: it has read and dropped a, b and c
     // once its child sits in the loop; give it a moment, then listen.
     std::thread::sleep(Duration::from_millis(300));
-    let listener = syslog_listener(&socket_path);
+    let listener = common::datagram_listener(&socket_path);
     fs::write(dir.join("go"), "").unwrap();
-    let note = next_datagram(&listener);
+    let note = common::next_datagram(&listener);
     assert!(
         note.starts_with("<29>sh[")
             && note.ends_with("]: daemonic: 3 lines lost while the syslog socket took none"),
         "{note}"
     );
-    let line = next_datagram(&listener);
+    let line = common::next_datagram(&listener);
     assert!(
         line.starts_with("<29>sh[") && line.ends_with("]: d"),
         "{line}"

@@ -379,9 +379,7 @@ fn untrustworthy_pid_files_are_refused() {
         "{text}"
     );
     let fifo = dir.join("fifo.pid");
-    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo reads the path we own.
-    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0);
+    common::mkfifo(&fifo);
     let text = stdout(&plan(&[&arg("pid_file", &fifo)]));
     assert!(
         text.contains("message=invalid pid_file: is not a regular file")
@@ -892,25 +890,13 @@ fn exec_failures_reach_the_caller() {
 
 // ---- readiness protocols -----------------------------------------------
 
-fn bound_socket(path: &Path) -> std::os::unix::net::UnixDatagram {
-    let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
-    socket.set_read_timeout(Some(common::PATIENCE)).unwrap();
-    socket
-}
-
-fn receive(socket: &std::os::unix::net::UnixDatagram) -> String {
-    let mut buf = [0u8; 1024];
-    let n = common::recv_in_time(socket, &mut buf).expect("no notification");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
 fn sd_notify_on_ready() {
     let dir = TempDir::new("sdnotify");
     let path = dir.join("notify");
-    let socket = bound_socket(&path);
+    let socket = common::datagram_listener(&path);
     let mut daemon = common::started(&plan(&[&arg("notify_socket", &path), "readiness=manual"]));
     assert_eq!(
-        receive(&socket),
+        common::next_datagram(&socket),
         format!("READY=1\nMAINPID={}\n", daemon.pid)
     );
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
@@ -945,7 +931,7 @@ fn sd_notify_to_an_abstract_socket() {
         "readiness=manual",
     ]));
     assert_eq!(
-        receive(&socket),
+        common::next_datagram(&socket),
         format!("READY=1\nMAINPID={}\n", daemon.pid)
     );
     assert_eq!(daemon.stop(libc::SIGTERM), 0);
@@ -1103,7 +1089,7 @@ fn program_never_ready_is_killed() {
 fn foreground_reports_to_notify_socket() {
     let dir = TempDir::new("foreground");
     let (path, place, pid_file) = (dir.join("notify"), dir.join("where"), dir.join("d.pid"));
-    let socket = bound_socket(&path);
+    let socket = common::datagram_listener(&path);
     let mut command = common::helper(
         "plan",
         &[
@@ -1117,7 +1103,7 @@ fn foreground_reports_to_notify_socket() {
     let child = command.stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut daemon = Started::new(child.id() as i32);
     assert_eq!(
-        receive(&socket),
+        common::next_datagram(&socket),
         format!("READY=1\nMAINPID={}\n", daemon.pid)
     );
     assert_eq!(

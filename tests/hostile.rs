@@ -840,9 +840,7 @@ fn failed_wait_ready_kills_the_tree() {
 fn fifo_pid_file_does_not_hang() {
     let dir = TempDir::new("fifo");
     let fifo = dir.join("f.pid");
-    let c_path = std::ffi::CString::new(arg(&fifo)).unwrap();
-    // SAFETY: mkfifo reads a C string.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    common::mkfifo(&fifo);
     // common::run fails the test past its patience: a hang cannot pass.
     assert_error(
         &daemonic(&["--status", "-p", arg(&fifo)]),
@@ -977,9 +975,7 @@ fn blocked_output_is_named() {
     let dir = TempDir::new("blocked");
     let pid_file = dir.join("b.pid");
     let fifo = dir.join("out.fifo");
-    let c_path = std::ffi::CString::new(arg(&fifo)).unwrap();
-    // SAFETY: mkfifo reads a C string.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    common::mkfifo(&fifo);
     let output = daemonic(&[
         "-p",
         arg(&pid_file),

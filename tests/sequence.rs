@@ -390,7 +390,14 @@ fn ready_timeout_kills_and_cleans_up() {
         "timeout_ms=300",
         "then=hang",
     ]);
-    let text = stdout(&output);
+    timed_out_and_cleaned_up(&output, &pid_file);
+}
+
+/// The start failed for want of readiness within 0.3 s, its daemon was
+/// SIGKILLed (and reaped here, the subreaper) and left no PID file. What
+/// it printed.
+fn timed_out_and_cleaned_up(output: &std::process::Output, pid_file: &Path) -> String {
+    let text = stdout(output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("not ready within 0.300 s"), "{text}");
     let pid: i32 = field(&text, "pid").unwrap().parse().unwrap();
@@ -398,6 +405,7 @@ fn ready_timeout_kills_and_cleans_up() {
     let status = common::wait_pid(pid, common::PATIENCE).expect("killed daemon reaped");
     assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
     assert!(!pid_file.exists(), "PID file left behind");
+    text
 }
 
 /// A daemon that will execute a program is made with clone(CLONE_VM), and
@@ -407,9 +415,7 @@ fn ready_timeout_kills_and_cleans_up() {
 fn cloned_daemon_blocked_in_a_step_times_out() {
     let dir = TempDir::new("blocked");
     let (pid_file, fifo) = (dir.join("b.pid"), dir.join("out.fifo"));
-    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo reads the path we own.
-    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0);
+    common::mkfifo(&fifo);
     let began = std::time::Instant::now();
     let output = plan(&[
         &format!("pid_file={}", pid_file.display()),
@@ -418,22 +424,16 @@ fn cloned_daemon_blocked_in_a_step_times_out() {
         "arg=60",
         "timeout_ms=300",
     ]);
-    let text = stdout(&output);
-    assert_eq!(output.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("not ready within 0.300 s")
-            && text.contains("still trying to redirect standard output"),
-        "{text}"
-    );
     assert!(
         began.elapsed() < Duration::from_secs(5),
         "{:?}",
         began.elapsed()
     );
-    let pid: i32 = field(&text, "pid").unwrap().parse().unwrap();
-    let status = common::wait_pid(pid, common::PATIENCE).expect("killed daemon reaped");
-    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL);
-    assert!(!pid_file.exists(), "PID file left behind");
+    let text = timed_out_and_cleaned_up(&output, &pid_file);
+    assert!(
+        text.contains("still trying to redirect standard output"),
+        "{text}"
+    );
 }
 
 fn program_failure_reaches_the_caller() {

@@ -478,19 +478,40 @@ pub fn with_controlling_terminal(command: &mut Command) -> (fs::File, std::os::f
     (master, slave)
 }
 
-/// One datagram from `socket`, within [`PATIENCE`] (its read timeout). A
-/// receive with a timeout fails with EINTR when a signal, or a stop and a
-/// continue, reaches this process, whatever SA_RESTART says (signal(7));
-/// seen once in CI: that is retried, not failed.
-pub fn recv_in_time(
-    socket: &std::os::unix::net::UnixDatagram,
-    buf: &mut [u8],
-) -> std::io::Result<usize> {
+/// A datagram socket bound at `path` (a notification or syslog listener),
+/// reading with a timeout of [`PATIENCE`].
+pub fn datagram_listener(path: &Path) -> std::os::unix::net::UnixDatagram {
+    let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket
+}
+
+/// The next datagram on `socket` as text, within [`PATIENCE`] (its read
+/// timeout). A receive with a timeout fails with EINTR when a signal, or a
+/// stop and a continue, reaches this process, whatever SA_RESTART says
+/// (signal(7)); seen once in CI: that is retried, not failed.
+pub fn next_datagram(socket: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
     let deadline = Instant::now() + PATIENCE;
     loop {
-        match socket.recv(buf) {
+        match socket.recv(&mut buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted && Instant::now() < deadline => {}
-            other => return other,
+            received => {
+                let n = received.expect("a datagram in time");
+                return String::from_utf8_lossy(&buf[..n]).into_owned();
+            }
         }
     }
+}
+
+/// A FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo reads a C string we own.
+    assert_eq!(
+        unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) },
+        0,
+        "mkfifo {}",
+        path.display()
+    );
 }
