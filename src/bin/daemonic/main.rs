@@ -24,6 +24,7 @@ mod control;
 // Used on musl; tested everywhere.
 #[cfg_attr(not(target_env = "musl"), allow(dead_code))]
 mod etc;
+mod help;
 mod ids;
 mod out;
 mod program;
@@ -86,96 +87,6 @@ mod exit {
     pub const STOP_UNKNOWN: i32 = 4;
 }
 
-const HELP: &str = "\
-daemonic: run a program as a Unix daemon
-
-USAGE
-  daemonic [OPTIONS] -- PROGRAM [ARGS...]      start PROGRAM as a daemon
-  daemonic --stop --pidfile PATH [--signal SIG] [--timeout SECS] [--trust-pidfile]
-  daemonic --status --pidfile PATH [--trust-pidfile]
-
-START OPTIONS
-  -p, --pidfile PATH      write the daemon's PID to PATH, locked (flock) for its life;
-                          a second start while it runs fails (status 2)
-  -C, --chdir DIR         working directory (default /)
-  -m, --umask OCTAL       file mode creation mask (default 022)
-  -o, --stdout FILE       standard output to FILE (append, create 0640; default /dev/null,
-                          or as it is with --foreground)
-  -e, --stderr FILE       standard error to FILE
-      --output FILE       both to FILE
-  -u, --user USER[:GROUP] run as USER (name or number), with its groups
-  -g, --group GROUP       run as GROUP
-      --chroot DIR        change root to DIR first (the working directory is inside)
-      --keep-fd N         keep fd N open (repeatable; all other fds above 2 are closed)
-      --env KEY=VALUE     set an environment variable (repeatable)
-      --clear-env         start from an empty environment
-      --nice N            add N to the nice value
-      --wait-ready[=SECS] return once PROGRAM reports ready: READY=1 on the
-                          NOTIFY_SOCKET daemonic provides, or a newline on --ready-fd
-                          (default 60 s; not ready in time: status 4, PROGRAM stopped)
-      --ready-fd N        PROGRAM writes a newline to fd N when ready (s6 style)
-      --supervise         stay as a supervisor: hold the PID file (own PID), write
-                          PROGRAM's PID to --child-pidfile, forward every signal to
-                          PROGRAM (but SIGCHLD, the synchronous ones, SIGTTIN and
-                          SIGTTOU); SIGTERM or SIGINT stop PROGRAM's whole tree
-                          (SIGKILL after --timeout); reap every orphan; what PROGRAM
-                          leaves running when it exits is stopped too; PROGRAM gets
-                          SIGKILL if the supervisor dies; remove the PID files at
-                          exit. As PID 1 (--foreground in a container or PID
-                          namespace) exit with PROGRAM's status, 128+N for signal N
-      --child-pidfile PATH  with --supervise: PROGRAM's PID file
-      --restart[=DELAY]   with --supervise: restart PROGRAM when it exits abnormally,
-                          after DELAY seconds (default 1, at least 0.1), doubling up
-                          to 60 s; never after a stop request; after 5 starts within
-                          10 s the supervisor gives up
-      --timeout SECS      with --supervise: how long a stopping PROGRAM gets before
-                          SIGKILL (default 10)
-      --rotate SIZE[:COUNT]  with --supervise and one output file: the supervisor
-                          writes PROGRAM's output itself and moves FILE to FILE.1 ...
-                          FILE.COUNT (default 10, oldest dropped) when it passes SIZE
-                          bytes (k, M: KiB, MiB)
-      --timestamps        with --supervise and one output file: each line of PROGRAM's
-                          output starts with its time, ISO 8601 UTC; without
-                          --rotate, SIGHUP makes the supervisor reopen FILE (for
-                          logrotate, newsyslog) instead of reaching PROGRAM
-      --syslog[=FACILITY.PRIORITY]  with --supervise: each line PROGRAM writes goes
-                          to the syslog socket as <PRI>TAG[PID]: line (default
-                          daemon.notice); lines are counted, never waited for, while
-                          the socket is missing or full, and the count is sent once it
-                          takes lines again
-      --syslog-tag TAG    the tag (default: PROGRAM's name)
-      --syslog-stderr SEVERITY  standard error at a severity of its own (err, ...)
-      --syslog-socket PATH  the socket (default /dev/log)
-      --foreground        every step but the forks (systemd Type=notify, containers);
-                          standard streams stay as they are unless a file is named
-  -h, --help              this text
-  -V, --version           the version
-
-STOP OPTIONS
-      --signal SIG        the signal to send (name or number; default TERM)
-      --timeout SECS      wait this long for the daemon to go, then SIGKILL what it
-                          started and it (default 10)
-      --trust-pidfile     act on the PID file's word where nothing can prove that the
-                          PID it names holds it (no /proc)
-
-A PID is signalled or reported running only once that process is seen holding the
-PID file open (/proc/PID/fd), through a pidfd taken first; never PID 1. As root, a
-PID file another user owns or can write, or in a directory others can write without
-the sticky bit, is refused.
-
-EXIT STATUS
-  start:    0 started (and ready, with --wait-ready); 1 usage error; 2 already running
-            (the message names the PID); 3 PROGRAM could not be started (the message
-            names the step and the OS error); 4 not ready in time (PROGRAM was stopped,
-            no PID file left)
-  --status: 0 running; 1 not running but the PID file exists; 3 not running;
-            4 unknown (the PID file cannot be read or trusted, or is held by a
-            process other than the one it names)
-  --stop:   0 stopped (once the process is gone); 1 not running; 4 could not tell,
-            may not signal it, or could not stop
-Every error message starts with 'daemonic: '.
-";
-
 /// The C entry point: `argv` holds `argc` C strings that live as long as
 /// the process.
 #[cfg(not(test))]
@@ -220,7 +131,8 @@ fn run(args: &'static [&'static CStr]) -> i32 {
     match parse(args, &mut start) {
         None => exit::USAGE,
         Some(Command::Help) => {
-            out::write_all(1, HELP.as_bytes());
+            let mut text = [0; help::LEN];
+            out::write_all(1, help::text(&mut text));
             0
         }
         Some(Command::Version) => {
