@@ -224,32 +224,20 @@ impl Wait<'_, '_> {
         }
     }
 
-    /// Reads the program's readiness channel: a datagram on the socket, or
-    /// bytes on the pipe (a newline means ready).
+    /// Reads the program's readiness channel, through
+    /// [`ExecPaths`](crate::start::ExecPaths) (only an executed program
+    /// has one).
     fn read_program(&mut self) -> Option<Event> {
-        let fd = self.program.as_ref()?;
-        let mut buf = [0u8; 4096];
-        let closed = match self.plan.program_readiness {
-            Some(ProgramReadiness::NotifySocket(_)) => {
-                match notify::receive(fd.as_fd(), &mut buf) {
-                    Ok(datagram) => return Some(Event::Program(notify::parse(datagram))),
-                    Err(Errno::AGAIN | Errno::INTR) => return None,
-                    Err(_) => true,
-                }
+        let (fd, (_, paths)) = (self.program.as_ref()?, self.plan.exec?);
+        match (paths.hear_program)(self.plan, fd) {
+            Heard::Nothing => None,
+            Heard::Said(said) => Some(Event::Program(said)),
+            Heard::Closed => {
+                // Closed without a newline: not ready; its exit will tell.
+                self.program = None;
+                Some(Event::ProgramClosed)
             }
-            _ => match rustix::io::read(fd, &mut buf) {
-                Ok(0) => true,
-                Ok(n) if buf[..n].contains(&b'\n') => return Some(Event::Program(Said::Ready)),
-                Ok(_) | Err(Errno::AGAIN | Errno::INTR) => return None,
-                Err(_) => true,
-            },
-        };
-        if closed {
-            // Closed without a newline: not ready; its exit will tell.
-            self.program = None;
-            return Some(Event::ProgramClosed);
         }
-        None
     }
 
     /// Reads and drops records until every writer has closed the pipe, for
@@ -308,6 +296,33 @@ impl Wait<'_, '_> {
 
 /// Polls whichever of the two fds are open; which of them are readable (or
 /// at end of file). With neither open, sleeps until the timeout.
+/// What the program's readiness channel held.
+pub(crate) enum Heard {
+    Nothing,
+    Said(Said),
+    /// The program closed it.
+    Closed,
+}
+
+/// Reads the program's readiness channel: a datagram on the socket, or
+/// bytes on the pipe (a newline means ready).
+pub(crate) fn hear_program(plan: &Plan<'_>, fd: &OwnedFd) -> Heard {
+    let mut buf = [0u8; 4096];
+    match plan.program_readiness {
+        Some(ProgramReadiness::NotifySocket(_)) => match notify::receive(fd.as_fd(), &mut buf) {
+            Ok(datagram) => Heard::Said(notify::parse(datagram)),
+            Err(Errno::AGAIN | Errno::INTR) => Heard::Nothing,
+            Err(_) => Heard::Closed,
+        },
+        _ => match rustix::io::read(fd, &mut buf) {
+            Ok(0) => Heard::Closed,
+            Ok(n) if buf[..n].contains(&b'\n') => Heard::Said(Said::Ready),
+            Ok(_) | Err(Errno::AGAIN | Errno::INTR) => Heard::Nothing,
+            Err(_) => Heard::Closed,
+        },
+    }
+}
+
 fn poll_both(
     first: Option<&OwnedFd>,
     second: Option<&OwnedFd>,

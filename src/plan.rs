@@ -10,6 +10,7 @@ use crate::error::{Described, Error, Step, Subject};
 use crate::exec::Exec;
 use crate::fds::InheritedFds;
 use crate::privileges::Credentials;
+use crate::start::{EXEC_PATHS, ExecPaths};
 use crate::stdio::Stdio;
 
 /// When the daemon tells the caller it is ready.
@@ -108,7 +109,8 @@ pub struct Plan<'a> {
     pub(crate) credentials: Credentials<'a>,
     pub(crate) disable_core_dumps: bool,
     pub(crate) nice: Option<i32>,
-    pub(crate) exec: Option<Exec<'a>>,
+    /// The program, and the code that executes it (see [`ExecPaths`]).
+    pub(crate) exec: Option<(Exec<'a>, &'static ExecPaths)>,
     pub(crate) detach: Detach,
     pub(crate) readiness: Readiness,
     pub(crate) notify_socket: Option<&'a CStr>,
@@ -292,7 +294,7 @@ impl<'a> Plan<'a> {
     /// and `start` returns in the daemon). A failed exec reaches the caller
     /// as [`Step::Exec`] with its errno.
     pub const fn exec(mut self, exec: Exec<'a>) -> Self {
-        self.exec = Some(exec);
+        self.exec = Some((exec, &EXEC_PATHS));
         self
     }
 
@@ -356,7 +358,7 @@ impl<'a> Plan<'a> {
             Some(Step::RedirectStderr) => self.stderr.path().and_then(path),
             Some(Step::ChangeDirectory) => path(self.working_directory),
             Some(Step::ChangeRoot) => self.chroot.and_then(path),
-            Some(Step::Exec) => self.exec.and_then(|exec| path(exec.program)),
+            Some(Step::Exec) => self.exec.and_then(|(exec, _)| path(exec.program)),
             Some(Step::SetUid) => self.credentials.uid.map(|id| Subject::Id("uid", id)),
             Some(Step::SetGid) => self.credentials.gid.map(|id| Subject::Id("gid", id)),
             _ => None,

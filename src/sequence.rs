@@ -45,14 +45,9 @@ pub(crate) fn run_detached<'a>(plan: &Plan<'a>, report: OwnedFd, mut setup: Setu
     if let Err(failure) = daemon_steps(plan, &mut setup, Some(&report), pid) {
         failed(&setup, failure);
     }
-    if let Some(program) = plan.exec {
-        if let Err(failure) = prepare_exec(plan, &mut setup) {
-            failed(&setup, failure);
-        }
-        reach(&setup, Step::Exec);
-        let _ = report::send(&report, Record::Executing(pid));
-        let errno = exec::exec(&program);
-        failed(&setup, (Step::Exec, errno));
+    if let Some((_, paths)) = plan.exec {
+        let failure = (paths.exec)(plan, &mut setup, Some(&report), pid);
+        failed(&setup, failure);
     }
     finish(plan, setup, Some(report), pid)
 }
@@ -118,7 +113,7 @@ fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
     if let Err(failure) = daemon_steps(plan, setup, Some(report), pid) {
         failed(setup, failure);
     }
-    let Some(program) = plan.exec else {
+    let Some((program, _)) = plan.exec else {
         // Never so: start_vforked is for plans that execute a program.
         failed(setup, (Step::Exec, Errno::INVAL));
     };
@@ -144,10 +139,9 @@ pub(crate) fn run_in_place<'a>(plan: &Plan<'a>, mut setup: Setup) -> Result<Daem
         Error::Os { step, errno }
     };
     daemon_steps(plan, &mut setup, None, pid).map_err(|failure| failed(&setup, failure))?;
-    if let Some(program) = plan.exec {
-        prepare_exec(plan, &mut setup).map_err(|failure| failed(&setup, failure))?;
-        let errno = exec::exec(&program);
-        return Err(failed(&setup, (Step::Exec, errno)));
+    if let Some((_, paths)) = plan.exec {
+        let failure = (paths.exec)(plan, &mut setup, None, pid);
+        return Err(failed(&setup, failure));
     }
     Ok(finish(plan, setup, None, pid))
 }
@@ -338,6 +332,29 @@ fn drop_privileges(plan: &Plan<'_>) -> StepResult {
         return Ok(());
     }
     privileges::drop_to(&plan.credentials)
+}
+
+/// The last steps of a daemon that executes a program (a forked one, or
+/// one in place): the fds the program keeps, then `execve`, told to the
+/// caller first. Returns only on failure. Reached through
+/// [`EXEC_PATHS`](crate::start::EXEC_PATHS) only.
+pub(crate) fn exec_program(
+    plan: &Plan<'_>,
+    setup: &mut Setup,
+    report: Option<&OwnedFd>,
+    pid: Pid,
+) -> (Step, Errno) {
+    let Some((program, _)) = plan.exec else {
+        return (Step::Exec, Errno::INVAL);
+    };
+    if let Err(failure) = prepare_exec(plan, setup) {
+        return failure;
+    }
+    reach(setup, Step::Exec);
+    if let Some(report) = report {
+        let _ = report::send(report, Record::Executing(pid));
+    }
+    (Step::Exec, exec::exec(&program))
 }
 
 /// Before `execve`: the PID file's fd (and with it the lock) must survive

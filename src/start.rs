@@ -5,9 +5,12 @@
 //! the bottom (one module each), the description ([`Plan`]) above them,
 //! this on top.
 
+use rustix::fd::OwnedFd;
 use rustix::fs::FileType;
+use rustix::io::Errno;
 use rustix::process::Pid;
 
+use crate::caller::{self, Heard};
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::fork::{Forked, fork};
@@ -16,7 +19,7 @@ use crate::progress::Progress;
 use crate::setup::{self, Setup};
 #[cfg(daemonic_clone_vm)]
 use crate::time::Deadline;
-use crate::{caller, report, sequence};
+use crate::{report, sequence};
 
 impl<'a> Plan<'a> {
     /// Starts the daemon: returns [`Started::Parent`] in the calling process
@@ -73,14 +76,14 @@ impl<'a> Plan<'a> {
             }
         };
         #[cfg(daemonic_clone_vm)]
-        if self.vforks() {
+        if let Some(start_vforked) = self.vforks() {
             // SAFETY: `clone_progress` outlives `setup` (declared before
             // it), and the children are done with it once start_vforked
             // returns: the leader has exited, the daemon has executed the
             // program or ended.
             setup.progress = Some(unsafe { Progress::in_caller(&clone_progress) });
             let deadline = self.ready_timeout.map(Deadline::after);
-            if let Some(forked) = self.start_vforked(&writer, &setup) {
+            if let Some(forked) = start_vforked(self, &writer, &setup) {
                 let session_leader = forked.map_err(|e| failed(&setup, Step::Fork, e))?;
                 drop(writer);
                 setup.program_ready_writer = None;
@@ -130,33 +133,17 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Whether this start makes its children with `clone(CLONE_VM |
-    /// CLONE_VFORK)` rather than `fork`: a detached start that executes a
-    /// program (the daemon never returns into the caller's code), resets
-    /// signals (so no handler of the caller runs in the children) and does
-    /// not wait for the program's own readiness (the session leader would
-    /// then wait for the daemon to end, keeping the caller suspended).
+    /// The clone path, when this start makes its children with
+    /// `clone(CLONE_VM | CLONE_VFORK)` rather than `fork`: a detached start
+    /// that executes a program (the daemon never returns into the caller's
+    /// code), resets signals (so no handler of the caller runs in the
+    /// children) and does not wait for the program's own readiness (the
+    /// session leader would then wait for the daemon to end, keeping the
+    /// caller suspended).
     #[cfg(daemonic_clone_vm)]
-    fn vforks(&self) -> bool {
-        self.exec.is_some() && self.reset_signals && self.program_readiness.is_none()
-    }
-
-    /// [`sequence::start_vforked`]: the session leader's PID, or its
-    /// error; `None` when this system will not (stacks cannot be mapped,
-    /// `clone` refused as unknown or forbidden): then `fork` it is.
-    #[cfg(daemonic_clone_vm)]
-    fn start_vforked(
-        &self,
-        report: &rustix::fd::OwnedFd,
-        setup: &Setup,
-    ) -> Option<rustix::io::Result<Pid>> {
-        use crate::fork::ChildStack;
-        use rustix::io::Errno;
-        let stacks = [ChildStack::new().ok()?, ChildStack::new().ok()?];
-        match sequence::start_vforked(self, report, setup, &stacks) {
-            Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => None,
-            result => Some(result),
-        }
+    fn vforks(&self) -> Option<StartVforked> {
+        let (_, paths) = self.exec?;
+        (self.reset_signals && self.program_readiness.is_none()).then_some(paths.start_vforked)
     }
 
     /// Whether this start forks, deciding [`Detach::Auto`].
@@ -166,6 +153,54 @@ impl<'a> Plan<'a> {
             Detach::Never => false,
             Detach::Auto => !started_by_init_or_superserver(),
         }
+    }
+}
+
+/// What only a plan that executes a program runs. [`Plan::exec`] stores a
+/// reference to [`EXEC_PATHS`], and nothing else refers to these functions:
+/// a program that never calls `exec` (a daemon running its own code, as most
+/// library users' are) links none of this code, the clone path above all
+/// (about 3 KB of a static no_std daemon, measured with `bash ci/size`).
+#[derive(Debug)]
+pub(crate) struct ExecPaths {
+    /// The daemon's last steps: the fds the program keeps, then `execve`.
+    /// Returns only on failure, with the step that failed.
+    pub(crate) exec: ExecProgram,
+    /// The caller's read of the program's readiness channel
+    /// ([`Plan::program_readiness`], which needs `exec`).
+    pub(crate) hear_program: fn(&Plan<'_>, &OwnedFd) -> Heard,
+    /// The clone path's start, see [`Plan::vforks`].
+    #[cfg(daemonic_clone_vm)]
+    pub(crate) start_vforked: StartVforked,
+}
+
+type ExecProgram = fn(&Plan<'_>, &mut Setup, Option<&OwnedFd>, Pid) -> (Step, Errno);
+
+/// The session leader's PID, or its error; `None` when this system will
+/// not (stacks cannot be mapped, `clone` refused as unknown or forbidden):
+/// then `fork` it is.
+#[cfg(daemonic_clone_vm)]
+type StartVforked = fn(&Plan<'_>, &OwnedFd, &Setup) -> Option<rustix::io::Result<Pid>>;
+
+pub(crate) const EXEC_PATHS: ExecPaths = ExecPaths {
+    exec: sequence::exec_program,
+    hear_program: caller::hear_program,
+    #[cfg(daemonic_clone_vm)]
+    start_vforked,
+};
+
+/// [`sequence::start_vforked`] on two stacks of its own.
+#[cfg(daemonic_clone_vm)]
+fn start_vforked(
+    plan: &Plan<'_>,
+    report: &OwnedFd,
+    setup: &Setup,
+) -> Option<rustix::io::Result<Pid>> {
+    use crate::fork::ChildStack;
+    let stacks = [ChildStack::new().ok()?, ChildStack::new().ok()?];
+    match sequence::start_vforked(plan, report, setup, &stacks) {
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => None,
+        result => Some(result),
     }
 }
 
