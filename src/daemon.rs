@@ -178,7 +178,7 @@ impl<'a> Daemon<'a> {
 
     /// Reports that the program's own set-up failed with `errno`, removes the
     /// PID file and ends the daemon with `_exit(1)`. The caller's `start`
-    /// returns [`Error::Os`](crate::Error::Os) with
+    /// returns [`Error::Os`] with
     /// [`Step::Initialization`]. Use it with
     /// [`Readiness::Manual`](crate::Readiness::Manual), before
     /// [`ready`](Daemon::ready).

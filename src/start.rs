@@ -1,7 +1,7 @@
 //! Starting: the orchestration of [`Plan::start`]. The caller checks the
 //! plan, prepares ([`Setup`]), makes the report pipe and forks; then hands
-//! over to [`caller`](crate::caller) in the calling process and to
-//! [`sequence`](crate::sequence) in the children. The layers: the steps at
+//! over to [`caller`] in the calling process and to
+//! [`sequence`] in the children. The layers: the steps at
 //! the bottom (one module each), the description ([`Plan`]) above them,
 //! this on top.
 
