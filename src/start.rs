@@ -161,7 +161,6 @@ impl<'a> Plan<'a> {
 /// a program that never calls `exec` (a daemon running its own code, as most
 /// library users' are) links none of this code, the clone path above all
 /// (about 3 KB of a static no_std daemon, measured with `bash ci/size`).
-#[derive(Debug)]
 pub(crate) struct ExecPaths {
     /// The daemon's last steps: the fds the program keeps, then `execve`.
     /// Returns only on failure, with the step that failed.
@@ -172,6 +171,13 @@ pub(crate) struct ExecPaths {
     /// The clone path's start, see [`Plan::vforks`].
     #[cfg(daemonic_clone_vm)]
     pub(crate) start_vforked: StartVforked,
+}
+
+/// A plan's `Debug` shows the program; the table's addresses say nothing.
+impl core::fmt::Debug for ExecPaths {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ExecPaths")
+    }
 }
 
 type ExecProgram = fn(&Plan<'_>, &mut Setup, Option<&OwnedFd>, Pid) -> (Step, Errno);
