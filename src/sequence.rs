@@ -14,6 +14,7 @@ use rustix::process::{Pid, WaitOptions};
 
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
+use crate::exec::{self, Exec};
 use crate::fds::{self, KeepList, Strategy};
 #[cfg(daemonic_clone_vm)]
 use crate::fork::{ChildStack, vfork_on};
@@ -24,7 +25,7 @@ use crate::setup::Setup;
 use crate::stdio::{self, Stream};
 #[cfg(daemonic_clone_vm)]
 use crate::time::KillTimer;
-use crate::{exec, pidfile, privileges, resources, signals};
+use crate::{pidfile, privileges, resources, signals};
 
 /// Exit status of a session leader or daemon that reported a failure.
 const FAILED: i32 = 1;
@@ -45,8 +46,8 @@ pub(crate) fn run_detached<'a>(plan: &Plan<'a>, report: OwnedFd, mut setup: Setu
     if let Err(failure) = daemon_steps(plan, &mut setup, Some(&report), pid) {
         failed(&setup, failure);
     }
-    if let Some((_, paths)) = plan.exec {
-        let failure = (paths.exec)(plan, &mut setup, Some(&report), pid);
+    if let Some((program, paths)) = &plan.exec {
+        let failure = (paths.exec)(plan, program, &mut setup, Some(&report), pid);
         failed(&setup, failure);
     }
     finish(plan, setup, Some(report), pid)
@@ -139,8 +140,8 @@ pub(crate) fn run_in_place<'a>(plan: &Plan<'a>, mut setup: Setup) -> Result<Daem
         Error::Os { step, errno }
     };
     daemon_steps(plan, &mut setup, None, pid).map_err(|failure| failed(&setup, failure))?;
-    if let Some((_, paths)) = plan.exec {
-        let failure = (paths.exec)(plan, &mut setup, None, pid);
+    if let Some((program, paths)) = &plan.exec {
+        let failure = (paths.exec)(plan, program, &mut setup, None, pid);
         return Err(failed(&setup, failure));
     }
     Ok(finish(plan, setup, None, pid))
@@ -340,13 +341,11 @@ fn drop_privileges(plan: &Plan<'_>) -> StepResult {
 /// [`EXEC_PATHS`](crate::start::EXEC_PATHS) only.
 pub(crate) fn exec_program(
     plan: &Plan<'_>,
+    program: &Exec<'_>,
     setup: &mut Setup,
     report: Option<&OwnedFd>,
     pid: Pid,
 ) -> (Step, Errno) {
-    let Some((program, _)) = plan.exec else {
-        return (Step::Exec, Errno::INVAL);
-    };
     if let Err(failure) = prepare_exec(plan, setup) {
         return failure;
     }
@@ -354,7 +353,7 @@ pub(crate) fn exec_program(
     if let Some(report) = report {
         let _ = report::send(report, Record::Executing(pid));
     }
-    (Step::Exec, exec::exec(&program))
+    (Step::Exec, exec::exec(program))
 }
 
 /// Before `execve`: the PID file's fd (and with it the lock) must survive

@@ -13,6 +13,7 @@ use rustix::process::Pid;
 use crate::caller::{self, Heard};
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
+use crate::exec::Exec;
 use crate::fork::{Forked, fork};
 use crate::plan::{Detach, Plan};
 use crate::progress::Progress;
@@ -180,7 +181,7 @@ impl core::fmt::Debug for ExecPaths {
     }
 }
 
-type ExecProgram = fn(&Plan<'_>, &mut Setup, Option<&OwnedFd>, Pid) -> (Step, Errno);
+type ExecProgram = fn(&Plan<'_>, &Exec<'_>, &mut Setup, Option<&OwnedFd>, Pid) -> (Step, Errno);
 
 /// The session leader's PID, or its error; `None` when this system will
 /// not (stacks cannot be mapped, `clone` refused as unknown or forbidden):
