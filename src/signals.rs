@@ -72,27 +72,15 @@ pub(crate) fn reset_handlers(before_exec: bool) {
 /// (musl's for SIGABRT), which the daemon must not. `None` if refused.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn disposition(signal: i32) -> Option<libc::sighandler_t> {
-    // The kernel's struct sigaction, with room to spare. Its handler comes
-    // first, but on MIPS after a 32-bit flags field (padded to a pointer's
-    // size on mips64).
+    // The kernel's struct sigaction has its handler first, but on MIPS
+    // after a 32-bit flags field (padded to a pointer's size on mips64).
     const HANDLER: usize = if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
         1
     } else {
         0
     };
-    let mut action = [0usize; 8];
-    // SAFETY: with a null new action the kernel only writes the current one,
-    // at most sizeof(struct sigaction) bytes, into our 64-byte buffer.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            signal,
-            core::ptr::null::<u8>(),
-            action.as_mut_ptr(),
-            SIGSET_SIZE,
-        )
-    };
-    (rc == 0).then_some(action[HANDLER])
+    let mut action = KernelSigaction::default();
+    rt_sigaction(signal, None, Some(&mut action)).then_some(action.0[HANDLER])
 }
 
 /// As above, through the C library where there is no raw system call.
@@ -121,22 +109,35 @@ fn set_default(signal: i32) {
 
 /// `rt_sigaction(signal, SIG_DFL)` past the C library. An all-zero kernel
 /// `struct sigaction` is `SIG_DFL` with no flags and an empty mask on every
-/// architecture, whatever its layout, so a zeroed buffer larger than any of
-/// them serves.
+/// architecture, whatever its layout.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn set_default_raw(signal: i32) {
-    let zeroed = [0u64; 8];
-    // SAFETY: the kernel reads at most sizeof(struct sigaction) bytes from
-    // our 64-byte zeroed buffer and writes nothing (null old action).
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            signal,
-            zeroed.as_ptr(),
-            core::ptr::null_mut::<u8>(),
-            SIGSET_SIZE,
-        );
-    }
+    rt_sigaction(signal, Some(&KernelSigaction::default()), None);
+}
+
+/// Room for the kernel's `struct sigaction`: eight words, 32 bytes on
+/// 32-bit systems (where the struct takes 24 at most, on MIPS) and 64 on
+/// 64-bit ones (where it takes 32 at most).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Default)]
+struct KernelSigaction([usize; 8]);
+
+/// [`rt_sigaction(2)`](https://man7.org/linux/man-pages/man2/rt_sigaction.2.html)
+/// as the raw system call: sets `new` if given, writes the old action
+/// into `old` if given; whether the kernel took it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline(always)] // each caller passes one `None`: folded away there
+fn rt_sigaction(
+    signal: i32,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> bool {
+    let new = new.map_or(core::ptr::null(), |new| new.0.as_ptr());
+    let old = old.map_or(core::ptr::null_mut(), |old| old.0.as_mut_ptr());
+    // SAFETY: each non-null pointer points at a buffer larger than the
+    // kernel's struct sigaction, which it reads (`new`) or writes (`old`)
+    // and nothing beyond; SIGSET_SIZE is the kernel's own set size.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, new, old, SIGSET_SIZE) == 0 }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
