@@ -49,8 +49,8 @@ pub(crate) struct LockedPidFile {
 ///
 /// A live daemon holding the lock gives [`Error::AlreadyRunning`] with its
 /// PID (proven, where `/proc` can tell, by that process holding the file);
-/// a lock held by a process the file does not name gives
-/// [`Error::LockedByOther`]; a file no process has locked is stale and taken
+/// a lock held by a process the file does not name, still held after a
+/// third of a second, gives [`Error::LockedByOther`]; a file no process has locked is stale and taken
 /// over. The file must be a regular file that not everyone can write (as
 /// start-stop-daemon insists), and when root starts the daemon, one that no
 /// other user can write or replace ([`Error::UntrustedPidFile`]).
@@ -86,9 +86,19 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
             Ok(None) => continue,
             Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
         };
-        match lock_soon(&file) {
+        match lock_soon(&file, PROBE_TRIES) {
             Ok(()) => {}
-            Err(Errno::WOULDBLOCK) => return Err(held_by(&file)),
+            Err(Errno::WOULDBLOCK) => match held_by(&file) {
+                // Not a daemon: most likely a probe that a busy machine
+                // descheduled while it held the lock. Give it longer; one
+                // that holds on is named.
+                error @ Error::LockedByOther { .. } => {
+                    if lock_soon(&file, SLOW_PROBE_TRIES).is_err() {
+                        return Err(error);
+                    }
+                }
+                error => return Err(error),
+            },
             Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
         }
         if names_same_file(dir.as_fd(), name, &stat) {
@@ -105,11 +115,19 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
     })
 }
 
-/// `flock(LOCK_EX|LOCK_NB)`, tried for up to 20 ms: a probe such as
-/// `daemonic --status` or `flock -n FILE true` holds the lock for a moment,
-/// and a start at that instant must not fail as if a daemon ran.
-fn lock_soon(file: &OwnedFd) -> io::Result<()> {
-    for _ in 0..20 {
+/// How many milliseconds a start first tries the lock: a probe such as
+/// `daemonic --status` or `flock -n FILE true` holds it for a moment, and a
+/// start at that instant must not fail as if a daemon ran.
+const PROBE_TRIES: u32 = 20;
+
+/// How many more milliseconds it tries when the holder is not the daemon
+/// the file names (or the file names none): enough for a probe that lost
+/// its CPU while holding the lock.
+const SLOW_PROBE_TRIES: u32 = 300;
+
+/// `flock(LOCK_EX|LOCK_NB)`, tried `tries` times a millisecond apart.
+fn lock_soon(file: &OwnedFd, tries: u32) -> io::Result<()> {
+    for _ in 0..tries {
         match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
             Err(Errno::WOULDBLOCK) => crate::time::sleep(core::time::Duration::from_millis(1)),
             other => return other,

@@ -514,6 +514,22 @@ fn probes_do_not_fail_a_start() {
             daemon.stop(libc::SIGKILL);
         }
     });
+    // A probe that holds the lock for 150 ms, as one descheduled on a busy
+    // machine does: longer than a start's first tries, not a daemon.
+    let file = fs::File::open(&pid_file).unwrap();
+    // SAFETY: flock on our own open fd.
+    assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let held = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(file);
+        });
+        let output = daemonic_running(&["-p", arg(&pid_file)], &this_binary(), "sleep", &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(held.elapsed() >= Duration::from_millis(150));
+        Started::new(common::read_pid_file(&pid_file)).stop(libc::SIGKILL);
+    });
 }
 
 fn root_refuses_files_others_control() {
