@@ -105,11 +105,7 @@ fn helpers(name: &str, args: Vec<String>) {
             std::thread::sleep(Duration::from_secs(60));
         }
         "signals" => record_signals(&arg(0)),
-        "ignore-term" => {
-            // SAFETY: setting a disposition.
-            unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
-            std::thread::sleep(Duration::from_secs(60));
-        }
+        "ignore-term" => common::ignore_term_then_ready(&arg(0)),
         "run" => {
             use std::io::Write;
             let mut log = fs::OpenOptions::new()
@@ -476,8 +472,8 @@ fn interop_pkill_flock_kill() {
 fn stop_escalates_to_sigkill() {
     let dir = TempDir::new("sigkill");
     let pid_file = dir.join("s.pid");
-    let mut daemon = start(&[], &pid_file, "ignore-term", &[]);
-    std::thread::sleep(Duration::from_millis(100));
+    // Started once it ignores SIGTERM, so only SIGKILL can stop it.
+    let mut daemon = start(&["--ready-fd", "5"], &pid_file, "ignore-term", &["5"]);
     let stop = daemonic(&["--stop", "-p", arg(&pid_file), "--timeout", "0.3"]);
     assert_eq!(stop.status.code(), Some(0), "{stop:?}");
     assert!(stderr(&stop).contains("sending SIGKILL"), "{stop:?}");

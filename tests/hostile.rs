@@ -87,11 +87,7 @@ fn tests() -> Vec<common::Test> {
 fn helpers(name: &str, args: Vec<String>) {
     match name {
         "sleep" => std::thread::sleep(Duration::from_secs(120)),
-        "ignore-term" => {
-            // SAFETY: setting a disposition.
-            unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
-            std::thread::sleep(Duration::from_secs(120));
-        }
+        "ignore-term" => common::ignore_term_then_ready(&args[0]),
         "sentinel" => sentinel(&args[0]),
         "lock" => lock(&args[0], &args[1]),
         "random-run" => random_run(&args[0]),
@@ -742,15 +738,26 @@ fn unprivileged_stop_fails_at_once() {
 
 // ---- the supervisor owns its tree ------------------------------------------
 
-/// A supervisor running helper `mode`: it, its program's PID, and the
-/// paths of its PID file and of the program's.
-fn supervised(dir: &TempDir, mode: &str) -> (Started, i32, PathBuf, PathBuf) {
+/// A supervisor running helper `mode` with `args`: it, its program's PID,
+/// and the paths of its PID file and of the program's.
+fn supervised(
+    dir: &TempDir,
+    options: &[&str],
+    mode: &str,
+    args: &[&str],
+) -> (Started, i32, PathBuf, PathBuf) {
     let (pid_file, child_pid_file) = (dir.join("s.pid"), dir.join("c.pid"));
-    let supervisor = start(
-        &["--supervise", "--child-pidfile", arg(&child_pid_file)],
-        &pid_file,
-        mode,
-    );
+    let mut all = vec![
+        "-p",
+        arg(&pid_file),
+        "--supervise",
+        "--child-pidfile",
+        arg(&child_pid_file),
+    ];
+    all.extend_from_slice(options);
+    let output = daemonic_running(&all, &this_binary(), mode, args);
+    assert!(output.status.success(), "start failed: {}", stderr(&output));
+    let supervisor = Started::new(common::read_pid_file(&pid_file));
     common::wait_until("the child PID file", || child_pid_file.exists());
     let program = common::read_pid_file(&child_pid_file);
     (supervisor, program, pid_file, child_pid_file)
@@ -758,7 +765,9 @@ fn supervised(dir: &TempDir, mode: &str) -> (Started, i32, PathBuf, PathBuf) {
 
 fn supervised_stop_reaches_the_program() {
     let dir = TempDir::new("supstop");
-    let (mut supervisor, program, pid_file, child_pid_file) = supervised(&dir, "ignore-term");
+    // Started once it ignores SIGTERM, so only SIGKILL can stop it.
+    let (mut supervisor, program, pid_file, child_pid_file) =
+        supervised(&dir, &["--ready-fd", "5"], "ignore-term", &["5"]);
     let began = Instant::now();
     let stop = daemonic(&["--stop", "-p", arg(&pid_file), "--timeout", "1"]);
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
@@ -783,7 +792,7 @@ fn supervised_stop_reaches_the_program() {
 
 fn killed_supervisor_takes_its_program() {
     let dir = TempDir::new("pdeath");
-    let (mut supervisor, program, pid_file, _) = supervised(&dir, "sleep");
+    let (mut supervisor, program, pid_file, _) = supervised(&dir, &[], "sleep", &[]);
     assert_eq!(supervisor.stop(libc::SIGKILL) & 0x7f, libc::SIGKILL);
     // Re-parented to us (the test is a subreaper), killed by its
     // parent-death signal.

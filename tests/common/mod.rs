@@ -234,6 +234,19 @@ pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// The `ignore-term` helper: ignores SIGTERM, then says it is ready by a
+/// newline on the fd named in `ready_fd` (the command's `--ready-fd`), so a
+/// test that stops it knows the signal can no longer end it.
+pub fn ignore_term_then_ready(ready_fd: &str) -> ! {
+    // SAFETY: setting a disposition.
+    unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    let fd: i32 = ready_fd.parse().unwrap();
+    // SAFETY: writes one byte from a static buffer to the inherited fd.
+    assert_eq!(unsafe { libc::write(fd, b"\n".as_ptr().cast(), 1) }, 1);
+    std::thread::sleep(Duration::from_secs(120));
+    std::process::exit(0)
+}
+
 pub fn kill(pid: i32, signal: i32) {
     // SAFETY: kill takes plain integers; `pid` is a process this test started.
     unsafe { libc::kill(pid, signal) };
