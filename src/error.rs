@@ -207,8 +207,10 @@ pub enum Error {
         pid: Option<Pid>,
     },
     /// The PID file is locked, but not by the process it names (which may
-    /// be gone, reused, or any process someone wrote there): nothing was
-    /// started, and nothing may be signalled on the file's word.
+    /// be gone, reused, or any process someone wrote there), and still
+    /// locked a third of a second later (a probe such as `daemonic
+    /// --status` lets go sooner): nothing was started, and nothing may be
+    /// signalled on the file's word.
     LockedByOther {
         /// The PID the file names, if any.
         named: Option<Pid>,

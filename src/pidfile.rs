@@ -50,10 +50,11 @@ pub(crate) struct LockedPidFile {
 /// A live daemon holding the lock gives [`Error::AlreadyRunning`] with its
 /// PID (proven, where `/proc` can tell, by that process holding the file);
 /// a lock held by a process the file does not name, still held after a
-/// third of a second, gives [`Error::LockedByOther`]; a file no process has locked is stale and taken
-/// over. The file must be a regular file that not everyone can write (as
-/// start-stop-daemon insists), and when root starts the daemon, one that no
-/// other user can write or replace ([`Error::UntrustedPidFile`]).
+/// third of a second, gives [`Error::LockedByOther`]; a file no process
+/// has locked is stale and taken over. The file must be a regular file
+/// that not everyone can write (as start-stop-daemon insists), and when
+/// root starts the daemon, one that no other user can write or replace
+/// ([`Error::UntrustedPidFile`]).
 // Out of line: one copy, however many callers LTO sees (ci/size measures).
 #[inline(never)]
 pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
