@@ -558,6 +558,24 @@ impl<const STRERROR: bool> Out for ByteOut<'_, STRERROR> {
     }
 }
 
+/// An OS error as `std` prints one, in the C library's words
+/// ([`strerror_r(3)`](https://man7.org/linux/man-pages/man3/strerror_r.3.html)),
+/// written into `buf` without `core::fmt`: the bytes written, cut short if
+/// `buf` is. For a `#![no_std]` program that reports its own failures the
+/// way [`Error::write_message_strerror`] reports the library's.
+///
+/// ```
+/// use daemonic::Errno;
+///
+/// let mut buf = [0u8; 80];
+/// let words = daemonic::write_os_error(Errno::NOENT, &mut buf);
+/// assert!(words.ends_with(b" (os error 2)"));
+/// assert!(words.len() > b" (os error 2)".len());
+/// ```
+pub fn write_os_error(errno: Errno, buf: &mut [u8]) -> &[u8] {
+    ByteOut::<true>::render(buf, |out| out.errno(errno))
+}
+
 /// The C library's words for `errno`, into `buf`:
 /// [`strerror_r(3)`](https://man7.org/linux/man-pages/man3/strerror_r.3.html)
 /// (the XSI one, which the `libc` crate binds on glibc too).

@@ -143,7 +143,7 @@ mod program;
 #[cfg(feature = "std")]
 pub use builder::{Daemonize, EXIT_START_FAILED, OwnedProgramReadiness, OwnedStdio};
 pub use daemon::Daemon;
-pub use error::{Context, Described, Error, ExitStatus, Step};
+pub use error::{Context, Described, Error, ExitStatus, Step, write_os_error};
 pub use exec::{CStrArray, Environment, Exec};
 pub use fds::InheritedFds;
 pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Plan, ProgramReadiness, Readiness};

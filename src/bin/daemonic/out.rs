@@ -89,21 +89,8 @@ impl Line {
     /// file or directory (os error 2)`.
     #[inline(never)]
     pub fn errno(&mut self, errno: Errno) -> &mut Line {
-        let mut words = [0u8; 128];
-        // SAFETY: strerror_r (XSI) writes at most `words.len()` bytes, NUL
-        // included, into our buffer.
-        let rc = unsafe {
-            libc::strerror_r(errno.raw_os_error(), words.as_mut_ptr().cast(), words.len())
-        };
-        let len = words.iter().position(|&b| b == 0).unwrap_or(0);
-        if rc == 0 && len > 0 {
-            self.text(&words[..len]).text(b" (");
-        } else {
-            self.text(b"(");
-        }
-        self.text(b"os error ")
-            .num(i64::from(errno.raw_os_error()))
-            .text(b")")
+        let mut words = [0u8; 160];
+        self.text(daemonic::write_os_error(errno, &mut words))
     }
 
     /// A library error's message, OS error in words.
