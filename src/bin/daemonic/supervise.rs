@@ -679,7 +679,7 @@ impl<'p> Loop<'p> {
         if let Some(pump) = pump.as_mut() {
             pump.drain(false);
         }
-        tree::end_rest(main, grace, |pause| {
+        tree::end_rest(main, grace, &mut |pause| {
             if wait_signal(signals, pause) == Some(libc::SIGTERM) {
                 *stop_requested = true;
             }

@@ -154,17 +154,18 @@ pub fn others_alive(group: i32) -> Option<bool> {
 /// group and the other children get SIGTERM, then SIGKILL after `grace`.
 /// Returns at once when nothing is left. `on_wait` runs between checks (it
 /// reads the supervisor's signals).
-pub fn end_rest(main: i32, grace: Duration, mut on_wait: impl FnMut(Duration)) {
+// `dyn`: one copy of this and of `wait_until_alone` for both callers.
+pub fn end_rest(main: i32, grace: Duration, on_wait: &mut dyn FnMut(Duration)) {
     if others_alive(main) == Some(false) {
         return;
     }
     signal(main, libc::SIGTERM);
-    let alone = wait_until_alone(main, sys::now() + grace, None, &mut on_wait);
+    let alone = wait_until_alone(main, sys::now() + grace, None, on_wait);
     if !alone {
         // Again each round: a process whose parent just died is re-parented
         // to us (or left the group) after the previous round.
         let deadline = sys::now() + Duration::from_secs(5);
-        wait_until_alone(main, deadline, Some(libc::SIGKILL), &mut on_wait);
+        wait_until_alone(main, deadline, Some(libc::SIGKILL), on_wait);
     }
     reap_others(main);
 }
@@ -183,7 +184,7 @@ pub fn kill_all(main: i32) {
             libc::WEXITED | libc::WNOWAIT,
         );
     }
-    end_rest(main, Duration::ZERO, sys::sleep);
+    end_rest(main, Duration::ZERO, &mut sys::sleep);
     reap(main);
 }
 
@@ -193,7 +194,7 @@ fn wait_until_alone(
     main: i32,
     deadline: Duration,
     resend: Option<i32>,
-    on_wait: &mut impl FnMut(Duration),
+    on_wait: &mut dyn FnMut(Duration),
 ) -> bool {
     loop {
         if others_alive(main) == Some(false) {
