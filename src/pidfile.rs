@@ -90,15 +90,16 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
         match lock_soon(&file, PROBE_TRIES) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => match held_by(&file) {
+                Holder::Daemon(pid) => return Err(Error::AlreadyRunning { pid }),
                 // Not a daemon: most likely a probe that a busy machine
                 // descheduled while it held the lock. Give it longer; one
                 // that holds on is named.
-                error @ Error::LockedByOther { .. } => {
+                Holder::Other(named) => {
                     if lock_soon(&file, SLOW_PROBE_TRIES).is_err() {
-                        return Err(error);
+                        let holder = proof::find_holder(file.as_fd(), named).ok().flatten();
+                        return Err(Error::LockedByOther { named, holder });
                     }
                 }
-                error => return Err(error),
             },
             Err(errno) => return Err(undo(os(Step::PidFile)(errno))),
         }
@@ -149,32 +150,36 @@ fn open_reader(dir: BorrowedFd<'_>, name: &CStr, stat: &Stat) -> io::Result<Opti
     Ok((now.st_dev == stat.st_dev && now.st_ino == stat.st_ino).then_some(file))
 }
 
-/// The error for a PID file someone else has locked: the daemon it names,
-/// if that process is proven to hold the file, else whoever does.
+/// Who holds a PID file someone else has locked, as far as the file and
+/// `/proc` tell.
+enum Holder {
+    /// The daemon the file names: proven by that process holding the file,
+    /// or, where nothing can prove it, the file's word.
+    Daemon(Option<Pid>),
+    /// Not the process the file names (the PID given), or the file names
+    /// none.
+    Other(Option<Pid>),
+}
+
+/// Whether the daemon the locked file names holds it.
 // Out of line: one copy, however many callers LTO sees (ci/size measures).
 #[inline(never)]
-fn held_by(file: &OwnedFd) -> Error {
+fn held_by(file: &OwnedFd) -> Holder {
     let named = read_owner(file);
     let Some(pid) = named else {
-        return Error::LockedByOther {
-            named: None,
-            holder: proof::find_holder(file.as_fd(), None).ok().flatten(),
-        };
+        return Holder::Other(None);
     };
     match proof::holds(pid, file.as_fd()) {
-        Ok(true) => Error::AlreadyRunning { pid: named },
+        Ok(true) => Holder::Daemon(named),
         // Not the holder, or gone (ENOENT, with /proc mounted).
         Ok(false) | Err(Errno::NOENT | Errno::SRCH)
             if rustix::fs::access(c"/proc/self/fd", rustix::fs::Access::EXISTS).is_ok() =>
         {
-            Error::LockedByOther {
-                named,
-                holder: proof::find_holder(file.as_fd(), Some(pid)).ok().flatten(),
-            }
+            Holder::Other(named)
         }
         // No /proc, another user's process, another system: the file's word
         // is all there is; nothing starts either way.
-        _ => Error::AlreadyRunning { pid: named },
+        _ => Holder::Daemon(named),
     }
 }
 
