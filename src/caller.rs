@@ -294,8 +294,6 @@ impl Wait<'_, '_> {
     }
 }
 
-/// Polls whichever of the two fds are open; which of them are readable (or
-/// at end of file). With neither open, sleeps until the timeout.
 /// What the program's readiness channel held.
 pub(crate) enum Heard {
     Nothing,
@@ -323,6 +321,8 @@ pub(crate) fn hear_program(plan: &Plan<'_>, fd: &OwnedFd) -> Heard {
     }
 }
 
+/// Polls whichever of the two fds are open; which of them are readable (or
+/// at end of file). With neither open, sleeps until the timeout.
 fn poll_both(
     first: Option<&OwnedFd>,
     second: Option<&OwnedFd>,
