@@ -118,16 +118,14 @@ fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
         // Never so: start_vforked is for plans that execute a program.
         failed(setup, (Step::Exec, Errno::INVAL));
     };
-    if let Err(failure) = prepare_exec(plan, setup) {
-        failed(setup, failure);
-    }
-    reach(setup, Step::Exec);
+    // What is left cannot block (the PID file's fd kept across exec; no
+    // readiness fd on this path), and the timer must not kill the daemon
+    // between its "executing" record and execve.
     if let Some(timer) = timer {
         timer.disarm();
     }
-    let _ = report::send(report, Record::Executing(pid));
-    let errno = exec::exec(&program);
-    failed(setup, (Step::Exec, errno))
+    let failure = exec_program(plan, &program, setup, Some(report), pid);
+    failed(setup, failure)
 }
 
 /// Runs every step but the forks in this process ([`Detach::Never`]).

@@ -148,9 +148,10 @@ impl KillTimer {
     }
 
     /// Deletes the timer ([`timer_delete(2)`](https://man7.org/linux/man-pages/man2/timer_delete.2.html)):
-    /// right before the daemon reports it is executing the program, so that
-    /// a kill cannot land between that record and `execve`, where the
-    /// caller would take the closed pipe for a program executed.
+    /// once the steps that can block are done and before the daemon reports
+    /// it is executing the program, so that a kill cannot land between that
+    /// record and `execve`, where the caller would take the closed pipe for
+    /// a program executed.
     pub(crate) fn disarm(self) {
         #[cfg(any(target_pointer_width = "64", target_arch = "x86", target_arch = "arm"))]
         // SAFETY: deletes our own timer by id; no memory is passed.
