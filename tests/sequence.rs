@@ -280,7 +280,7 @@ fn options_reach_the_daemon() {
     // Inherited fds closed: the streams, the PID file (its lock) and its
     // directory (to remove it) are all the daemon holds; the report pipe
     // closed once ready.
-    let fds = common::open_fds(daemon.pid);
+    let fds = common::open_fds_once_reported(daemon.pid);
     let targets: Vec<_> = fds[3..]
         .iter()
         .map(|&fd| common::fd_target(daemon.pid, fd))

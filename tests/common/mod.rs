@@ -387,6 +387,20 @@ pub fn open_fds(pid: i32) -> Vec<i32> {
     fds
 }
 
+/// The daemon's open fds once it has closed its report pipe. `ready` sends
+/// the record before it closes the pipe, so the caller (and the test) may
+/// look in between; a daemon that never closes it fails the wait.
+pub fn open_fds_once_reported(pid: i32) -> Vec<i32> {
+    let holds_a_pipe = || {
+        open_fds(pid).into_iter().any(|fd| {
+            fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"))
+        })
+    };
+    wait_until("the daemon closes its report pipe", || !holds_a_pipe());
+    open_fds(pid)
+}
+
 pub fn cwd(pid: i32) -> PathBuf {
     fs::read_link(format!("/proc/{pid}/cwd")).expect("read cwd")
 }
