@@ -113,7 +113,10 @@ fn helpers(name: &str, args: Vec<String>) {
                 .create(true)
                 .open(arg(0))
                 .unwrap();
-            writeln!(log, "run {}", std::process::id()).unwrap();
+            // The parent too: the supervisor, for a test whose supervisor
+            // may be gone (with its PID file) before the start returns.
+            let parent = std::os::unix::process::parent_id();
+            writeln!(log, "run {} {parent}", std::process::id()).unwrap();
             std::thread::sleep(millis(2));
             std::process::exit(arg(1).parse().unwrap());
         }
@@ -676,21 +679,22 @@ fn supervisor_restarts_until_stopped() {
         "restarted after the stop"
     );
     assert!(!pid_file.exists() && !child_pid_file.exists());
-    // A clean exit is not restarted: the supervisor ends with it.
-    let mut supervisor = start(
-        &["--supervise", "--restart=0.1"],
-        &pid_file,
+    // A clean exit is not restarted: the supervisor ends with it, maybe
+    // before the start returns, so its PID comes from the program's line.
+    let once = dir.join("once");
+    let output = daemonic_running(
+        &["-p", arg(&pid_file), "--supervise", "--restart=0.1"],
         "run",
-        &[arg(&dir.join("once")), "0", "50"],
+        &[arg(&once), "0", "0"],
     );
-    assert_eq!(supervisor.wait(), 0);
-    assert_eq!(
-        fs::read_to_string(dir.join("once"))
-            .unwrap()
-            .lines()
-            .count(),
-        1
-    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    common::wait_until("the program's line", || {
+        fs::read_to_string(&once).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let line = fs::read_to_string(&once).unwrap();
+    let supervisor_pid = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(Started::new(supervisor_pid).wait(), 0);
+    assert_eq!(fs::read_to_string(&once).unwrap().lines().count(), 1);
     assert!(!pid_file.exists());
 }
 
