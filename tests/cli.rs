@@ -635,13 +635,15 @@ fn supervisor_forwards_signals() {
     let child = common::read_pid_file(&child_pid_file);
     assert_eq!(common::stat(child).ppid, supervisor.pid);
     common::wait_until("the program set up its signals", || log.exists());
-    for signal in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2] {
+    for (sent, signal) in [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2]
+        .into_iter()
+        .enumerate()
+    {
         common::kill(supervisor.pid, signal);
-        std::thread::sleep(Duration::from_millis(50));
+        common::wait_until("the signal forwarded", || {
+            fs::read_to_string(&log).unwrap().lines().count() > sent
+        });
     }
-    common::wait_until("three signals forwarded", || {
-        fs::read_to_string(&log).unwrap().lines().count() == 3
-    });
     assert_eq!(fs::read_to_string(&log).unwrap(), "HUP\nUSR1\nUSR2\n");
     // The supervisor's loop allocates nothing, and holds little.
     let rss = common::status(supervisor.pid, "VmHWM");
@@ -1018,6 +1020,39 @@ fn supervised_sh(dir: &TempDir, options: &[&str], script: &str) -> Started {
     Started::new(common::read_pid_file(&pid_file))
 }
 
+/// Waits until the supervisor has taken all its program wrote so far: every
+/// pipe it holds is empty and it sleeps in its poll, which it enters only
+/// after handling what it read.
+fn wait_until_drained(supervisor: i32) {
+    let pipe_is_empty = |fd: i32| {
+        let path = format!("/proc/{supervisor}/fd/{fd}");
+        if !fs::read_link(&path).is_ok_and(|to| to.to_string_lossy().starts_with("pipe:")) {
+            return true;
+        }
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A pipe opened through /proc is the same pipe: FIONREAD counts the
+        // bytes the supervisor has not read.
+        let Ok(pipe) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+        else {
+            return true; // closed meanwhile
+        };
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int into our local.
+        let rc = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut unread) };
+        rc == 0 && unread == 0
+    };
+    common::wait_until("the supervisor has read its pipes", || {
+        // The kernel function it sleeps in: poll_schedule_timeout (6.x),
+        // do_sys_poll (older).
+        fs::read_to_string(format!("/proc/{supervisor}/wchan")).is_ok_and(|at| at.contains("poll"))
+            && common::open_fds(supervisor).into_iter().all(pipe_is_empty)
+    });
+}
+
 /// Line N of the test programs: 80 bytes with the newline.
 fn numbered_line(n: usize) -> String {
     format!("line {n:06} {}", "x".repeat(67))
@@ -1191,7 +1226,8 @@ fn syslog_counts_lines_lost_while_missing() {
     let dir = TempDir::new("sysloglost");
     let socket_path = dir.join("log.sock");
     let script = format!(
-        "echo a; echo b; echo c; while [ ! -e {go} ]; do sleep 0.02; done; echo d; sleep 60",
+        "echo a; echo b; echo c; : > {wrote}; while [ ! -e {go} ]; do sleep 0.02; done; echo d; sleep 60",
+        wrote = dir.join("wrote").display(),
         go = dir.join("go").display()
     );
     let mut supervisor = supervised_sh(
@@ -1199,9 +1235,10 @@ fn syslog_counts_lines_lost_while_missing() {
         &["--syslog", "--syslog-socket", arg(&socket_path)],
         &script,
     );
-    // The supervisor is not held up: it has read and dropped a, b and c
-    // once its child sits in the loop; give it a moment, then listen.
-    std::thread::sleep(Duration::from_millis(300));
+    // The supervisor is not held up: once the program has written a, b and
+    // c, it reads and drops them and waits for more; then listen.
+    common::wait_until("the program wrote", || dir.join("wrote").exists());
+    wait_until_drained(supervisor.pid);
     let listener = common::datagram_listener(&socket_path);
     fs::write(dir.join("go"), "").unwrap();
     let note = common::next_datagram(&listener);
