@@ -98,7 +98,10 @@ impl<'a> Daemon<'a> {
     /// returns (or exits 0, under [`Daemonize`](crate::Daemonize)); the
     /// notification socket gets `READY=1` and `MAINPID=`; the notification
     /// fd gets a newline and is closed. Each is told once; later calls do
-    /// nothing. Under the default
+    /// nothing. The pipe to the caller is closed just after the caller is
+    /// told, so for a moment after `start` returns there the daemon may still
+    /// hold it (the caller does not wait for that: children the daemon
+    /// forked before `ready` hold it too). Under the default
     /// [`Readiness::WhenStarted`](crate::Readiness::WhenStarted) `start` has
     /// already called it.
     ///
