@@ -90,7 +90,7 @@ pub(crate) fn lock(path: &CStr) -> Result<LockedPidFile, Error> {
         match lock_soon(&file, PROBE_TRIES) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => match held_by(&file) {
-                Holder::Daemon(pid) => return Err(Error::AlreadyRunning { pid }),
+                Holder::Daemon(pid) => return Err(Error::AlreadyRunning { pid: Some(pid) }),
                 // Not a daemon: most likely a probe that a busy machine
                 // descheduled while it held the lock. Give it longer; one
                 // that holds on is named.
@@ -155,7 +155,7 @@ fn open_reader(dir: BorrowedFd<'_>, name: &CStr, stat: &Stat) -> io::Result<Opti
 enum Holder {
     /// The daemon the file names: proven by that process holding the file,
     /// or, where nothing can prove it, the file's word.
-    Daemon(Option<Pid>),
+    Daemon(Pid),
     /// Not the process the file names (the PID given), or the file names
     /// none.
     Other(Option<Pid>),
@@ -165,21 +165,20 @@ enum Holder {
 // Out of line: one copy, however many callers LTO sees (ci/size measures).
 #[inline(never)]
 fn held_by(file: &OwnedFd) -> Holder {
-    let named = read_owner(file);
-    let Some(pid) = named else {
+    let Some(pid) = read_owner(file) else {
         return Holder::Other(None);
     };
     match proof::holds(pid, file.as_fd()) {
-        Ok(true) => Holder::Daemon(named),
+        Ok(true) => Holder::Daemon(pid),
         // Not the holder, or gone (ENOENT, with /proc mounted).
         Ok(false) | Err(Errno::NOENT | Errno::SRCH)
             if rustix::fs::access(c"/proc/self/fd", rustix::fs::Access::EXISTS).is_ok() =>
         {
-            Holder::Other(named)
+            Holder::Other(Some(pid))
         }
         // No /proc, another user's process, another system: the file's word
         // is all there is; nothing starts either way.
-        _ => Holder::Daemon(named),
+        _ => Holder::Daemon(pid),
     }
 }
 
