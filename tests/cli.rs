@@ -1025,10 +1025,10 @@ fn supervised_sh(dir: &TempDir, options: &[&str], script: &str) -> Started {
 /// after handling what it read.
 fn wait_until_drained(supervisor: i32) {
     let pipe_is_empty = |fd: i32| {
-        let path = format!("/proc/{supervisor}/fd/{fd}");
-        if !fs::read_link(&path).is_ok_and(|to| to.to_string_lossy().starts_with("pipe:")) {
+        if !common::is_pipe(supervisor, fd) {
             return true;
         }
+        let path = format!("/proc/{supervisor}/fd/{fd}");
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         // A pipe opened through /proc is the same pipe: FIONREAD counts the

@@ -387,17 +387,19 @@ pub fn open_fds(pid: i32) -> Vec<i32> {
     fds
 }
 
+/// Whether the process's fd `n` is a pipe (false once it is closed).
+pub fn is_pipe(pid: i32, n: i32) -> bool {
+    fs::read_link(format!("/proc/{pid}/fd/{n}"))
+        .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"))
+}
+
 /// The daemon's open fds once it has closed its report pipe. `ready` sends
 /// the record before it closes the pipe, so the caller (and the test) may
 /// look in between; a daemon that never closes it fails the wait.
 pub fn open_fds_once_reported(pid: i32) -> Vec<i32> {
-    let holds_a_pipe = || {
-        open_fds(pid).into_iter().any(|fd| {
-            fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-                .is_ok_and(|target| target.to_string_lossy().starts_with("pipe:"))
-        })
-    };
-    wait_until("the daemon closes its report pipe", || !holds_a_pipe());
+    wait_until("the daemon closes its report pipe", || {
+        !open_fds(pid).into_iter().any(|fd| is_pipe(pid, fd))
+    });
     open_fds(pid)
 }
 
