@@ -27,6 +27,7 @@ mod etc;
 mod help;
 mod ids;
 mod out;
+mod procfs;
 mod program;
 mod pump;
 mod start;

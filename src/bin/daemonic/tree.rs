@@ -15,7 +15,7 @@ use core::time::Duration;
 
 use rustix::fs::{Mode, OFlags, RawDir};
 
-use crate::control::{field, read_small, stat_fields};
+use crate::procfs::{field, read_small, stat_fields};
 use crate::sys;
 
 /// At most this many children are listed at once; more are handled on the

@@ -1,0 +1,76 @@
+//! Reading `/proc`: small files whole, and `/proc/PID/stat`'s fields. For
+//! `--stop` (which process holds the PID file, its session) and for the
+//! supervisor (its children, the program's group).
+
+use core::ffi::CStr;
+
+use daemonic::decimal::Decimal;
+use rustix::fs::{Mode, OFlags};
+
+/// `/proc/PID` followed by `file` (`/stat`), as a C string in `buf`.
+pub fn proc_file<'b>(pid: i32, file: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b CStr> {
+    let digits = Decimal::new(u64::from(pid.unsigned_abs()));
+    let mut len = 0;
+    for part in [&b"/proc/"[..], digits.digits(), file, b"\0"] {
+        buf.get_mut(len..len + part.len())?.copy_from_slice(part);
+        len += part.len();
+    }
+    CStr::from_bytes_with_nul(&buf[..len]).ok()
+}
+
+/// Reads a small `/proc` file whole into `buf`.
+pub fn read_small<'b>(path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(_) => return None,
+        }
+    }
+    Some(&buf[..len])
+}
+
+/// `/proc/PID/stat` after the command name, into `buf`: its fields
+/// from the state on, for [`field`].
+pub fn stat_fields(pid: i32, buf: &mut [u8; 512]) -> Option<&[u8]> {
+    let mut path = [0u8; 32];
+    let text = read_small(proc_file(pid, b"/stat", &mut path)?, buf)?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    Some(&text[close + 1..])
+}
+
+/// Field `index` of [`stat_fields`] (0: state, 1: ppid, 2: pgrp, 3:
+/// session).
+pub fn field(fields: &[u8], index: usize) -> Option<&[u8]> {
+    fields
+        .split(|&b| b == b' ' || b == b'\n')
+        .filter(|field| !field.is_empty())
+        .nth(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_paths_and_stat_fields() {
+        let mut buf = [0u8; 32];
+        assert_eq!(
+            proc_file(i32::MAX, b"/stat", &mut buf),
+            Some(c"/proc/2147483647/stat")
+        );
+        assert_eq!(proc_file(7, b"", &mut buf), Some(c"/proc/7"));
+        // A command name with spaces and parentheses: fields count after
+        // the last ')'.
+        let fields = b" S 1 42 42 0";
+        assert_eq!(field(fields, 0), Some(&b"S"[..]));
+        assert_eq!(field(fields, 2), Some(&b"42"[..]));
+        assert_eq!(field(fields, 9), None);
+        let mut stat = [0u8; 512];
+        let own = rustix::process::getpid().as_raw_pid();
+        let fields = stat_fields(own, &mut stat).expect("/proc/self/stat");
+        assert_eq!(field(fields, 0).map(<[u8]>::len), Some(1));
+    }
+}
