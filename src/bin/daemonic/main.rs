@@ -102,14 +102,19 @@ fn entry(argc: c_int, argv: *const *const c_char) -> c_int {
     // default back (the library resets signals before execve).
     // SAFETY: setting a disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let args = match arguments(argc, argv) {
-        Ok(args) => args,
-        Err(_) => {
-            Line::daemonic().text(b"out of memory").eprint();
-            return exit::USAGE;
-        }
-    };
-    run(args)
+    match arguments(argc, argv) {
+        Ok(args) => run(args),
+        Err(_) => out_of_memory(),
+    }
+}
+
+/// Out of line, as every function that builds a message (see `parse`):
+/// inlined, its message buffer (4.6 KB) sat in `main`'s frame, under
+/// every frame of a supervisor.
+#[inline(never)]
+fn out_of_memory() -> c_int {
+    Line::daemonic().text(b"out of memory").eprint();
+    exit::USAGE
 }
 
 /// `argv[1..argc]` as a slice of C strings.
@@ -131,11 +136,7 @@ fn run(args: &'static [&'static CStr]) -> i32 {
     let mut start = args::Start::default();
     match parse(args, &mut start) {
         None => exit::USAGE,
-        Some(Command::Help) => {
-            let mut text = [0; help::LEN];
-            out::write_all(1, help::text(&mut text));
-            0
-        }
+        Some(Command::Help) => print_help(),
         Some(Command::Version) => {
             let version = concat!("daemonic ", env!("CARGO_PKG_VERSION"), "\n");
             out::write_all(1, version.as_bytes());
@@ -150,6 +151,16 @@ fn run(args: &'static [&'static CStr]) -> i32 {
         }) => control::stop(pid_file, signal, timeout, trust),
         Some(Command::Start) => start::run(&mut start),
     }
+}
+
+/// `--help`. Out of line: the unpacked text's buffer (5.6 KB) must not sit
+/// in `run`'s frame, under every frame of a supervisor that stays for
+/// months (those stack pages would stay resident).
+#[inline(never)]
+fn print_help() -> i32 {
+    let mut text = [0; help::LEN];
+    out::write_all(1, help::text(&mut text));
+    0
 }
 
 /// The command line, or `None` once a usage error is printed. Out of line,

@@ -475,10 +475,7 @@ fn await_first_ready(
         if channel < 0 || !ready[1] {
             continue;
         }
-        let mut buf = [0u8; 4096];
-        // SAFETY: reads into our buffer.
-        let n = unsafe { libc::read(channel, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
+        let Some(said) = hear(&program.readiness, channel) else {
             // Closed without a newline: it never will be ready. Its exit
             // status says more, if it follows at once.
             sys::sleep(Duration::from_millis(100));
@@ -490,8 +487,8 @@ fn await_first_ready(
                 step: Step::Readiness,
                 errno: Errno::PIPE,
             });
-        }
-        match said_ready(&program.readiness, &buf[..n as usize]) {
+        };
+        match said {
             Some(Ok(())) => return Ok(()),
             Some(Err(errno)) => {
                 return Err(Error::Os {
@@ -502,6 +499,19 @@ fn await_first_ready(
             None => {}
         }
     }
+}
+
+/// One read from readiness channel `fd`: `None` once it is closed, else
+/// what it said. Out of line: its page-sized buffer is on the stack only
+/// while a message is read, not under the supervisor's loop for its life
+/// (a frame that size touches its pages as the function is entered).
+#[inline(never)]
+fn hear(channel: &Channel, fd: RawFd) -> Option<Option<Result<(), Errno>>> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: reads into our buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    let said = buf.get(..usize::try_from(n).ok().filter(|&n| n > 0)?)?;
+    Some(said_ready(channel, said))
 }
 
 /// What a readiness message says: ready, failed (`ERRNO=`), or nothing yet.
