@@ -127,6 +127,9 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
     if let Some(socket) = sys::getenv(c"NOTIFY_SOCKET") {
         plan = plan.notify_socket(socket);
     }
+    // The supervisor stays for months: it should not hold the pages this
+    // process used so far, deeper than its own loop ever goes.
+    sys::forget_dead_stack();
     match plan.start() {
         Ok(Started::Parent(_)) => {
             program.remove_private_dir();

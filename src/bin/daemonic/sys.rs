@@ -71,6 +71,40 @@ pub fn readable<const N: usize>(fds: [libc::c_int; N], timeout: i32) -> [bool; N
     polled.map(|fd| fd.revents != 0)
 }
 
+/// Gives the kernel back the stack pages below the caller's frame, with
+/// [`madvise(2)`](https://man7.org/linux/man-pages/man2/madvise.2.html)
+/// `MADV_DONTNEED`: what parsing, user lookups and message buffers touched
+/// before a fork would otherwise be copied into the daemon and count in
+/// its resident memory for its life (a child's peak RSS starts at what
+/// fork copied). Only pages wholly below this function's frame, less one
+/// page for the system call's own, and within `REACH` of it are named.
+#[inline(never)]
+pub fn forget_dead_stack() {
+    const REACH: usize = 256 * 1024;
+    // SAFETY: getauxval has no preconditions (0 for an unknown entry).
+    let page = unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize;
+    if !page.is_power_of_two() {
+        return;
+    }
+    let here = core::hint::black_box(0u8);
+    let top = (&raw const here as usize & !(page - 1)).saturating_sub(page);
+    let bottom = top.saturating_sub(REACH);
+    // SAFETY: [bottom, top) lies below this frame and below the system
+    // call's, on a stack that grows down, so no live object is in it:
+    // `MADV_DONTNEED` only makes its pages read as zeros when next touched.
+    // Nothing but the stack is mapped within REACH below it (the kernel
+    // keeps a guard gap of 1 MiB below a stack, and this process maps
+    // nothing at fixed addresses); what is not mapped is passed over, with
+    // ENOMEM, which changes nothing here.
+    let _ = unsafe {
+        rustix::mm::madvise(
+            bottom as *mut _,
+            top - bottom,
+            rustix::mm::Advice::LinuxDontNeed,
+        )
+    };
+}
+
 /// A slice of `len` copies of `fill` that lives as long as the process,
 /// in memory of its own: for what the command line sizes (argument and
 /// environment vectors, fd lists, group lists). Never freed: it serves
