@@ -356,7 +356,11 @@ impl Source {
     }
 
     /// `FILE.(N-1)` -> `FILE.N` ... `FILE` -> `FILE.1`, the oldest dropped,
-    /// then a fresh `FILE`.
+    /// then a fresh `FILE`. Out of line: its two path buffers (8 KB) are on
+    /// the stack only while it rotates, not in every drain's frame (a frame
+    /// touches all its pages as it is entered, and the supervisor keeps
+    /// them).
+    #[inline(never)]
     fn rotate(&mut self, count: u32) {
         let Dest::File { path, .. } = self.dest else {
             return;
