@@ -76,11 +76,15 @@ pub fn readable<const N: usize>(fds: [libc::c_int; N], timeout: i32) -> [bool; N
 /// `MADV_DONTNEED`: what parsing, user lookups and message buffers touched
 /// before a fork would otherwise be copied into the daemon and count in
 /// its resident memory for its life (a child's peak RSS starts at what
-/// fork copied). Only pages wholly below this function's frame, less one
-/// page for the system call's own, and within `REACH` of it are named.
+/// fork copied). Only on the main thread, and only the pages wholly below
+/// this function's frame, less one page for the system call's own, down
+/// to `REACH` below it (the command's deepest calls go about 20 KiB deep).
 #[inline(never)]
 pub fn forget_dead_stack() {
-    const REACH: usize = 256 * 1024;
+    const REACH: usize = 64 * 1024;
+    if rustix::thread::gettid() != rustix::process::getpid() {
+        return;
+    }
     // SAFETY: getauxval has no preconditions (0 for an unknown entry).
     let page = unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize;
     if !page.is_power_of_two() {
@@ -90,12 +94,12 @@ pub fn forget_dead_stack() {
     let top = (&raw const here as usize & !(page - 1)).saturating_sub(page);
     let bottom = top.saturating_sub(REACH);
     // SAFETY: [bottom, top) lies below this frame and below the system
-    // call's, on a stack that grows down, so no live object is in it:
-    // `MADV_DONTNEED` only makes its pages read as zeros when next touched.
-    // Nothing but the stack is mapped within REACH below it (the kernel
-    // keeps a guard gap of 1 MiB below a stack, and this process maps
-    // nothing at fixed addresses); what is not mapped is passed over, with
-    // ENOMEM, which changes nothing here.
+    // call's, on the main thread's stack, which grows down: no live object
+    // is in it, and `MADV_DONTNEED` only makes its pages read as zeros when
+    // next touched. Nothing else is mapped there: the kernel places other
+    // mappings at least the stack's size limit and a guard gap (1 MiB)
+    // below the stack's top, and this process maps nothing at fixed
+    // addresses. What is not mapped is passed over (ENOMEM, ignored).
     let _ = unsafe {
         rustix::mm::madvise(
             bottom as *mut _,
