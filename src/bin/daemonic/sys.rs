@@ -93,13 +93,14 @@ pub fn forget_dead_stack() {
     let here = core::hint::black_box(0u8);
     let top = (&raw const here as usize & !(page - 1)).saturating_sub(page);
     let bottom = top.saturating_sub(REACH);
-    // SAFETY: [bottom, top) lies below this frame and below the system
-    // call's, on the main thread's stack, which grows down: no live object
-    // is in it, and `MADV_DONTNEED` only makes its pages read as zeros when
-    // next touched. Nothing else is mapped there: the kernel places other
-    // mappings at least the stack's size limit and a guard gap (1 MiB)
-    // below the stack's top, and this process maps nothing at fixed
-    // addresses. What is not mapped is passed over (ENOMEM, ignored).
+    // Nothing but the main thread's stack is mapped in [bottom, top): the
+    // kernel places other mappings at least the stack's size limit and a
+    // guard gap (1 MiB) below the stack's top, and this process maps
+    // nothing at fixed addresses. What is not mapped is passed over (ENOMEM,
+    // ignored).
+    // SAFETY: the range is below this frame and the system call's, on a
+    // stack that grows down: no live object is in it, and MADV_DONTNEED
+    // only makes its pages read as zeros when next touched.
     let _ = unsafe {
         rustix::mm::madvise(
             bottom as *mut _,
