@@ -710,9 +710,10 @@ impl Described<'_> {
     fn render(&self, out: &mut impl Out) {
         match (self.error, self.subject) {
             (Error::Os { step, errno }, Some(subject)) => match subject_phrase(*step) {
-                Some((before, after)) => {
+                Some((step, word, after)) => {
                     out.text("failed to ");
-                    out.text(before);
+                    out.text(step);
+                    out.text(word);
                     subject.render(out);
                     out.text(after);
                     out.text(": ");
@@ -746,21 +747,23 @@ impl Subject<'_> {
     }
 }
 
-/// How a step that failed on something names it: the words before and
-/// after it.
-fn subject_phrase(step: Step) -> Option<(&'static str, &'static str)> {
-    Some(match step {
-        Step::PidFile => ("write the PID file ", ""),
-        Step::RedirectStdin => ("redirect standard input from ", ""),
-        Step::RedirectStdout => ("redirect standard output to ", ""),
-        Step::RedirectStderr => ("redirect standard error to ", ""),
-        Step::ChangeDirectory => ("change directory (chdir) to ", ""),
-        Step::ChangeRoot => ("change root (chroot) to ", ""),
-        Step::Exec => ("execute ", " (execve)"),
-        Step::SetUid => ("set user (setuid) to ", ""),
-        Step::SetGid => ("set group (setgid) to ", ""),
+/// How a step that failed on something names it: the step's words (as
+/// [`Step::describe`] has them), a word before the subject, and words
+/// after it (`change directory (chdir)`, ` to `, PATH, nothing).
+fn subject_phrase(step: Step) -> Option<(&'static str, &'static str, &'static str)> {
+    let word = match step {
+        Step::Exec => return Some(("execute", " ", " (execve)")),
+        Step::PidFile => " ",
+        Step::RedirectStdin => " from ",
+        Step::RedirectStdout
+        | Step::RedirectStderr
+        | Step::ChangeDirectory
+        | Step::ChangeRoot
+        | Step::SetUid
+        | Step::SetGid => " to ",
         _ => return None,
-    })
+    };
+    Some((step.describe(), word, ""))
 }
 
 /// The OS error's text: std's (`No such file or directory (os error 2)`),
@@ -894,6 +897,26 @@ pub(crate) fn os(step: Step) -> impl Fn(Errno) -> Error {
 #[cfg(test)]
 mod message_tests {
     use super::*;
+
+    /// Each step that fails on a path or id names it in these words.
+    #[test]
+    fn subject_phrases() {
+        for (step, expected) in [
+            (Step::PidFile, "write the PID file X"),
+            (Step::RedirectStdin, "redirect standard input from X"),
+            (Step::RedirectStdout, "redirect standard output to X"),
+            (Step::RedirectStderr, "redirect standard error to X"),
+            (Step::ChangeDirectory, "change directory (chdir) to X"),
+            (Step::ChangeRoot, "change root (chroot) to X"),
+            (Step::Exec, "execute X (execve)"),
+            (Step::SetUid, "set user (setuid) to X"),
+            (Step::SetGid, "set group (setgid) to X"),
+        ] {
+            let (words, word, after) = subject_phrase(step).unwrap();
+            assert_eq!(std::format!("{words}{word}X{after}"), expected);
+        }
+        assert_eq!(subject_phrase(Step::Fork), None);
+    }
 
     /// What comes through the report pipe keeps its valid UTF-8 start, at
     /// most `Context::MAX` bytes, never a cut character.
