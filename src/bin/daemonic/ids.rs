@@ -28,13 +28,14 @@ const MAX_GROUPS: usize = 65536;
 /// unknown, with the message in `line`.
 pub fn resolve(user: Option<&[u8]>, group: Option<&[u8]>, line: &mut Line) -> Result<Ids, Unknown> {
     let mut ids = Ids::default();
+    let mut database = database::Database::new();
     let mut user_name = None;
     if let Some(user) = user {
         let (uid, primary) = match number(user) {
-            Some(uid) => (uid, database::by_uid(uid)),
+            Some(uid) => (uid, database.by_uid(uid)),
             None => {
                 let name = c_name(user, line)?;
-                let Some((uid, primary)) = database::by_name(name) else {
+                let Some((uid, primary)) = database.by_name(name) else {
                     return Err(unknown(b"user", user, line));
                 };
                 user_name = Some(name);
@@ -55,7 +56,7 @@ pub fn resolve(user: Option<&[u8]>, group: Option<&[u8]>, line: &mut Line) -> Re
     if let Some(group) = group {
         ids.gid = Some(match number(group) {
             Some(gid) => gid,
-            None => match database::group_by_name(c_name(group, line)?) {
+            None => match database.group_by_name(c_name(group, line)?) {
                 Some(gid) => gid,
                 None => return Err(unknown(b"group", group, line)),
             },
@@ -63,7 +64,7 @@ pub fn resolve(user: Option<&[u8]>, group: Option<&[u8]>, line: &mut Line) -> Re
     }
     if rustix::process::geteuid().is_root() {
         ids.groups = match (user_name, ids.gid) {
-            (Some(name), Some(gid)) => Some(group_list(name, gid, line)?),
+            (Some(name), Some(gid)) => Some(group_list(&mut database, name, gid, line)?),
             (None, Some(gid)) => Some(sys::slab(1, gid).map_err(|_| out_of_memory(line))?),
             _ => None,
         };
@@ -102,8 +103,13 @@ struct TooMany;
 
 /// Every group `user` belongs to, `gid` included, with the message when
 /// they cannot be had.
-fn group_list(user: &CStr, gid: u32, line: &mut Line) -> Result<&'static [u32], Unknown> {
-    database::group_list(user, gid).map_err(|TooMany| {
+fn group_list(
+    database: &mut database::Database,
+    user: &CStr,
+    gid: u32,
+    line: &mut Line,
+) -> Result<&'static [u32], Unknown> {
+    database.group_list(user, gid).map_err(|TooMany| {
         line.text(b"user ")
             .c(user)
             .text(b" belongs to too many groups");
@@ -119,33 +125,64 @@ mod database {
     use super::{MAX_GROUPS, TooMany};
     use crate::sys;
 
-    /// [`getpwnam_r(3)`](https://man7.org/linux/man-pages/man3/getpwnam_r.3.html):
-    /// the user's id and primary group.
-    pub fn by_name(name: &CStr) -> Option<(u32, u32)> {
-        lookup(|entry: &mut libc::passwd, buf, len, result| {
-            // SAFETY: every pointer is valid for the call; `buf` holds `len`.
-            unsafe { libc::getpwnam_r(name.as_ptr(), entry, buf, len, result) }
-        })
-        .map(|p| (p.pw_uid, p.pw_gid))
-    }
+    /// Nothing to hold: the C library keeps what it reads.
+    pub struct Database;
 
-    /// `getpwuid_r(3)`: a numeric user's primary group, if it has an entry.
-    pub fn by_uid(uid: u32) -> Option<u32> {
-        lookup(|entry: &mut libc::passwd, buf, len, result| {
-            // SAFETY: as in `by_name`.
-            unsafe { libc::getpwuid_r(uid, entry, buf, len, result) }
-        })
-        .map(|p| p.pw_gid)
-    }
+    impl Database {
+        pub fn new() -> Database {
+            Database
+        }
 
-    /// [`getgrnam_r(3)`](https://man7.org/linux/man-pages/man3/getgrnam_r.3.html):
-    /// the group's id.
-    pub fn group_by_name(name: &CStr) -> Option<u32> {
-        lookup(|entry: &mut libc::group, buf, len, result| {
-            // SAFETY: as in `by_name`.
-            unsafe { libc::getgrnam_r(name.as_ptr(), entry, buf, len, result) }
-        })
-        .map(|g| g.gr_gid)
+        /// [`getpwnam_r(3)`](https://man7.org/linux/man-pages/man3/getpwnam_r.3.html):
+        /// the user's id and primary group.
+        pub fn by_name(&mut self, name: &CStr) -> Option<(u32, u32)> {
+            lookup(|entry: &mut libc::passwd, buf, len, result| {
+                // SAFETY: every pointer is valid for the call; `buf` holds `len`.
+                unsafe { libc::getpwnam_r(name.as_ptr(), entry, buf, len, result) }
+            })
+            .map(|p| (p.pw_uid, p.pw_gid))
+        }
+
+        /// `getpwuid_r(3)`: a numeric user's primary group, if it has an entry.
+        pub fn by_uid(&mut self, uid: u32) -> Option<u32> {
+            lookup(|entry: &mut libc::passwd, buf, len, result| {
+                // SAFETY: as in `by_name`.
+                unsafe { libc::getpwuid_r(uid, entry, buf, len, result) }
+            })
+            .map(|p| p.pw_gid)
+        }
+
+        /// [`getgrnam_r(3)`](https://man7.org/linux/man-pages/man3/getgrnam_r.3.html):
+        /// the group's id.
+        pub fn group_by_name(&mut self, name: &CStr) -> Option<u32> {
+            lookup(|entry: &mut libc::group, buf, len, result| {
+                // SAFETY: as in `by_name`.
+                unsafe { libc::getgrnam_r(name.as_ptr(), entry, buf, len, result) }
+            })
+            .map(|g| g.gr_gid)
+        }
+
+        /// [`getgrouplist(3)`](https://man7.org/linux/man-pages/man3/getgrouplist.3.html):
+        /// every group `user` belongs to, `gid` included.
+        pub fn group_list(&mut self, user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
+            let mut capacity: usize = 64;
+            loop {
+                let groups = sys::zeroed::<libc::gid_t>(capacity).map_err(|_| TooMany)?;
+                let mut count = capacity as libc::c_int;
+                // SAFETY: `groups` holds `count` entries; getgrouplist writes
+                // at most that many and sets `count` to the number it needs.
+                let rc = unsafe {
+                    libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count)
+                };
+                if rc >= 0 {
+                    return Ok(&groups[..(count as usize).min(capacity)]);
+                }
+                capacity = (count as usize).max(capacity * 2);
+                if capacity > MAX_GROUPS {
+                    return Err(TooMany);
+                }
+            }
+        }
     }
 
     /// Calls a `get*_r` function with a buffer grown on `ERANGE` (up to
@@ -167,30 +204,10 @@ mod database {
             }
         }
     }
-
-    /// [`getgrouplist(3)`](https://man7.org/linux/man-pages/man3/getgrouplist.3.html):
-    /// every group `user` belongs to, `gid` included.
-    pub fn group_list(user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
-        let mut capacity: usize = 64;
-        loop {
-            let groups = sys::zeroed::<libc::gid_t>(capacity).map_err(|_| TooMany)?;
-            let mut count = capacity as libc::c_int;
-            // SAFETY: `groups` holds `count` entries; getgrouplist writes at
-            // most that many and sets `count` to the number it needs.
-            let rc =
-                unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-            if rc >= 0 {
-                return Ok(&groups[..(count as usize).min(capacity)]);
-            }
-            capacity = (count as usize).max(capacity * 2);
-            if capacity > MAX_GROUPS {
-                return Err(TooMany);
-            }
-        }
-    }
 }
 
-/// `/etc/passwd` and `/etc/group` read here (see [`crate::etc`]).
+/// `/etc/passwd` and `/etc/group` read here (see [`crate::etc`]), each
+/// at most once.
 #[cfg(target_env = "musl")]
 mod database {
     use core::ffi::CStr;
@@ -198,24 +215,45 @@ mod database {
     use super::{MAX_GROUPS, TooMany};
     use crate::{etc, sys};
 
-    pub fn by_name(name: &CStr) -> Option<(u32, u32)> {
-        etc::user_by_name(etc::read(c"/etc/passwd")?, name.to_bytes())
+    /// The two files, each read when first needed (empty if it cannot be
+    /// read: nobody is found in it).
+    pub struct Database {
+        passwd: Option<&'static [u8]>,
+        group: Option<&'static [u8]>,
     }
 
-    pub fn by_uid(uid: u32) -> Option<u32> {
-        etc::user_by_id(etc::read(c"/etc/passwd")?, uid)
+    /// `file`'s text, read into `slot` the first time.
+    fn text(slot: &mut Option<&'static [u8]>, file: &CStr) -> &'static [u8] {
+        slot.get_or_insert_with(|| etc::read(file).unwrap_or_default())
     }
 
-    pub fn group_by_name(name: &CStr) -> Option<u32> {
-        etc::group_by_name(etc::read(c"/etc/group")?, name.to_bytes())
-    }
+    impl Database {
+        pub fn new() -> Database {
+            Database {
+                passwd: None,
+                group: None,
+            }
+        }
 
-    pub fn group_list(user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
-        // Pages are only touched as groups are found.
-        let groups = sys::zeroed::<u32>(MAX_GROUPS).map_err(|_| TooMany)?;
-        let group = etc::read(c"/etc/group").unwrap_or_default();
-        let len = etc::groups_of(group, user.to_bytes(), gid, groups).ok_or(TooMany)?;
-        Ok(&groups[..len])
+        pub fn by_name(&mut self, name: &CStr) -> Option<(u32, u32)> {
+            etc::user_by_name(text(&mut self.passwd, c"/etc/passwd"), name.to_bytes())
+        }
+
+        pub fn by_uid(&mut self, uid: u32) -> Option<u32> {
+            etc::user_by_id(text(&mut self.passwd, c"/etc/passwd"), uid)
+        }
+
+        pub fn group_by_name(&mut self, name: &CStr) -> Option<u32> {
+            etc::group_by_name(text(&mut self.group, c"/etc/group"), name.to_bytes())
+        }
+
+        pub fn group_list(&mut self, user: &CStr, gid: u32) -> Result<&'static [u32], TooMany> {
+            // Pages are only touched as groups are found.
+            let groups = sys::zeroed::<u32>(MAX_GROUPS).map_err(|_| TooMany)?;
+            let group = text(&mut self.group, c"/etc/group");
+            let len = etc::groups_of(group, user.to_bytes(), gid, groups).ok_or(TooMany)?;
+            Ok(&groups[..len])
+        }
     }
 }
 
