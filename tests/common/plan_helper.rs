@@ -362,8 +362,9 @@ fn block_term() -> libc::sigset_t {
 }
 
 fn wait_for(set: &libc::sigset_t, seconds: i64) {
+    // time_t is 32 or 64 bits by target (libc deprecates naming it on musl).
     let timeout = libc::timespec {
-        tv_sec: seconds as libc::time_t,
+        tv_sec: seconds as _,
         tv_nsec: 0,
     };
     // SAFETY: valid set and timespec; a null info pointer is allowed.
