@@ -478,60 +478,74 @@ fn await_first_ready(
         if channel < 0 || !ready[1] {
             continue;
         }
-        let Some(said) = hear(&program.readiness, channel) else {
-            // Closed without a newline: it never will be ready. Its exit
-            // status says more, if it follows at once.
-            sys::sleep(Duration::from_millis(100));
-            if let Some(status) = tree::exited(child.pid) {
-                return Err(exited(child.pid, status));
-            }
-            child.ready_pipe = None;
-            return Err(Error::Os {
-                step: Step::Readiness,
-                errno: Errno::PIPE,
-            });
-        };
-        match said {
-            Some(Ok(())) => return Ok(()),
-            Some(Err(errno)) => {
+        match hear(&program.readiness, channel) {
+            Heard::Nothing => {}
+            Heard::Ready => return Ok(()),
+            Heard::Failed(errno) => {
                 return Err(Error::Os {
                     step: Step::Initialization,
                     errno,
                 });
             }
-            None => {}
+            Heard::Closed => {
+                // Closed without a newline: it never will be ready. Its exit
+                // status says more, if it follows at once.
+                sys::sleep(Duration::from_millis(100));
+                if let Some(status) = tree::exited(child.pid) {
+                    return Err(exited(child.pid, status));
+                }
+                child.ready_pipe = None;
+                return Err(Error::Os {
+                    step: Step::Readiness,
+                    errno: Errno::PIPE,
+                });
+            }
         }
     }
 }
 
-/// One read from readiness channel `fd`: `None` once it is closed, else
-/// what it said. Out of line: its page-sized buffer is on the stack only
-/// while a message is read, not under the supervisor's loop for its life
-/// (a frame that size touches its pages as the function is entered).
+/// What one read from the readiness channel brought.
+enum Heard {
+    /// Closed (or unreadable): it will never say more.
+    Closed,
+    /// Not yet the word.
+    Nothing,
+    Ready,
+    /// `ERRNO=`: the program failed to start.
+    Failed(Errno),
+}
+
+/// One read from readiness channel `fd`. Out of line: its page-sized
+/// buffer is on the stack only while a message is read, not under the
+/// supervisor's loop for its life (a frame that size touches its pages as
+/// the function is entered).
 #[inline(never)]
-fn hear(channel: &Channel, fd: RawFd) -> Option<Option<Result<(), Errno>>> {
+fn hear(channel: &Channel, fd: RawFd) -> Heard {
     let mut buf = [0u8; 4096];
     // SAFETY: reads into our buffer.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    let said = buf.get(..usize::try_from(n).ok().filter(|&n| n > 0)?)?;
-    Some(said_ready(channel, said))
+    match usize::try_from(n) {
+        Ok(n) if n > 0 => said_ready(channel, &buf[..n.min(buf.len())]),
+        _ => Heard::Closed,
+    }
 }
 
 /// What a readiness message says: ready, failed (`ERRNO=`), or nothing yet.
-fn said_ready(channel: &Channel, said: &[u8]) -> Option<Result<(), Errno>> {
-    match channel {
-        Channel::Fd(_) => said.contains(&b'\n').then_some(Ok(())),
+fn said_ready(channel: &Channel, said: &[u8]) -> Heard {
+    let heard = match channel {
+        Channel::Fd(_) => said.contains(&b'\n').then_some(Heard::Ready),
         Channel::Socket { .. } => said.split(|&b| b == b'\n').find_map(|line| {
             if line == b"READY=1" {
-                return Some(Ok(()));
+                return Some(Heard::Ready);
             }
             let errno = line
                 .strip_prefix(b"ERRNO=")
                 .and_then(|digits| sys::parse_u64(digits, 4095))?;
-            Some(Err(Errno::from_raw_os_error(errno as i32)))
+            Some(Heard::Failed(Errno::from_raw_os_error(errno as i32)))
         }),
-        Channel::None => Some(Ok(())),
-    }
+        Channel::None => Some(Heard::Ready),
+    };
+    heard.unwrap_or(Heard::Nothing)
 }
 
 /// The error for program `pid` that ended (raw wait status) before it was ready.
