@@ -220,7 +220,8 @@ const DISCARD_UNWIND_TABLES: &str = "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtb
 /// caller side (its checks, the PID file's lock, awaiting the daemon's
 /// report, the exec path's clone). Named by the part of their symbol that
 /// both manglings share (`8daemonic7control` in `_ZN8daemonic7control4stop`
-/// and in `_RNvNtCs.._8daemonic7control4stop`).
+/// and in `_RNvNtCs.._8daemonic7control4stop`). `ci/size` fails when a
+/// name matches no function (renamed, or inlined everywhere).
 const CALLER_ONLY: &[&str] = &[
     "5parse",
     "10print_help",
@@ -300,11 +301,16 @@ fn link_tiny_command(target: &Target) {
     if std::fs::write(&script, text).is_err() {
         return;
     }
-    let script = script.display();
+    // The link map beside it: ci/size checks against it that every name
+    // in CALLER_ONLY still matches a function.
+    let map = script.with_extension("map");
+    let (script, map) = (script.display(), map.display());
     if lld {
         println!("cargo::rustc-link-arg-bin=daemonic=-T");
         println!("cargo::rustc-link-arg-bin=daemonic={script}");
+        println!("cargo::rustc-link-arg-bin=daemonic=-Map={map}");
     } else {
         println!("cargo::rustc-link-arg-bin=daemonic=-Wl,-T,{script}");
+        println!("cargo::rustc-link-arg-bin=daemonic=-Wl,-Map,{map}");
     }
 }
