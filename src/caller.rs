@@ -22,7 +22,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// Waits until the daemon reports ready (its PID) or failed, dies, or runs
 /// out of time. Whatever the outcome, the session leader is reaped and, on
-/// error, no daemon and no PID file of this start remain.
+/// error, no daemon and no PID file of this start remain. `killed_at`: when
+/// the daemon's own timer kills it, if it has one (a cloned daemon's).
 // Out of line: one copy, however many callers LTO sees (ci/size measures).
 #[inline(never)]
 pub(crate) fn await_report(
@@ -30,6 +31,7 @@ pub(crate) fn await_report(
     reader: OwnedFd,
     session_leader: Pid,
     setup: &mut Setup,
+    killed_at: Option<Deadline>,
 ) -> Result<Pid, Error> {
     let mut wait = Wait {
         plan,
@@ -43,6 +45,18 @@ pub(crate) fn await_report(
         context: None,
     };
     let mut outcome = wait.outcome();
+    if let (Err(Error::Vanished { pid, .. }), Some(killed_at)) = (&outcome, killed_at) {
+        // Killed by its timer, it vanishes without a word. Past that time
+        // it timed out, and the step it last reached says where it hung (a
+        // FIFO nobody reads, a hung mount).
+        if killed_at.remaining().is_none() {
+            outcome = Err(Error::NotReady {
+                pid: *pid,
+                timeout: plan.ready_timeout.unwrap_or_default(),
+                last_step: None,
+            });
+        }
+    }
     if let Err(Error::NotReady { last_step, .. }) = &mut outcome {
         // An executed program cannot record steps: it is past them all.
         if !wait.executing {

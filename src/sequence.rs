@@ -99,7 +99,7 @@ pub(crate) fn start_vforked(
 #[cfg(daemonic_clone_vm)]
 fn exec_vforked(plan: &Plan<'_>, report: &OwnedFd, shared: &Setup) -> ! {
     // The caller cannot time out while suspended: the steps bound
-    // themselves (see Plan::killed_at_deadline).
+    // themselves (see caller::await_report).
     let timer = plan.ready_timeout.and_then(KillTimer::arm);
     // SAFETY: a bitwise copy of the caller's setup, never dropped (see
     // start_vforked): what the steps change (fds taken and closed) is this

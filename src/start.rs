@@ -83,15 +83,17 @@ impl<'a> Plan<'a> {
             // returns: the leader has exited, the daemon has executed the
             // program or ended.
             setup.progress = Some(unsafe { Progress::in_caller(&clone_progress) });
-            let deadline = self.ready_timeout.map(Deadline::after);
+            // When the cloned daemon's timer kills it (see KillTimer),
+            // counted from before the clone: the caller is suspended until
+            // the daemon has executed the program or ended.
+            let killed_at = self.ready_timeout.map(Deadline::after);
             if let Some(forked) = start_vforked(self, &writer, &setup) {
                 let session_leader = forked.map_err(|e| failed(&setup, Step::Fork, e))?;
                 drop(writer);
                 setup.program_ready_writer = None;
-                return match caller::await_report(self, reader, session_leader, &mut setup) {
-                    Ok(pid) => Ok(Started::Parent(Parent { pid })),
-                    Err(error) => Err(self.killed_at_deadline(error, deadline, &setup)),
-                };
+                let pid =
+                    caller::await_report(self, reader, session_leader, &mut setup, killed_at)?;
+                return Ok(Started::Parent(Parent { pid }));
             }
         }
         // A forked daemon records its steps in a shared page (the cloned
@@ -102,7 +104,7 @@ impl<'a> Plan<'a> {
             Forked::Parent(session_leader) => {
                 drop(writer);
                 setup.program_ready_writer = None;
-                let pid = caller::await_report(self, reader, session_leader, &mut setup)?;
+                let pid = caller::await_report(self, reader, session_leader, &mut setup, None)?;
                 Ok(Started::Parent(Parent { pid }))
             }
             Forked::Child => {
@@ -111,26 +113,6 @@ impl<'a> Plan<'a> {
                 let daemon = sequence::run_detached(self, writer, setup);
                 Ok(Started::Daemon(daemon))
             }
-        }
-    }
-
-    /// The cloned daemon's steps are bounded by the plan's timeout
-    /// ([`KillTimer`](crate::time::KillTimer)): killed at the deadline, it vanishes
-    /// without a word. Past the deadline that is a timeout, and the step it
-    /// last reached says where it hung (a FIFO nobody reads, a hung mount).
-    #[cfg(daemonic_clone_vm)]
-    fn killed_at_deadline(&self, error: Error, deadline: Option<Deadline>, setup: &Setup) -> Error {
-        match (error, deadline, self.ready_timeout) {
-            (Error::Vanished { pid, .. }, Some(deadline), Some(timeout))
-                if deadline.remaining().is_none() =>
-            {
-                Error::NotReady {
-                    pid,
-                    timeout,
-                    last_step: setup.progress.as_ref().and_then(Progress::last),
-                }
-            }
-            (error, ..) => error,
         }
     }
 
