@@ -94,6 +94,18 @@ impl<'a> Daemon<'a> {
         self.pid
     }
 
+    /// The read-only fd that holds the PID file's `flock` lock, if there is
+    /// a PID file (close-on-exec). A daemon that starts a program of its own
+    /// may hand the program a copy (cleared of close-on-exec in the child
+    /// only): the lock then lasts while either holds it, so a program that
+    /// outlives the daemon (one that lost its parent-death signal) still
+    /// keeps a second start away, and [`proof::held_lock`](crate::proof::held_lock)
+    /// finds it. The program cannot rewrite the PID through it.
+    pub fn pid_file_lock(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        use rustix::fd::AsFd;
+        self.pid_file.as_ref().map(|locked| locked.file.as_fd())
+    }
+
     /// Tells whoever waits that the daemon is ready: the caller of `start`
     /// returns (or exits 0, under [`Daemonize`](crate::Daemonize)); the
     /// notification socket gets `READY=1` and `MAINPID=`; the notification

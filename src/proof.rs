@@ -106,6 +106,113 @@ pub fn find_holder(file: BorrowedFd<'_>, skip: Option<Pid>) -> io::Result<Option
     Ok(found)
 }
 
+/// The `flock` lock on a PID file, as a process holding it shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldLock {
+    /// The process recorded as having taken the lock. For a daemon this
+    /// is the caller that started it, long gone; a process that took the
+    /// lock itself names itself.
+    pub taken_by: Option<Pid>,
+}
+
+/// Whether process `pid` holds, through one of its fds, the very open file
+/// description that holds the exclusive `flock` lock on `file`'s inode:
+/// `/proc/PID/fdinfo/N` lists a `flock` lock only for fds of the
+/// description it was taken on, so unlike holding the file open (which
+/// anyone who may read it can do), this is inherited, never acquired,
+/// while the lock is held: the process descends from the lock's taker or
+/// was handed the fd. The lock's taker comes with it.
+///
+/// # Errors
+///
+/// As [`holds`]; a kernel whose fdinfo lists no locks (before Linux 3.8)
+/// answers `None`.
+///
+/// See [proc_pid_fdinfo(5)](https://man7.org/linux/man-pages/man5/proc_pid_fdinfo.5.html)
+/// and [flock(2)](https://man7.org/linux/man-pages/man2/flock.2.html).
+pub fn held_lock(pid: Pid, file: BorrowedFd<'_>) -> io::Result<Option<HeldLock>> {
+    let wanted = rustix::fs::fstat(file)?;
+    held_lock_stat(pid, &wanted)
+}
+
+#[cfg(daemonic_procfs)]
+fn held_lock_stat(pid: Pid, wanted: &Stat) -> io::Result<Option<HeldLock>> {
+    let mut path = [0u8; 32];
+    let fds = rustix::fs::open(
+        proc_fd_path(pid, &mut path),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let info_dir = rustix::fs::openat(
+        &fds,
+        c"../fdinfo",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(&fds, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if decimal::parse(name.to_bytes()).is_none() {
+            continue;
+        }
+        let same = rustix::fs::statat(fds.as_fd(), name, AtFlags::empty())
+            .is_ok_and(|open| open.st_dev == wanted.st_dev && open.st_ino == wanted.st_ino);
+        if !same {
+            continue;
+        }
+        let Ok(info) = rustix::fs::openat(
+            &info_dir,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let mut text = [0u8; 1024];
+        let mut len = 0;
+        while len < text.len() {
+            match rustix::io::read(&info, &mut text[len..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => len += n,
+            }
+        }
+        if let Some(held) = flock_line(&text[..len], wanted.st_ino) {
+            return Ok(Some(held));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(not(daemonic_procfs))]
+fn held_lock_stat(_pid: Pid, _wanted: &Stat) -> io::Result<Option<HeldLock>> {
+    Err(Errno::NOSYS)
+}
+
+/// The exclusive `flock` lock on inode `ino` among fdinfo's `lock:` lines
+/// (`lock:\t1: FLOCK  ADVISORY  WRITE 9237 fe:00:10010754 0 EOF`).
+#[cfg(daemonic_procfs)]
+fn flock_line(fdinfo: &[u8], ino: u64) -> Option<HeldLock> {
+    fdinfo.split(|&b| b == b'\n').find_map(|line| {
+        let mut words = line
+            .strip_prefix(b"lock:")?
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|word| !word.is_empty());
+        // The lock's number, its kind, how advisory, its mode.
+        let (_, kind, _, mode) = (words.next()?, words.next()?, words.next()?, words.next()?);
+        let (taker, device_ino) = (words.next()?, words.next()?);
+        let on = device_ino.rsplit(|&b| b == b':').next()?;
+        (kind == b"FLOCK" && mode == b"WRITE" && decimal::parse(on) == Some(ino)).then(|| {
+            HeldLock {
+                taken_by: decimal::parse(taker)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .and_then(Pid::from_raw),
+            }
+        })
+    })
+}
+
 /// Calls `visit` with each PID in `/proc` until it returns `false`.
 #[cfg(daemonic_procfs)]
 fn for_each_pid(mut visit: impl FnMut(Pid) -> bool) -> io::Result<()> {
@@ -208,6 +315,44 @@ mod tests {
             rustix::fs::unlinkat(&dir_fd, name, AtFlags::empty()).unwrap();
         }
         rustix::fs::rmdir(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_is_seen_only_through_the_description_it_was_taken_on() {
+        let path = std::format!("/tmp/daemonic-heldlock-{}\0", std::process::id());
+        let path = core::ffi::CStr::from_bytes_with_nul(path.as_bytes()).unwrap();
+        let flags = OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC;
+        let locked = rustix::fs::open(path, flags, crate::pidfile::mode(0o600)).unwrap();
+        let other =
+            rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let me = rustix::process::getpid();
+        assert_eq!(held_lock(me, other.as_fd()), Ok(None), "no lock yet");
+        rustix::fs::flock(&locked, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        // Either fd names the file; the lock shows on the locked one only,
+        // and this process took it.
+        assert_eq!(
+            held_lock(me, other.as_fd()),
+            Ok(Some(HeldLock { taken_by: Some(me) }))
+        );
+        drop(locked);
+        assert_eq!(held_lock(me, other.as_fd()), Ok(None), "released");
+        rustix::fs::unlink(path).unwrap();
+    }
+
+    #[test]
+    fn flock_lines() {
+        let info = b"pos:\t0\nflags:\t0100000\nlock:\t1: FLOCK  ADVISORY  WRITE 9237 fe:00:10010754 0 EOF\n";
+        assert_eq!(
+            flock_line(info, 10010754),
+            Some(HeldLock {
+                taken_by: Pid::from_raw(9237)
+            })
+        );
+        assert_eq!(flock_line(info, 1001075), None);
+        let shared = b"lock:\t1: FLOCK  ADVISORY  READ 9237 fe:00:7 0 EOF\n";
+        assert_eq!(flock_line(shared, 7), None);
+        let posix = b"lock:\t1: POSIX  ADVISORY  WRITE 9237 fe:00:7 0 EOF\n";
+        assert_eq!(flock_line(posix, 7), None);
     }
 
     #[test]

@@ -11,13 +11,24 @@ use core::ffi::CStr;
 use core::time::Duration;
 
 use crate::out::Line;
-use crate::sys;
+use crate::schedule::Schedule;
+pub use crate::values::Usage;
+use crate::values::seconds;
+use crate::{signame, sys};
 
 /// What the command line asks for.
 pub enum Command {
     /// A start, as the [`Start`] given to [`parse`] now says.
     Start,
+    /// `--stop`: signal by the schedule, until the daemon is gone.
     Stop {
+        pid_file: &'static CStr,
+        schedule: Schedule,
+        trust: bool,
+    },
+    /// `--signal SIG` alone: send it, and wait up to `timeout` for the
+    /// daemon to take it; the daemon runs on (a reload).
+    Signal {
         pid_file: &'static CStr,
         signal: i32,
         timeout: Duration,
@@ -64,6 +75,13 @@ pub struct Start {
     /// `--timeout` with `--supervise`: how long a stopping program gets
     /// before SIGKILL.
     pub stop_timeout: Duration,
+    /// `--restart=DELAY:MAX`: the longest delay (default a minute).
+    pub restart_cap: Option<Duration>,
+    /// `--start-limit BURST[/SECS]`: at most BURST starts within SECS (0:
+    /// no limit).
+    pub start_limit: (u32, Duration),
+    /// `--stop-signal SIG`: what a stop request sends the program's tree.
+    pub stop_signal: i32,
     /// `--rotate SIZE[:COUNT]`: bytes per file, files kept.
     pub rotate: Option<(u64, u32)>,
     /// `--timestamps`.
@@ -96,12 +114,12 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first restart delay without a value (FreeBSD daemon(8)'s `-r`).
 pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
+/// At most 5 starts within 10 s, then the supervisor gives up (systemd's
+/// `StartLimitBurst=` and `StartLimitIntervalSec=` defaults).
+pub const DEFAULT_START_LIMIT: (u32, Duration) = (5, Duration::from_secs(10));
 /// The shortest restart delay: a program failing at once must not make the
 /// supervisor spin.
 pub const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
-/// The longest timeout or delay taken: a year, far beyond any real wait and
-/// far inside what clocks and `poll` can count.
-const MAX_SECONDS: u64 = 365 * 24 * 3600;
 
 /// The options: long name, short letter (or 0), whether a value follows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -128,6 +146,9 @@ enum Opt {
     ReadyFd,
     Supervise,
     Restart,
+    StartLimit,
+    StopSignal,
+    Retry,
     Foreground,
     Signal,
     Timeout,
@@ -172,6 +193,9 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("ready-fd", 0, Opt::ReadyFd, Takes::Value),
     ("supervise", 0, Opt::Supervise, Takes::Nothing),
     ("restart", 0, Opt::Restart, Takes::Optional),
+    ("start-limit", 0, Opt::StartLimit, Takes::Value),
+    ("stop-signal", 0, Opt::StopSignal, Takes::Value),
+    ("retry", b'R', Opt::Retry, Takes::Value),
     ("foreground", 0, Opt::Foreground, Takes::Nothing),
     ("signal", 0, Opt::Signal, Takes::Value),
     ("timeout", 0, Opt::Timeout, Takes::Value),
@@ -183,11 +207,6 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("syslog-stderr", 0, Opt::SyslogStderr, Takes::Value),
     ("syslog-socket", 0, Opt::SyslogSocket, Takes::Value),
 ];
-
-/// A usage error: its message is in the caller's [`Line`], which starts
-/// `daemonic: `.
-#[derive(Debug)]
-pub struct Usage;
 
 /// One option as written, and its value if any.
 struct Given {
@@ -344,13 +363,17 @@ pub fn parse(
     start.keep_fds = keep_fds;
     start.env = env;
     start.stop_timeout = DEFAULT_STOP_TIMEOUT;
+    start.start_limit = DEFAULT_START_LIMIT;
+    start.stop_signal = libc::SIGTERM;
     let mut parser = Parser {
         args: options,
         at: 0,
         shorts: None,
     };
     let mut mode: Option<&[u8]> = None;
-    let mut signal = libc::SIGTERM;
+    let mut signal = None;
+    let mut retry: Option<&'static [u8]> = None;
+    let mut start_limit_given = false;
     let mut timeout: Option<Duration> = None;
     let mut trust = false;
     let mut syslog_stderr: Option<&'static [u8]> = None;
@@ -447,22 +470,21 @@ pub fn parse(
             }
             Opt::Supervise => start.supervise = true,
             Opt::Restart => {
-                let delay = match given_value {
-                    Some(_) => seconds(text, b"--restart", line)?,
-                    None => DEFAULT_RESTART_DELAY,
+                let (delay, cap) = match given_value {
+                    Some(_) => restart_delays(text, line)?,
+                    None => (DEFAULT_RESTART_DELAY, None),
                 };
-                if delay < MIN_RESTART_DELAY {
-                    let error = &mut *line;
-                    error
-                        .text(b"--restart=")
-                        .text(text)
-                        .text(b": the delay must be at least 0.1 s");
-                    return Err(Usage);
-                }
                 start.restart = Some(delay);
+                start.restart_cap = cap;
             }
+            Opt::StartLimit => {
+                start.start_limit = start_limit(text, line)?;
+                start_limit_given = true;
+            }
+            Opt::StopSignal => start.stop_signal = signal_number(text, b"--stop-signal", line)?,
+            Opt::Retry => retry = Some(text),
             Opt::Foreground => start.foreground = true,
-            Opt::Signal => signal = signal_number(text, line)?,
+            Opt::Signal => signal = Some(signal_number(text, b"--signal", line)?),
             Opt::Timeout => timeout = Some(seconds(text, b"--timeout", line)?),
             Opt::TrustPidFile => trust = true,
             Opt::Rotate => start.rotate = Some(rotation(text, line)?),
@@ -482,6 +504,9 @@ pub fn parse(
             Opt::SyslogSocket => start.syslog_socket = Some(value),
         }
     }
+    if mode.is_none() && program.is_none() && signal.is_some() {
+        mode = Some(b"--signal");
+    }
     if let Some(which) = mode {
         let error = &mut *line;
         error.text(which);
@@ -493,16 +518,31 @@ pub fn parse(
             error.text(b" needs --pidfile");
             return Err(Usage);
         };
-        return Ok(if which == b"--stop" {
-            Command::Stop {
+        let given = signal;
+        let signal = signal.unwrap_or(libc::SIGTERM);
+        return Ok(match which {
+            b"--stop" => Command::Stop {
+                pid_file,
+                schedule: stop_schedule(retry, timeout, given, line)?,
+                trust,
+            },
+            b"--signal" if retry.is_some() => {
+                line.text(b"--retry needs --stop (a schedule of signals until the daemon is gone)");
+                return Err(Usage);
+            }
+            b"--signal" => Command::Signal {
                 pid_file,
                 signal,
                 timeout: timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
                 trust,
-            }
-        } else {
-            Command::Status { pid_file, trust }
+            },
+            _ => Command::Status { pid_file, trust },
         });
+    }
+    if signal.is_some() || retry.is_some() {
+        let error = &mut *line;
+        error.text(b"--signal and --retry are for a running daemon (--stop or --signal with --pidfile), not a start");
+        return Err(Usage);
     }
     let Some(program) = program else {
         let error = &mut *line;
@@ -526,15 +566,24 @@ pub fn parse(
         };
         start.syslog_stderr = Some(priority);
     }
-    check(start, timeout.is_some(), line)?;
+    check(start, timeout.is_some(), start_limit_given, line)?;
     Ok(Command::Start)
 }
 
 /// Combinations that cannot work.
-fn check(start: &Start, timeout_given: bool, line: &mut Line) -> Result<(), Usage> {
+fn check(
+    start: &Start,
+    timeout_given: bool,
+    start_limit_given: bool,
+    line: &mut Line,
+) -> Result<(), Usage> {
     let error = line;
     if start.restart.is_some() && !start.supervise {
         error.text(b"--restart needs --supervise");
+    } else if start_limit_given && !start.supervise {
+        error.text(b"--start-limit needs --supervise (and means something with --restart)");
+    } else if start.stop_signal != libc::SIGTERM && !start.supervise {
+        error.text(b"--stop-signal needs --supervise (the supervisor sends it when asked to stop)");
     } else if timeout_given && !start.supervise {
         error.text(
             b"--timeout on a start needs --supervise (the supervisor's grace before SIGKILL)",
@@ -614,56 +663,6 @@ fn number(text: &[u8], option: Name, line: &mut Line) -> Result<i32, Usage> {
     }
 }
 
-/// Seconds, as `S`, `S.FFF` or `.FFF`: a duration from 0 to a year, to
-/// the nanosecond.
-fn seconds(text: &[u8], option: &[u8], line: &mut Line) -> Result<Duration, Usage> {
-    let digits = text.strip_prefix(b"+").unwrap_or(text);
-    let (whole, fraction) = match digits.iter().position(|&b| b == b'.') {
-        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
-        None => (digits, &b""[..]),
-    };
-    let secs = match whole {
-        b"" if !fraction.is_empty() => Some(0),
-        whole => sys::parse_u64(whole, MAX_SECONDS),
-    };
-    // Nanoseconds: the first nine decimals.
-    let mut nanos = 0;
-    for (&d, scale) in fraction.iter().zip(
-        [
-            100_000_000,
-            10_000_000,
-            1_000_000,
-            100_000,
-            10_000,
-            1_000,
-            100,
-            10,
-            1,
-        ]
-        .iter()
-        .chain(core::iter::repeat(&0)),
-    ) {
-        nanos += u32::from(d.wrapping_sub(b'0')) * scale;
-    }
-    let fraction_ok = fraction.iter().all(u8::is_ascii_digit);
-    match secs {
-        Some(secs) if fraction_ok && (secs < MAX_SECONDS || nanos == 0) => {
-            Ok(Duration::new(secs, nanos))
-        }
-        _ => {
-            let error = &mut *line;
-            error
-                .text(option)
-                .text(b" ")
-                .text(text)
-                .text(b": expected seconds from 0 to ")
-                .num(MAX_SECONDS as i64)
-                .text(b" (a year)");
-            Err(Usage)
-        }
-    }
-}
-
 /// `SIZE[:COUNT]`: bytes (`k` and `M` suffixes: KiB, MiB) per file, at
 /// least 1 KiB, and how many earlier files to keep (default 10, at most
 /// 1000).
@@ -718,35 +717,80 @@ fn fd_limit() -> i64 {
         .map_or(i64::from(i32::MAX), |n| n.min(i32::MAX as u64) as i64)
 }
 
-/// Signals by name, as `--signal` takes them (with or without `SIG`).
-const SIGNALS: &[(&[u8], i32)] = &[
-    (b"HUP", libc::SIGHUP),
-    (b"INT", libc::SIGINT),
-    (b"QUIT", libc::SIGQUIT),
-    (b"KILL", libc::SIGKILL),
-    (b"USR1", libc::SIGUSR1),
-    (b"USR2", libc::SIGUSR2),
-    (b"ALRM", libc::SIGALRM),
-    (b"TERM", libc::SIGTERM),
-    (b"CONT", libc::SIGCONT),
-    (b"STOP", libc::SIGSTOP),
-    (b"WINCH", libc::SIGWINCH),
-];
+/// A signal by name (`TERM`, `SIGTERM`) or number, for `option`.
+fn signal_number(text: &[u8], option: &[u8], line: &mut Line) -> Result<i32, Usage> {
+    signame::by_name(text).ok_or_else(|| {
+        line.text(option)
+            .text(b" ")
+            .text(text)
+            .text(b": unknown signal");
+        Usage
+    })
+}
 
-/// A signal by name (`TERM`, `SIGTERM`) or number.
-fn signal_number(text: &[u8], line: &mut Line) -> Result<i32, Usage> {
-    if let Some(n) = sys::parse_u64(text, 64).filter(|&n| n >= 1) {
-        return Ok(n as i32);
-    }
-    let name = text.strip_prefix(b"SIG").unwrap_or(text);
-    match SIGNALS.iter().find(|(known, _)| *known == name) {
-        Some(&(_, signal)) => Ok(signal),
-        None => {
-            let error = &mut *line;
-            error
-                .text(b"--signal ")
+/// `--stop`'s schedule: `--retry`'s, or `--signal` then SIGKILL after
+/// `--timeout`. `signal` is `--signal`'s, if given.
+fn stop_schedule(
+    retry: Option<&[u8]>,
+    timeout: Option<Duration>,
+    signal: Option<i32>,
+    line: &mut Line,
+) -> Result<Schedule, Usage> {
+    let first = signal.unwrap_or(libc::SIGTERM);
+    match (retry, timeout) {
+        (None, timeout) => Schedule::timeout(first, timeout.unwrap_or(DEFAULT_STOP_TIMEOUT), line),
+        (Some(_), Some(_)) => {
+            line.text(b"--retry and --timeout both say how long to wait: give one (--retry SIG/SECS/KILL/SECS says both)");
+            Err(Usage)
+        }
+        (Some(text), None) if signal.is_some() && text.contains(&b'/') => {
+            line.text(b"--retry ")
                 .text(text)
-                .text(b": unknown signal");
+                .text(b": the schedule names its signals; --signal goes with a bare --retry SECS");
+            Err(Usage)
+        }
+        (Some(text), None) => Schedule::retry(text, first, line),
+    }
+}
+
+/// `--restart=DELAY[:MAX]`: the first delay, at least 0.1 s, and the
+/// longest one it doubles up to (systemd's `RestartMaxDelaySec=`).
+fn restart_delays(text: &[u8], line: &mut Line) -> Result<(Duration, Option<Duration>), Usage> {
+    let (first, cap) = match text.iter().position(|&b| b == b':') {
+        Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
+        None => (text, None),
+    };
+    let delay = seconds(first, b"--restart", line)?;
+    let cap = match cap {
+        Some(cap) => Some(seconds(cap, b"--restart", line)?),
+        None => None,
+    };
+    if delay < MIN_RESTART_DELAY || cap.is_some_and(|cap| cap < delay) {
+        line.text(b"--restart=")
+            .text(text)
+            .text(b": the delay must be at least 0.1 s, and MAX at least the delay");
+        return Err(Usage);
+    }
+    Ok((delay, cap))
+}
+
+/// `--start-limit BURST[/SECS]`: at most BURST starts within SECS
+/// (default 10 s); a BURST of 0 never gives up.
+fn start_limit(text: &[u8], line: &mut Line) -> Result<(u32, Duration), Usage> {
+    let (burst, secs) = match text.iter().position(|&b| b == b'/') {
+        Some(slash) => (&text[..slash], Some(&text[slash + 1..])),
+        None => (text, None),
+    };
+    let interval = match secs {
+        Some(secs) => seconds(secs, b"--start-limit", line)?,
+        None => DEFAULT_START_LIMIT.1,
+    };
+    match sys::parse_u64(burst, 1_000_000) {
+        Some(burst) if interval > Duration::ZERO || burst == 0 => Ok((burst as u32, interval)),
+        _ => {
+            line.text(b"--start-limit ")
+                .text(text)
+                .text(b": expected BURST[/SECS], BURST a whole number (0: no limit), SECS above 0");
             Err(Usage)
         }
     }
@@ -855,6 +899,38 @@ mod tests {
     }
 
     #[test]
+    fn supervisor_limits_and_signals() {
+        let start =
+            start_of("--supervise --restart=0.1:0.5 --start-limit 0 --stop-signal QUIT -- x");
+        assert_eq!(start.restart, Some(Duration::from_millis(100)));
+        assert_eq!(start.restart_cap, Some(Duration::from_millis(500)));
+        assert_eq!(start.start_limit.0, 0);
+        assert_eq!(start.stop_signal, libc::SIGQUIT);
+        let start = start_of("--supervise --start-limit 20/60 -- x");
+        assert_eq!(start.start_limit, (20, Duration::from_secs(60)));
+        let start = start_of("--supervise -- x");
+        assert_eq!(start.start_limit, DEFAULT_START_LIMIT);
+        assert_eq!(
+            (start.stop_signal, start.restart_cap),
+            (libc::SIGTERM, None)
+        );
+        for (words, expected) in [
+            ("--supervise --start-limit x -- y", "expected BURST[/SECS]"),
+            ("--supervise --start-limit 5/0 -- y", "SECS above 0"),
+            ("--start-limit 5 -- y", "--start-limit needs --supervise"),
+            ("--stop-signal QUIT -- y", "--stop-signal needs --supervise"),
+            (
+                "--supervise --stop-signal BOGUS -- y",
+                "--stop-signal BOGUS: unknown signal",
+            ),
+            ("--supervise --restart=1:0.5 -- y", "MAX at least the delay"),
+        ] {
+            let error = parse_words(words).err().unwrap_or_default();
+            assert!(error.contains(expected), "{words}: {error}");
+        }
+    }
+
+    #[test]
     fn syslog_priorities() {
         let start = start_of("--supervise --syslog -- y");
         assert_eq!(start.syslog, Some(29));
@@ -880,17 +956,51 @@ mod tests {
 
     #[test]
     fn stop_and_status() {
-        let Ok(Command::Stop {
-            signal, timeout, ..
-        }) = parse_words("--stop -p x --signal HUP --timeout 3")
+        use crate::schedule::{Action, KILL_WAIT};
+        let Ok(Command::Stop { schedule, .. }) =
+            parse_words("--stop -p x --signal HUP --timeout 3")
         else {
             panic!("not a stop");
         };
-        assert_eq!((signal, timeout), (libc::SIGHUP, Duration::from_secs(3)));
-        let Ok(Command::Stop { signal, .. }) = parse_words("--stop -p x --signal SIGUSR1") else {
+        assert_eq!(
+            schedule.actions,
+            [
+                Action::Signal(libc::SIGHUP),
+                Action::Wait(Duration::from_secs(3)),
+                Action::Signal(libc::SIGKILL),
+                Action::Wait(KILL_WAIT),
+            ]
+        );
+        let Ok(Command::Stop { schedule, .. }) = parse_words("--stop -p x --retry QUIT/2/KILL/1")
+        else {
             panic!("not a stop");
         };
-        assert_eq!(signal, libc::SIGUSR1);
+        assert_eq!(schedule.actions[0], Action::Signal(libc::SIGQUIT));
+        // --signal alone: a signal for a running daemon, which runs on.
+        let Ok(Command::Signal {
+            signal, timeout, ..
+        }) = parse_words("--signal SIGUSR1 -p x")
+        else {
+            panic!("not a signal");
+        };
+        assert_eq!((signal, timeout), (libc::SIGUSR1, DEFAULT_STOP_TIMEOUT));
+        for (words, expected) in [
+            ("--signal HUP", "--signal needs --pidfile"),
+            ("--signal HUP -p x --retry 5", "--retry needs --stop"),
+            (
+                "--stop -p x --retry 5 --timeout 3",
+                "--retry and --timeout both",
+            ),
+            (
+                "--stop -p x --signal HUP --retry TERM/5",
+                "the schedule names its signals",
+            ),
+            ("--signal HUP -p x -- prog", "not a start"),
+            ("--retry 5 -- prog", "not a start"),
+        ] {
+            let error = parse_words(words).err().unwrap_or_default();
+            assert!(error.contains(expected), "{words}: {error}");
+        }
         for words in [
             "--stop -p x --timeout 1e300",
             "--wait-ready=1e300 -- x",

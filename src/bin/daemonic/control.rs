@@ -1,178 +1,48 @@
-//! `--status` and `--stop`: what the PID file proves, and acting on it.
-//!
-//! A PID file alone proves nothing: the process may be gone and its number
-//! reused, and anyone who can open the file can lock it. So a PID is acted
-//! on only once the process it names is seen holding the very file open
-//! (`/proc/PID/fd`), and it is signalled through a pidfd taken before that
-//! check, which can never reach a later process that reused the number.
+//! `--status`, `--signal` and `--stop`: acting on what the PID file proves
+//! ([`inspect`]), with the exit statuses `--help` documents.
 
 use core::ffi::CStr;
-use core::mem::MaybeUninit;
 use core::time::Duration;
 
-use daemonic::fd::{AsFd, AsRawFd, OwnedFd};
-use daemonic::{Errno, Error, Pid};
-use rustix::fs::{FlockOperation, Mode, OFlags, RawDir};
+use daemonic::Errno;
+use daemonic::fd::OwnedFd;
+use rustix::fs::FlockOperation;
 
+use crate::inspect::{Holder, by, each_survivor, holder, inspect, own_pid, session_of};
 use crate::out::Line;
-use crate::procfs::{field, proc_file, read_small, stat_fields};
-use crate::{exit, sys};
-
-/// What a PID file says about its daemon.
-enum Holder {
-    /// Proven: this process holds the file open. Its pidfd, the file and
-    /// the session it runs in.
-    Daemon {
-        pid: i32,
-        pidfd: OwnedFd,
-        file: OwnedFd,
-        session: Option<i32>,
-    },
-    /// Locked, the PID named lives, but nothing can prove it is the holder
-    /// (no `/proc`, or another user's process): why.
-    Unproven {
-        pid: i32,
-        pidfd: OwnedFd,
-        file: OwnedFd,
-        why: Errno,
-    },
-    /// Locked, but not by the process the file names.
-    Foreign {
-        named: Option<i32>,
-        holder: Option<i32>,
-    },
-    /// Not locked: the daemon is gone, the file stayed (the PID it names).
-    Stale(Option<i32>),
-    /// No PID file.
-    Missing,
-    /// The file must not be used or cannot be read.
-    Unknown(Unknown),
-}
-
-/// Why a PID file cannot be used.
-enum Unknown {
-    SymbolicLink,
-    CannotRead(Errno),
-    Untrusted(Error),
-    CannotLock(Errno),
-}
-
-impl Unknown {
-    fn write(&self, line: &mut Line, path: &CStr) {
-        match self {
-            Unknown::SymbolicLink => line.c(path).text(b": is a symbolic link"),
-            Unknown::CannotRead(errno) => {
-                line.text(b"cannot read ").c(path).text(b": ").errno(*errno)
-            }
-            Unknown::Untrusted(error) => line.c(path).text(b": ").error(error),
-            Unknown::CannotLock(errno) => {
-                line.text(b"cannot lock ").c(path).text(b": ").errno(*errno)
-            }
-        };
-    }
-}
-
-fn inspect(path: &CStr) -> Holder {
-    // O_NONBLOCK: a FIFO planted here must not hang the open; it is
-    // refused right after as not a regular file.
-    let flags =
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let file = match rustix::fs::open(path, flags, Mode::empty()) {
-        Ok(file) => file,
-        Err(Errno::NOENT) => return Holder::Missing,
-        Err(Errno::LOOP) => return Holder::Unknown(Unknown::SymbolicLink),
-        Err(errno) => return Holder::Unknown(Unknown::CannotRead(errno)),
-    };
-    if let Err(error) = daemonic::proof::check_pid_file(path, file.as_fd()) {
-        return Holder::Unknown(Unknown::Untrusted(error));
-    }
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => return Holder::Stale(read_pid(&file, false)),
-        Err(Errno::WOULDBLOCK) => {}
-        Err(errno) => return Holder::Unknown(Unknown::CannotLock(errno)),
-    }
-    let foreign = |named: Option<i32>| Holder::Foreign {
-        named,
-        holder: holder(&file, named),
-    };
-    let Some(pid) = read_pid(&file, true) else {
-        return foreign(None);
-    };
-    // Never PID 1 or this process, whatever the file says.
-    if pid == 1 || pid == own_pid() {
-        return foreign(Some(pid));
-    }
-    // The pidfd first: from here on the PID cannot be reused under us.
-    let Ok(pidfd) = pidfd_open(pid) else {
-        return foreign(Some(pid));
-    };
-    let named = Pid::from_raw(pid).unwrap_or(Pid::INIT);
-    match daemonic::proof::holds(named, file.as_fd()) {
-        Ok(true) => Holder::Daemon {
-            pid,
-            session: session_of(pid),
-            pidfd,
-            file,
-        },
-        Ok(false) => foreign(Some(pid)),
-        Err(_) if exited(&pidfd, Duration::ZERO) => foreign(Some(pid)),
-        Err(why) => Holder::Unproven {
-            pid,
-            pidfd,
-            file,
-            why,
-        },
-    }
-}
-
-/// The process holding `file` open, other than `skip`, if one is seen.
-fn holder(file: &OwnedFd, skip: Option<i32>) -> Option<i32> {
-    daemonic::proof::find_holder(file.as_fd(), skip.and_then(Pid::from_raw))
-        .ok()
-        .flatten()
-        .map(Pid::as_raw_pid)
-}
-
-fn own_pid() -> i32 {
-    rustix::process::getpid().as_raw_pid()
-}
-
-/// The PID in the file (digits and a newline, as daemons write it). With
-/// `wait`, a daemon between its lock and its write gets 200 ms to write.
-fn read_pid(file: &OwnedFd, wait: bool) -> Option<i32> {
-    let rounds = if wait { 50 } else { 1 };
-    for _ in 0..rounds {
-        let mut buf = [0u8; 16];
-        if let Ok(len) = rustix::io::pread(file, &mut buf, 0) {
-            let text = &buf[..len];
-            let digits = text.strip_suffix(b"\n").unwrap_or(text);
-            if let Some(pid) = sys::parse_pid(digits).filter(|&pid| pid > 0) {
-                return Some(pid);
-            }
-        }
-        sys::sleep(Duration::from_millis(4));
-    }
-    None
-}
+use crate::pinned::Pinned;
+use crate::procfs::each_pid;
+use crate::schedule::{Action, Schedule};
+use crate::{exit, signame, sys};
 
 /// `--status`, with LSB's exit statuses.
 #[inline(never)]
 pub fn status(path: &CStr, trust: bool) -> i32 {
     let mut line = Line::daemonic();
     match inspect(path) {
-        Holder::Daemon { pid, .. } => {
-            line.text(b"running as PID ").num(pid.into()).print();
+        Holder::Daemon { pinned, .. } => {
+            line.text(b"running as PID ")
+                .num(pinned.pid().into())
+                .print();
             exit::STATUS_RUNNING
         }
-        Holder::Unproven { pid, .. } if trust => {
+        Holder::Unproven { pinned, .. } if trust => {
             line.text(b"running as PID ")
-                .num(pid.into())
+                .num(pinned.pid().into())
                 .text(b" (as the locked PID file says; not verified)")
                 .print();
             exit::STATUS_RUNNING
         }
-        Holder::Unproven { pid, why, .. } => {
-            unproven(&mut line, pid, why).eprint();
+        Holder::Unproven { pinned, why, .. } => {
+            unproven(&mut line, pinned.pid(), why).eprint();
+            exit::STATUS_UNKNOWN
+        }
+        Holder::Survivors {
+            named, survivor, ..
+        } => {
+            survivors(&mut line, named, survivor)
+                .text(b"; --stop stops it")
+                .eprint();
             exit::STATUS_UNKNOWN
         }
         Holder::Foreign { named, holder } => {
@@ -224,112 +94,291 @@ fn foreign(line: &mut Line, named: Option<i32>, holder: Option<i32>) -> &mut Lin
     }
 }
 
-/// `PID 812 (sleep)`, or `another process`.
-fn by(line: &mut Line, holder: Option<i32>) -> &mut Line {
-    match holder {
-        Some(pid) => {
-            let mut path = [0u8; 32];
-            let mut name = [0u8; 64];
-            let comm = proc_file(pid, b"/comm", &mut path)
-                .and_then(|path| read_small(path, &mut name))
-                .map_or(&b"?"[..], |text| text.strip_suffix(b"\n").unwrap_or(text));
-            line.text(b"PID ")
-                .num(pid.into())
-                .text(b" (")
-                .text(comm)
-                .text(b")")
-        }
-        None => line.text(b"another process"),
-    }
+fn survivors(line: &mut Line, named: Option<i32>, survivor: i32) -> &mut Line {
+    match named {
+        Some(pid) => line.text(b"PID ").num(pid.into()),
+        None => line.text(b"the daemon"),
+    };
+    line.text(b" which the PID file names is gone, but ");
+    by(line, Some(survivor)).text(b" still holds its lock: it outlived the daemon (a program that lost its parent-death signal)")
 }
 
-/// `--stop`: signal the proven daemon, wait until it is gone and its lock
-/// released; after `timeout`, SIGKILL what is left of its session, then it.
-#[inline(never)]
-pub fn stop(path: &CStr, signal: i32, timeout: Duration, trust: bool) -> i32 {
+/// A proven daemon to act on, or why there is none (its exit status, once
+/// the message is printed). `verb` says what would have been done.
+fn proven(path: &CStr, trust: bool, verb: &[u8]) -> Result<Target, i32> {
     let mut line = Line::daemonic();
-    let (pid, pidfd, file, session) = match inspect(path) {
+    match inspect(path) {
         Holder::Daemon {
-            pid,
-            pidfd,
+            pinned,
             file,
             session,
-        } => (pid, pidfd, file, session),
-        Holder::Unproven {
-            pid, pidfd, why, ..
-        } if !trust => {
+        } => Ok(Target {
+            daemon: Some(pinned),
+            file,
+            session,
+        }),
+        Holder::Unproven { pinned, why, .. } if !trust => {
             // One who may not signal it hears that first: it is the answer.
-            if let Err(errno) = send(&pidfd, 0) {
-                cannot_signal(&mut line, pid, errno);
+            if let Err(errno) = pinned.send(0) {
+                cannot_signal(&mut line, pinned.pid(), errno);
             } else {
-                unproven(&mut line, pid, why);
+                unproven(&mut line, pinned.pid(), why);
             }
             line.eprint();
-            return exit::STOP_UNKNOWN;
+            Err(exit::STOP_UNKNOWN)
         }
-        Holder::Unproven {
-            pid, pidfd, file, ..
-        } => (pid, pidfd, file, session_of(pid)),
+        Holder::Unproven { pinned, file, .. } => {
+            let session = session_of(pinned.pid());
+            Ok(Target {
+                daemon: Some(pinned),
+                file,
+                session,
+            })
+        }
+        // Only a stop goes after what outlived the daemon.
+        Holder::Survivors {
+            named,
+            survivor,
+            file,
+        } if verb == b"stopping" => {
+            survivors(&mut line, named, survivor)
+                .text(b": stopping what holds it")
+                .eprint();
+            Ok(Target {
+                daemon: None,
+                file,
+                session: None,
+            })
+        }
+        Holder::Survivors {
+            named, survivor, ..
+        } => {
+            survivors(&mut line, named, survivor)
+                .text(b"; not signalling it (--stop stops it)")
+                .eprint();
+            Err(exit::STOP_UNKNOWN)
+        }
         Holder::Foreign { named, holder } => {
             foreign(&mut line, named, holder)
                 .text(b": not signalling anything")
                 .eprint();
-            return exit::STOP_UNKNOWN;
+            Err(exit::STOP_UNKNOWN)
         }
         Holder::Stale(_) | Holder::Missing => {
             line.text(b"not running").eprint();
-            return exit::STOP_NOT_RUNNING;
+            Err(exit::STOP_NOT_RUNNING)
         }
         Holder::Unknown(why) => {
-            line.text(b"cannot stop: ");
+            line.text(b"cannot act: ");
             why.write(&mut line, path);
             line.eprint();
-            return exit::STOP_UNKNOWN;
+            Err(exit::STOP_UNKNOWN)
         }
+    }
+}
+
+/// `--signal SIG` alone: send it to the proven daemon, and return once the
+/// daemon has taken it (it left the daemon's pending signals), waiting up
+/// to `timeout`. The daemon runs on: a reload.
+#[inline(never)]
+pub fn signal(path: &CStr, signal: i32, timeout: Duration, trust: bool) -> i32 {
+    let target = match proven(path, trust, b"signalling") {
+        Ok(target) => target,
+        Err(status) => return status,
     };
-    if let Err(errno) = send(&pidfd, signal) {
-        cannot_signal(&mut line, pid, errno).eprint();
+    let Some(daemon) = &target.daemon else {
+        return exit::STOP_UNKNOWN;
+    };
+    if let Err(errno) = target.send_to_daemon(daemon, signal) {
+        cannot_signal(&mut Line::daemonic(), daemon.pid(), errno).eprint();
         return exit::STOP_UNKNOWN;
     }
     let deadline = sys::now() + timeout;
-    let gone = exited(&pidfd, timeout);
-    if gone && released_by(&file, deadline) {
-        remove_if_stale(path, &file);
-        return exit::STOP_DONE;
+    loop {
+        // Gone: it took the signal (and ended on it, or for its own reasons).
+        if daemon.exited(Duration::ZERO) {
+            return exit::STOP_DONE;
+        }
+        match daemon.pending(signal) {
+            Some(true) if sys::now() < deadline => sys::sleep(Duration::from_millis(2)),
+            Some(true) => {
+                let mut line = Line::daemonic();
+                line.text(b"PID ")
+                    .num(daemon.pid().into())
+                    .text(b" has not taken SIG");
+                signal_name(&mut line, signal)
+                    .text(b" within ")
+                    .secs(timeout)
+                    .text(b" s (it blocks the signal, or is stopped)")
+                    .eprint();
+                return exit::STOP_UNKNOWN;
+            }
+            // Taken; or nothing can tell (no /proc): sent is all we know.
+            _ => return exit::STOP_DONE,
+        }
     }
-    line.text(b"PID ").num(pid.into());
-    if gone {
-        line.text(b" is gone, but its children still hold ").c(path);
-    } else {
-        line.text(b" still running after ")
-            .secs(timeout)
-            .text(b" s");
+}
+
+/// `--stop`: signal the proven daemon by the schedule, until it is gone
+/// and its lock released.
+#[inline(never)]
+pub fn stop(path: &CStr, schedule: Schedule, trust: bool) -> i32 {
+    let target = match proven(path, trust, b"stopping") {
+        Ok(target) => target,
+        Err(status) => return status,
+    };
+    let started = sys::now();
+    let mut sent = 0;
+    let mut at = 0;
+    while let Some(&action) = schedule.actions.get(at) {
+        at += 1;
+        match action {
+            Action::Signal(signal) => {
+                if sent > 0 {
+                    target.escalating(started, signal);
+                }
+                if let Err(errno) = target.signal(signal) {
+                    if sent == 0 {
+                        let pid = target.daemon.as_ref().map_or(0, Pinned::pid);
+                        cannot_signal(&mut Line::daemonic(), pid, errno).eprint();
+                        return exit::STOP_UNKNOWN;
+                    }
+                }
+                sent += 1;
+            }
+            Action::Wait(grace) => {
+                if target.gone_by(sys::now() + grace) {
+                    remove_if_stale(path, &target.file);
+                    return exit::STOP_DONE;
+                }
+            }
+            Action::Repeat(to) => at = to,
+        }
     }
-    line.text(b": sending SIGKILL").eprint();
-    // What the daemon started first (a supervisor then sees its program
-    // end and removes its files itself), then the daemon.
-    let others = session.map_or(0, |session| kill_session(session, pid));
-    if !gone && (others == 0 || !exited(&pidfd, Duration::from_secs(1))) {
-        let _ = send(&pidfd, libc::SIGKILL);
+    target.still_there(started);
+    exit::STOP_STILL_RUNNING
+}
+
+/// What a stop acts on: the daemon (gone already when only survivors hold
+/// its lock), its PID file and its session.
+struct Target {
+    daemon: Option<Pinned>,
+    file: OwnedFd,
+    session: Option<i32>,
+}
+
+impl Target {
+    /// Sends `signal` (and SIGCONT) to what is left: the daemon while it
+    /// lives; after it, whatever still holds its lock. SIGKILL goes first
+    /// to the rest of the daemon's session (what it started: a supervisor
+    /// then sees its program end and removes its files itself), then, a
+    /// second later if it is still there, to the daemon.
+    fn signal(&self, signal: i32) -> Result<(), Errno> {
+        let alive = self.daemon.as_ref().filter(|d| !d.exited(Duration::ZERO));
+        let others = match (signal, self.session, &self.daemon) {
+            (libc::SIGKILL, Some(session), Some(daemon)) => kill_session(session, daemon.pid()),
+            _ => 0,
+        };
+        match alive {
+            Some(daemon) if others > 0 && daemon.exited(Duration::from_secs(1)) => Ok(()),
+            Some(daemon) => self.send_to_daemon(daemon, signal),
+            None => {
+                self.signal_survivors(signal);
+                Ok(())
+            }
+        }
     }
-    let mut line = Line::daemonic();
-    if !exited(&pidfd, Duration::from_secs(5)) {
-        line.text(b"PID ")
-            .num(pid.into())
-            .text(b" survived SIGKILL")
-            .eprint();
-        return exit::STOP_UNKNOWN;
+
+    /// Sends `signal` to the daemon, and SIGCONT after a stop signal. With
+    /// a pin through `/proc`, only if the daemon still holds its PID file
+    /// right before.
+    fn send_to_daemon(&self, daemon: &Pinned, signal: i32) -> Result<(), Errno> {
+        if !daemon.by_pidfd() {
+            let pid = daemonic::Pid::from_raw(daemon.pid()).ok_or(Errno::SRCH)?;
+            if daemonic::proof::holds(pid, daemonic::fd::AsFd::as_fd(&self.file)) == Ok(false) {
+                return Err(Errno::SRCH);
+            }
+        }
+        daemon.send_and_continue(signal)
     }
-    if !released_by(&file, sys::now() + Duration::from_secs(5)) {
-        line.text(b"PID ").num(pid.into()).text(b" is gone, but ");
-        by(&mut line, holder(&file, None))
-            .text(b" still holds ")
-            .c(path)
-            .eprint();
-        return exit::STOP_UNKNOWN;
+
+    /// Sends `signal` (and SIGCONT) to every process that holds the
+    /// daemon's lock, each pinned and seen holding it after the pin.
+    fn signal_survivors(&self, signal: i32) {
+        let skip = self.daemon.as_ref().map(Pinned::pid);
+        each_survivor(&self.file, skip, |pid| {
+            if let Ok(pinned) = Pinned::new(pid) {
+                let raw = daemonic::Pid::from_raw(pid);
+                let still = raw.is_some_and(|raw| {
+                    matches!(
+                        daemonic::proof::held_lock(raw, daemonic::fd::AsFd::as_fd(&self.file)),
+                        Ok(Some(_))
+                    )
+                });
+                if still {
+                    let _ = pinned.send_and_continue(signal);
+                }
+            }
+            true
+        });
     }
-    remove_if_stale(path, &file);
-    exit::STOP_DONE
+
+    /// Whether the daemon is gone and its lock released by `deadline`.
+    fn gone_by(&self, deadline: Duration) -> bool {
+        let left = deadline.saturating_sub(sys::now());
+        self.daemon
+            .as_ref()
+            .is_none_or(|daemon| daemon.exited(left))
+            && released_by(&self.file, deadline)
+    }
+
+    /// `PID 7 still running after 10 s: sending SIGKILL`.
+    fn escalating(&self, started: Duration, signal: i32) {
+        let mut line = Line::daemonic();
+        self.where_it_is(&mut line, started);
+        line.text(b": sending SIG");
+        signal_name(&mut line, signal).eprint();
+    }
+
+    /// The schedule is over and something is still there.
+    fn still_there(&self, started: Duration) {
+        let mut line = Line::daemonic();
+        self.where_it_is(&mut line, started);
+        line.text(b"; the stop schedule is over").eprint();
+    }
+
+    fn where_it_is(&self, line: &mut Line, started: Duration) {
+        let elapsed = sys::now().saturating_sub(started);
+        match &self.daemon {
+            Some(daemon) if !daemon.exited(Duration::ZERO) => {
+                line.text(b"PID ")
+                    .num(daemon.pid().into())
+                    .text(b" still running after ")
+                    .secs(elapsed)
+                    .text(b" s");
+            }
+            daemon => {
+                if let Some(daemon) = daemon {
+                    line.text(b"PID ")
+                        .num(daemon.pid().into())
+                        .text(b" is gone, but ");
+                }
+                let skip = daemon.as_ref().map(Pinned::pid);
+                by(line, holder(&self.file, skip))
+                    .text(b" still holds the PID file after ")
+                    .secs(elapsed)
+                    .text(b" s");
+            }
+        }
+    }
+}
+
+/// `TERM` for SIGTERM, or the number.
+fn signal_name(line: &mut Line, signal: i32) -> &mut Line {
+    match signame::name(signal) {
+        Some(name) => line.text(name),
+        None => line.num(signal.into()),
+    }
 }
 
 fn cannot_signal(line: &mut Line, pid: i32, errno: Errno) -> &mut Line {
@@ -337,43 +386,6 @@ fn cannot_signal(line: &mut Line, pid: i32, errno: Errno) -> &mut Line {
         .num(pid.into())
         .text(b": ")
         .errno(errno)
-}
-
-/// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html).
-fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-    let pid = Pid::from_raw(pid).ok_or(Errno::SRCH)?;
-    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-}
-
-/// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html),
-/// with any signal number (0 checks permission only).
-fn send(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
-    // SAFETY: a pidfd we own, a signal number, no siginfo, no flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal,
-            core::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    sys::check(rc as libc::c_long).map(drop)
-}
-
-/// Whether the process behind `pidfd` has exited, waiting up to `timeout`:
-/// a pidfd turns readable the moment it does, so this returns then, not
-/// at the next poll of a loop.
-fn exited(pidfd: &OwnedFd, timeout: Duration) -> bool {
-    let deadline = sys::now() + timeout;
-    loop {
-        if sys::readable([pidfd.as_raw_fd()], sys::millis_until(deadline))[0] {
-            return true;
-        }
-        if sys::now() >= deadline {
-            return false;
-        }
-    }
 }
 
 /// Waits until the lock on `file` can be had, up to `deadline`.
@@ -389,51 +401,30 @@ fn released_by(file: &OwnedFd, deadline: Duration) -> bool {
     }
 }
 
-/// The session a process runs in, from `/proc/PID/stat`.
-fn session_of(pid: i32) -> Option<i32> {
-    let mut buf = [0u8; 512];
-    sys::parse_pid(field(stat_fields(pid, &mut buf)?, 3)?)
-}
-
 /// SIGKILLs every process of the daemon's session but the daemon: what it
 /// started. Only a session of the daemon's own: one whose leader was the
 /// daemon's first child (gone) or is the daemon, never this process's.
-/// Each process is pinned with a pidfd before its session is checked, so a
-/// reused PID is never signalled. How many were signalled.
+/// Each process is pinned before its session is checked, so a reused PID
+/// is never signalled. How many were signalled.
 fn kill_session(session: i32, daemon: i32) -> usize {
     let mut path = [0u8; 32];
-    let leader_gone =
-        proc_file(session, b"", &mut path).is_none_or(|path| rustix::fs::stat(path).is_err());
+    let leader_gone = crate::procfs::proc_file(session, b"", &mut path)
+        .is_none_or(|path| rustix::fs::stat(path).is_err());
     if session_of(own_pid()) == Some(session) || !(session == daemon || leader_gone) {
         return 0;
     }
-    let Ok(proc) = rustix::fs::open(
-        c"/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return 0;
-    };
-    let mut dir_buf = [MaybeUninit::<u8>::uninit(); 4096];
-    let mut entries = RawDir::new(&proc, &mut dir_buf);
     let mut signalled = 0;
-    while let Some(entry) = entries.next() {
-        let Some(pid) = entry
-            .ok()
-            .and_then(|e| sys::parse_pid(e.file_name().to_bytes()))
-        else {
-            continue;
-        };
+    each_pid(|pid| {
         if pid == daemon || pid <= 1 || pid == own_pid() {
-            continue;
+            return true;
         }
-        let Ok(pidfd) = pidfd_open(pid) else {
-            continue;
-        };
-        if session_of(pid) == Some(session) && send(&pidfd, libc::SIGKILL).is_ok() {
-            signalled += 1;
+        if let Ok(pinned) = Pinned::new(pid) {
+            if session_of(pid) == Some(session) && pinned.send(libc::SIGKILL).is_ok() {
+                signalled += 1;
+            }
         }
-    }
+        true
+    });
     signalled
 }
 
@@ -449,18 +440,5 @@ fn remove_if_stale(path: &CStr, file: &OwnedFd) {
     };
     if held.st_ino == now.st_ino && held.st_dev == now.st_dev {
         let _ = rustix::fs::unlink(path);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_from_stat() {
-        let mut stat = [0u8; 512];
-        let own = rustix::process::getpid().as_raw_pid();
-        let fields = stat_fields(own, &mut stat).expect("/proc/self/stat");
-        assert_eq!(session_of(own), sys::parse_pid(field(fields, 3).unwrap()));
     }
 }

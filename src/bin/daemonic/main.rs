@@ -26,14 +26,19 @@ mod control;
 mod etc;
 mod help;
 mod ids;
+mod inspect;
 mod out;
+mod pinned;
 mod procfs;
 mod program;
 mod pump;
+mod schedule;
+mod signame;
 mod start;
 mod supervise;
 mod sys;
 mod tree;
+mod values;
 
 use core::ffi::{CStr, c_char, c_int};
 
@@ -82,9 +87,12 @@ mod exit {
     pub const STATUS_DEAD_PID_FILE: i32 = 1;
     pub const STATUS_NOT_RUNNING: i32 = 3;
     pub const STATUS_UNKNOWN: i32 = 4;
-    // --stop.
+    // --stop and --signal.
     pub const STOP_DONE: i32 = 0;
     pub const STOP_NOT_RUNNING: i32 = 1;
+    /// The schedule is over and the daemon (or what holds its PID file)
+    /// is still there, as start-stop-daemon's `--retry` has it.
+    pub const STOP_STILL_RUNNING: i32 = 2;
     pub const STOP_UNKNOWN: i32 = 4;
 }
 
@@ -145,10 +153,15 @@ fn run(args: &'static [&'static CStr]) -> i32 {
         Some(Command::Status { pid_file, trust }) => control::status(pid_file, trust),
         Some(Command::Stop {
             pid_file,
+            schedule,
+            trust,
+        }) => control::stop(pid_file, schedule, trust),
+        Some(Command::Signal {
+            pid_file,
             signal,
             timeout,
             trust,
-        }) => control::stop(pid_file, signal, timeout, trust),
+        }) => control::signal(pid_file, signal, timeout, trust),
         Some(Command::Start) => start::run(&mut start),
     }
 }

@@ -4,8 +4,12 @@
 
 use core::ffi::CStr;
 
+use core::mem::MaybeUninit;
+
 use daemonic::decimal::Decimal;
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, RawDir};
+
+use crate::sys;
 
 /// `/proc/PID` followed by `file` (`/stat`), as a C string in `buf`.
 pub fn proc_file<'b>(pid: i32, file: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b CStr> {
@@ -50,6 +54,30 @@ pub fn field(fields: &[u8], index: usize) -> Option<&[u8]> {
         .nth(index)
 }
 
+/// Calls `visit` with each PID in `/proc` until it returns `false`; `None`
+/// when `/proc` cannot be read.
+pub fn each_pid(mut visit: impl FnMut(i32) -> bool) -> Option<()> {
+    let proc = rustix::fs::open(
+        c"/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut dir_buf = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut entries = RawDir::new(&proc, &mut dir_buf);
+    while let Some(entry) = entries.next() {
+        let pid = entry
+            .ok()
+            .and_then(|e| sys::parse_pid(e.file_name().to_bytes()));
+        if let Some(pid) = pid {
+            if !visit(pid) {
+                break;
+            }
+        }
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +100,11 @@ mod tests {
         let own = rustix::process::getpid().as_raw_pid();
         let fields = stat_fields(own, &mut stat).expect("/proc/self/stat");
         assert_eq!(field(fields, 0).map(<[u8]>::len), Some(1));
+        let mut seen_self = false;
+        each_pid(|pid| {
+            seen_self |= pid == own;
+            true
+        });
+        assert!(seen_self);
     }
 }

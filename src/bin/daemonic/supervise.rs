@@ -27,11 +27,6 @@ use daemonic::decimal::Decimal;
 const RESTART_CAP: Duration = Duration::from_secs(60);
 /// A program that ran this long before it failed starts the delays over.
 const STABLE_RUN: Duration = Duration::from_secs(10);
-/// At most this many starts within [`START_LIMIT_INTERVAL`]; one more and
-/// the supervisor gives up (systemd's `StartLimitBurst=` and
-/// `StartLimitIntervalSec=` defaults).
-const START_LIMIT_BURST: usize = 5;
-const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
 /// The signals the supervisor does not forward: SIGCHLD (its own), the
 /// synchronous ones (a fault of the supervisor itself, which must end it),
 /// the terminal stops (as tini leaves them), and the two that cannot be
@@ -65,12 +60,24 @@ struct Program {
     readiness: Channel,
     wait: Duration,
     restart: Option<Duration>,
+    /// The longest restart delay.
+    restart_cap: Duration,
+    /// At most this many starts within this long (`--start-limit`; 0:
+    /// never give up).
+    start_limit: (u32, Duration),
+    /// What a stop request sends the program's tree (`--stop-signal`).
+    stop_signal: i32,
     /// How long a stopping program (and what it started) gets before
     /// SIGKILL.
     grace: Duration,
     /// The supervisor's PID, which the program checks after asking for its
     /// parent-death signal.
     supervisor: core::cell::Cell<i32>,
+    /// The fd holding the PID file's lock (-1: none), which the program
+    /// inherits: should it outlive the supervisor (a set-uid program loses
+    /// its parent-death signal at exec), the lock stays held, a second
+    /// start fails, and `--stop` finds it (see inspect.rs).
+    lock: core::cell::Cell<RawFd>,
     /// `--rotate`, `--timestamps`, `--syslog`: the pipes the program's
     /// output goes into (one, or with `--syslog-stderr` one per stream).
     outputs: [Option<OutputPipe>; 2],
@@ -176,8 +183,12 @@ impl Program {
             readiness,
             wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
             restart: start.restart,
+            restart_cap: start.restart_cap.unwrap_or(RESTART_CAP),
+            start_limit: start.start_limit,
+            stop_signal: start.stop_signal,
             grace: start.stop_timeout,
             supervisor: core::cell::Cell::new(0),
+            lock: core::cell::Cell::new(-1),
             outputs: [None, None],
         };
         let outputs = match output_pipes(start) {
@@ -288,6 +299,9 @@ fn absolute(path: &'static CStr) -> Result<&'static CStr, Errno> {
 /// The supervisor's life, in the daemon. Never returns.
 fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     program.supervisor.set(daemon.pid().as_raw_pid());
+    if let Some(lock) = daemon.pid_file_lock() {
+        program.lock.set(lock.as_raw_fd());
+    }
     // What the program backgrounds stays ours to reap and to stop. Where
     // the system refuses (Linux before 3.4, qemu-user), the supervisor still
     // stops the program's process group, and says what it cannot do.
@@ -411,6 +425,10 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
         // The supervisor keeps SIGPIPE ignored; the program gets the default.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if program.lock.get() >= 0 {
+            // In this child only: the supervisor's own fd stays close-on-exec.
+            libc::fcntl(program.lock.get(), libc::F_SETFD, 0);
+        }
         for output in program.outputs.iter().flatten() {
             let write = output.write.as_raw_fd();
             if output.stdout {
@@ -575,8 +593,8 @@ struct Loop<'p> {
     /// When a stopping program's tree gets SIGKILL.
     kill_at: Option<Duration>,
     last_status: i32,
-    /// When the latest starts were, for the start limit.
-    starts: [Option<Duration>; START_LIMIT_BURST],
+    /// The start limit's window: when it began, how many starts since.
+    window: (Duration, u32),
 }
 
 impl<'p> Loop<'p> {
@@ -597,7 +615,7 @@ impl<'p> Loop<'p> {
             restart_at: None,
             kill_at: None,
             last_status: 0,
-            starts: [None; START_LIMIT_BURST],
+            window: (Duration::ZERO, 0),
         }
         .started_now()
     }
@@ -608,16 +626,16 @@ impl<'p> Loop<'p> {
         self
     }
 
+    /// Counts a start in the start limit's window, which begins at the
+    /// first start after the last window ran out (systemd's rate limit).
     fn record_start(&mut self) {
-        self.starts.rotate_right(1);
-        self.starts[0] = Some(sys::now());
+        self.window = next_window(self.window, self.program.start_limit.1, sys::now());
     }
 
-    /// Whether [`START_LIMIT_BURST`] starts already fell within the last
-    /// [`START_LIMIT_INTERVAL`]: one more would exceed the limit.
+    /// Whether the window already holds as many starts as the limit allows:
+    /// one more would exceed it. Never with a limit of 0.
     fn start_limit_hit(&self) -> bool {
-        self.starts[START_LIMIT_BURST - 1]
-            .is_some_and(|oldest| sys::now() - oldest < START_LIMIT_INTERVAL)
+        limit_hit(self.window, self.program.start_limit, sys::now())
     }
 
     /// Runs until the program ends for good; the supervisor's exit status.
@@ -677,8 +695,9 @@ impl<'p> Loop<'p> {
             }
             if let Some(child) = &self.child {
                 if stop {
-                    // The whole tree stops, SIGKILLed after the grace.
-                    tree::signal(child.pid, signal);
+                    // The whole tree stops (with the stop signal, and
+                    // SIGCONT for what is stopped), SIGKILLed after the grace.
+                    tree::stop(child.pid, self.program.stop_signal);
                     self.kill_at.get_or_insert(sys::now() + self.program.grace);
                 } else {
                     forward(child.pid, signal);
@@ -705,6 +724,9 @@ impl<'p> Loop<'p> {
         // of its tree writes while it is stopped.
         if let Some(pump) = pump.as_mut() {
             pump.drain(false);
+        }
+        if !*stop_requested && tree::others_alive(main) == Some(true) {
+            left_running(main, exit_code(status));
         }
         tree::end_rest(main, grace, &mut |pause| {
             if wait_signal(signals, pause) == Some(libc::SIGTERM) {
@@ -736,11 +758,7 @@ impl<'p> Loop<'p> {
             });
         }
         if self.start_limit_hit() {
-            say(
-                b"program ended with status ",
-                self.last_status.into(),
-                b" after 5 starts within 10 s: giving up",
-            );
+            gave_up(self.last_status, self.program.start_limit);
             return Some(self.last_status);
         }
         self.schedule_restart(ran);
@@ -755,7 +773,7 @@ impl<'p> Loop<'p> {
     /// Sets the next restart, after a run of `ran`.
     fn schedule_restart(&mut self, ran: Duration) {
         let first = self.program.restart.unwrap_or_default();
-        let (now, next) = restart_delays(self.delay, first, ran);
+        let (now, next) = restart_delays(self.delay, first, self.program.restart_cap, ran);
         self.restart_at = Some(sys::now() + now);
         self.delay = next;
     }
@@ -781,11 +799,64 @@ impl<'p> Loop<'p> {
 }
 
 /// The delay before this restart and the one after it: `current`, doubling
-/// up to [`RESTART_CAP`]; a run of [`STABLE_RUN`] or more starts over at
-/// `first`.
-fn restart_delays(current: Duration, first: Duration, ran: Duration) -> (Duration, Duration) {
+/// up to `cap` (`--restart=DELAY:MAX`, default [`RESTART_CAP`]); a run of
+/// [`STABLE_RUN`] or more starts over at `first`.
+fn restart_delays(
+    current: Duration,
+    first: Duration,
+    cap: Duration,
+    ran: Duration,
+) -> (Duration, Duration) {
     let now = if ran >= STABLE_RUN { first } else { current };
-    (now, (now * 2).min(RESTART_CAP).max(first))
+    (now, (now * 2).min(cap).max(first))
+}
+
+/// The start limit's window after a start at `now`: a new one when the
+/// last began more than `interval` ago.
+fn next_window(window: (Duration, u32), interval: Duration, now: Duration) -> (Duration, u32) {
+    let (began, count) = window;
+    if count == 0 || now.saturating_sub(began) > interval {
+        (now, 1)
+    } else {
+        (began, count.saturating_add(1))
+    }
+}
+
+/// Whether `window` already holds `limit`'s burst of starts (never for a
+/// burst of 0).
+fn limit_hit(window: (Duration, u32), limit: (u32, Duration), now: Duration) -> bool {
+    let ((began, count), (burst, interval)) = (window, limit);
+    burst > 0 && count >= burst && now.saturating_sub(began) <= interval
+}
+
+/// The program ended on its own but left processes running: most likely it
+/// put itself in the background (forked and exited), which leaves nothing
+/// to supervise. Its tree is stopped all the same (nothing is left behind);
+/// this says why, and what to run instead. Out of line, as [`say`].
+#[inline(never)]
+fn left_running(main: i32, status: i32) {
+    Line::daemonic()
+        .text(b"program (PID ")
+        .num(main.into())
+        .text(b") ended with status ")
+        .num(status.into())
+        .text(b" but left processes running: stopping them. Did it put itself in the background? --supervise wants a program that stays in the foreground (nginx -g 'daemon off;', sshd -D, ...)")
+        .eprint();
+}
+
+/// The give-up line: the limit, and the option that sets it. Out of line,
+/// as [`say`].
+#[inline(never)]
+fn gave_up(status: i32, (burst, interval): (u32, Duration)) {
+    Line::daemonic()
+        .text(b"program ended with status ")
+        .num(status.into())
+        .text(b" after ")
+        .num(burst.into())
+        .text(b" starts within ")
+        .secs(interval)
+        .text(b" s: giving up (--start-limit BURST/SECS sets the limit, 0 never gives up)")
+        .eprint();
 }
 
 /// The blocked signals the supervisor reads, as a `signalfd`.
@@ -920,16 +991,47 @@ mod tests {
         let mut delay = first;
         let mut seen = std::vec::Vec::new();
         for _ in 0..8 {
-            let (now, next) = restart_delays(delay, first, Duration::from_secs(1));
+            let (now, next) = restart_delays(delay, first, RESTART_CAP, Duration::from_secs(1));
             seen.push(now.as_secs());
             delay = next;
         }
         assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(restart_delays(delay, first, STABLE_RUN).0, first);
+        assert_eq!(
+            restart_delays(delay, first, RESTART_CAP, STABLE_RUN).0,
+            first
+        );
         // A zero delay stays zero: restart at once, as asked.
         assert_eq!(
-            restart_delays(Duration::ZERO, Duration::ZERO, Duration::ZERO),
+            restart_delays(Duration::ZERO, Duration::ZERO, RESTART_CAP, Duration::ZERO),
             (Duration::ZERO, Duration::ZERO)
         );
+        // --restart=0.5:2: doubling stops at 2 s.
+        let (half, two) = (Duration::from_millis(500), Duration::from_secs(2));
+        let mut delay = half;
+        let mut seen = std::vec::Vec::new();
+        for _ in 0..4 {
+            let (now, next) = restart_delays(delay, half, two, Duration::ZERO);
+            seen.push(now.as_millis());
+            delay = next;
+        }
+        assert_eq!(seen, [500, 1000, 2000, 2000]);
+    }
+
+    #[test]
+    fn start_limit_windows() {
+        let secs = Duration::from_secs;
+        let limit = (3, secs(10));
+        let mut window = (Duration::ZERO, 0);
+        for at in [100, 101, 102] {
+            assert!(!limit_hit(window, limit, secs(at)), "before start at {at}");
+            window = next_window(window, limit.1, secs(at));
+        }
+        // Three starts within 10 s: a fourth would exceed the limit...
+        assert!(limit_hit(window, limit, secs(103)));
+        // ...but not once the window has run out: a new one begins.
+        assert!(!limit_hit(window, limit, secs(111)));
+        assert_eq!(next_window(window, limit.1, secs(111)), (secs(111), 1));
+        // A burst of 0 never gives up.
+        assert!(!limit_hit((secs(100), 1000), (0, secs(10)), secs(100)));
     }
 }

@@ -10,12 +10,9 @@
 //! Everything here runs in the supervisor's loop: stack buffers and system
 //! calls only, nothing allocates.
 
-use core::mem::MaybeUninit;
 use core::time::Duration;
 
-use rustix::fs::{Mode, OFlags, RawDir};
-
-use crate::procfs::{field, read_small, stat_fields};
+use crate::procfs::{each_pid, field, read_small, stat_fields};
 use crate::sys;
 
 /// At most this many children are listed at once; more are handled on the
@@ -58,6 +55,16 @@ pub fn signal(group: i32, signal: i32) {
             // SAFETY: an unreaped child of ours: its PID cannot be reused.
             unsafe { libc::kill(child, signal) };
         }
+    }
+}
+
+/// Sends a stop signal to the program's tree (as [`signal`]), then SIGCONT,
+/// so that a stopped process (SIGSTOP, a debugger) acts on it now, as
+/// runit's `sv down` and s6's `s6-svc -d` do. SIGKILL needs none.
+pub fn stop(group: i32, stop_signal: i32) {
+    signal(group, stop_signal);
+    if stop_signal != libc::SIGKILL && stop_signal != libc::SIGCONT {
+        signal(group, libc::SIGCONT);
     }
 }
 
@@ -159,7 +166,7 @@ pub fn end_rest(main: i32, grace: Duration, on_wait: &mut dyn FnMut(Duration)) {
     if others_alive(main) == Some(false) {
         return;
     }
-    signal(main, libc::SIGTERM);
+    stop(main, libc::SIGTERM);
     let alone = wait_until_alone(main, sys::now() + grace, None, on_wait);
     if !alone {
         // Again each round: a process whose parent just died is re-parented
@@ -233,32 +240,17 @@ fn children(pids: &mut [i32; MAX_CHILDREN]) -> &[i32] {
 /// Whether a live (not zombie) process other than `except` is in `group`,
 /// by a walk of `/proc/*/stat`.
 fn group_has_live_member(group: i32, except: i32) -> Option<bool> {
-    let proc = rustix::fs::open(
-        c"/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let mut dir_buf = [MaybeUninit::<u8>::uninit(); 4096];
-    let mut entries = RawDir::new(&proc, &mut dir_buf);
-    while let Some(entry) = entries.next() {
-        let Some(pid) = entry
-            .ok()
-            .and_then(|e| sys::parse_pid(e.file_name().to_bytes()))
-        else {
-            continue;
-        };
+    let mut found = false;
+    each_pid(|pid| {
         if pid == except {
-            continue;
+            return true;
         }
         let mut stat = [0u8; 512];
-        let Some(fields) = stat_fields(pid, &mut stat) else {
-            continue;
-        };
-        let live = field(fields, 0).is_some_and(|state| state != b"Z");
-        if live && field(fields, 2).and_then(sys::parse_pid) == Some(group) {
-            return Some(true);
+        if let Some(fields) = stat_fields(pid, &mut stat) {
+            let live = field(fields, 0).is_some_and(|state| state != b"Z");
+            found = live && field(fields, 2).and_then(sys::parse_pid) == Some(group);
         }
-    }
-    Some(false)
+        !found
+    })?;
+    Some(found)
 }
