@@ -12,7 +12,10 @@
 //! `/proc/PID/fdinfo` shows a `flock` lock only on fds of the description
 //! it was taken on, which only the daemon's descendants inherit. A process
 //! that took the lock itself (a probe, or someone else's process that
-//! opened the file) names itself as its taker and is never taken for one.
+//! opened the file) names itself as its taker and is never taken for one;
+//! nor is anything while the lock's taker lives (`flock FILE command`
+//! hands its lock to `command`): the daemonic that started a daemon exits
+//! once it has started it.
 
 use core::ffi::CStr;
 use core::time::Duration;
@@ -175,10 +178,20 @@ pub fn each_survivor(file: &OwnedFd, skip: Option<i32>, mut visit: impl FnMut(i3
             return true;
         };
         match daemonic::proof::held_lock(raw, file.as_fd()) {
-            Ok(Some(lock)) if lock.taken_by != Some(raw) => visit(pid),
+            Ok(Some(lock)) if lock.taken_by != Some(raw) && gone(lock.taken_by) => visit(pid),
             _ => true,
         }
     });
+}
+
+/// Whether the lock's taker has exited (a zombie counts) or cannot be seen
+/// from here (another PID namespace's). A reused number looks alive: then
+/// nothing is taken for a survivor, the safe side.
+fn gone(taker: Option<Pid>) -> bool {
+    taker.is_none_or(|taker| {
+        Pinned::new(taker.as_raw_pid())
+            .map_or_else(|errno| errno == Errno::SRCH, |p| p.exited(Duration::ZERO))
+    })
 }
 
 /// The process holding `file` open, other than `skip`, if one is seen.

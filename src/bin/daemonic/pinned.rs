@@ -230,7 +230,7 @@ fn pidfd_send(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
 /// [`kill(2)`](https://man7.org/linux/man-pages/man2/kill.2.html).
 fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
     // SAFETY: kill takes plain integers.
-    sys::check(unsafe { libc::kill(pid, signal) }.into()).map(drop)
+    sys::check(unsafe { libc::kill(pid, signal) } as libc::c_long).map(drop)
 }
 
 /// A hexadecimal mask, as `/proc/PID/status` writes them.

@@ -7,6 +7,7 @@ use daemonic::{Detach, Errno, Error, Plan, ProgramReadiness, Started, Stdio, Ste
 
 use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::{self, Ids};
+use crate::inspect::{Holder, inspect};
 use crate::out::Line;
 use crate::program::{self, Notify, Unfit};
 use crate::{exit, supervise, sys};
@@ -158,6 +159,21 @@ pub fn refused(error: &Error, plan: &Plan<'_>, start: &Start) -> i32 {
             doing(&mut message, *step, start);
             message.text(b"; it was stopped").eprint();
             exit::NOT_READY
+        }
+        Error::LockedByOther { .. } => {
+            let mut message = Line::daemonic();
+            message.error(error);
+            if let (Some(path), Holder::Survivors { .. }) = (
+                start.pid_file,
+                start.pid_file.map_or(Holder::Missing, inspect),
+            ) {
+                message
+                    .text(b"; it outlived the daemon that held the PID file (daemonic --stop -p ")
+                    .c(path)
+                    .text(b" stops it)");
+            }
+            message.eprint();
+            status_of(error)
         }
         error => report(error),
     }
