@@ -100,7 +100,7 @@ fn survivors(line: &mut Line, named: Option<i32>, survivor: i32) -> &mut Line {
         None => line.text(b"the daemon"),
     };
     line.text(b" which the PID file names is gone, but ");
-    by(line, Some(survivor)).text(b" still holds its lock: it outlived the daemon (a program that lost its parent-death signal)")
+    by(line, Some(survivor)).text(b" still holds its lock: it outlived the daemon")
 }
 
 /// A proven daemon to act on, or why there is none (its exit status, once
