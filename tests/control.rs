@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use common::{Started, TempDir, stderr, stdout};
 
 fn main() {
+    // A helper runs where /proc may be missing: it needs no public copy.
+    if std::env::var_os(common::HELPER_ENV).is_some() {
+        return common::main(helpers, tests());
+    }
     let exe = std::env::current_exe().unwrap();
     common::main_with_public_copies(helpers, tests(), &[&exe]);
 }
@@ -42,6 +46,10 @@ fn tests() -> Vec<common::Test> {
         ),
         ("control_under_seccomp", control_under_seccomp),
         ("start_under_seccomp", start_under_seccomp),
+        (
+            "nothing_pins_without_pidfds_or_proc",
+            nothing_pins_without_pidfds_or_proc,
+        ),
         (
             "program_that_backgrounds_itself",
             program_that_backgrounds_itself,
@@ -565,6 +573,58 @@ fn start_under_seccomp() {
     assert!(!fds.contains(&9), "fd 9 inherited: {fds:?}");
     // 0, 1, 2 and the PID file's lock, nothing else.
     assert_eq!(fds.len(), 4, "{fds:?}");
+    common::kill(daemon.pid, libc::SIGTERM);
+    assert_eq!(daemon.wait(), 0);
+}
+
+/// Pidfds refused and no `/proc` (a board's container): nothing can pin the
+/// PID, so nothing is signalled, and the message says which way failed.
+fn nothing_pins_without_pidfds_or_proc() {
+    // SAFETY: geteuid has no preconditions.
+    if !seccomp_here("nothing_pins_without_pidfds_or_proc") || unsafe { libc::geteuid() } != 0 {
+        println!("nothing_pins_without_pidfds_or_proc: skipped: needs root and a filter");
+        return;
+    }
+    let dir = TempDir::new("nopin");
+    let pid_file = dir.join("d.pid");
+    let (mut daemon, log) = trapping(&dir, &pid_file, &[]);
+    let script = r#"
+        umount -l /proc || exit 11
+        "$0" "$@"; echo "status=$?"
+        "$0" "$@" --stop; echo "stop=$?"
+    "#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            env!("CARGO_BIN_EXE_daemonic"),
+            "--status",
+            "-p",
+            arg(&pid_file),
+        ])
+        .env(common::HELPER_ENV, "seccomp-exec")
+        .stdin(Stdio::null());
+    let output = common::run(&mut command);
+    if output.status.code() == Some(11) {
+        println!("nothing_pins_without_pidfds_or_proc: skipped: /proc cannot be unmounted here");
+        return;
+    }
+    let text = stdout(&output);
+    assert!(
+        text.contains("status=4") && text.contains("stop=4"),
+        "{text}{}",
+        stderr(&output)
+    );
+    let expected = format!("cannot pin PID {} named by", daemon.pid);
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("pidfd_open refused"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(running(daemon.pid));
+    assert_eq!(log_of(&log), "", "signalled");
     common::kill(daemon.pid, libc::SIGTERM);
     assert_eq!(daemon.wait(), 0);
 }

@@ -71,6 +71,9 @@ pub enum Unknown {
     CannotRead(Errno),
     Untrusted(Error),
     CannotLock(Errno),
+    /// Neither a pidfd nor `/proc/PID` could pin this PID: nothing may be
+    /// signalled safely.
+    CannotPin(i32, Errno),
 }
 
 impl Unknown {
@@ -84,6 +87,15 @@ impl Unknown {
             Unknown::CannotLock(errno) => {
                 line.text(b"cannot lock ").c(path).text(b": ").errno(*errno)
             }
+            Unknown::CannotPin(pid, errno) => line
+                .text(b"cannot pin PID ")
+                .num((*pid).into())
+                .text(b" named by ")
+                .c(path)
+                .text(b": pidfd_open refused (")
+                .errno(*errno)
+                .text(b"; a seccomp profile?) and no /proc/")
+                .num((*pid).into()),
         };
     }
 }
@@ -118,7 +130,7 @@ pub fn inspect(path: &CStr) -> Holder {
     let pinned = match Pinned::new(pid) {
         Ok(pinned) => pinned,
         Err(Errno::SRCH) => return after_the_daemon(file, Some(pid)),
-        Err(_) => return foreign(&file, Some(pid)),
+        Err(errno) => return Holder::Unknown(Unknown::CannotPin(pid, errno)),
     };
     let named = Pid::from_raw(pid).unwrap_or(Pid::INIT);
     match daemonic::proof::holds(named, file.as_fd()) {
