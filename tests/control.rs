@@ -304,13 +304,26 @@ fn reload_keeps_the_daemon() {
     let pending = daemonic(&["--signal", "USR2", "-p", arg(&pid_file), "--timeout", "0.3"]);
     assert_one_line_error(&pending, 4, "has not taken SIGUSR2 within 0.3 s");
     assert!(running(daemon.pid));
+    // A reload does not resume a daemon someone stopped (a debugger): HUP
+    // waits, not taken, and the daemon stays stopped.
+    common::kill(daemon.pid, libc::SIGSTOP);
+    wait_stopped(daemon.pid);
+    let stopped = daemonic(&["--signal", "HUP", "-p", arg(&pid_file), "--timeout", "0.3"]);
+    assert_one_line_error(
+        &stopped,
+        4,
+        "has not taken SIGHUP within 0.3 s (it blocks the signal, or is stopped)",
+    );
+    assert_eq!(common::stat(daemon.pid).state, 'T', "resumed by a reload");
+    common::kill(daemon.pid, libc::SIGCONT);
+    common::wait_until("the pending HUP taken", || log_of(&log) == "HUP\nHUP\n");
     // Nothing there: 1.
     let missing = daemonic(&["--signal", "HUP", "-p", arg(&dir.join("none.pid"))]);
     assert_one_line_error(&missing, 1, "not running");
     let stop = daemonic(&["--stop", "-p", arg(&pid_file)]);
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
     assert_eq!(daemon.wait(), 0);
-    assert_eq!(log_of(&log), "HUP\nTERM\n");
+    assert_eq!(log_of(&log), "HUP\nHUP\nTERM\n");
 
     // Supervised: the supervisor takes it and forwards it; both run on.
     let (mut supervisor, log) = trapping(&dir, &pid_file, &["--supervise"]);

@@ -103,9 +103,18 @@ fn survivors(line: &mut Line, named: Option<i32>, survivor: i32) -> &mut Line {
     by(line, Some(survivor)).text(b" still holds its lock: it outlived the daemon")
 }
 
+/// What a verb does to what the PID file proves.
+#[derive(PartialEq, Eq)]
+enum Verb {
+    /// `--signal`: the daemon itself, or nothing.
+    Signal,
+    /// `--stop`: the daemon, or what outlived it.
+    Stop,
+}
+
 /// A proven daemon to act on, or why there is none (its exit status, once
-/// the message is printed). `verb` says what would have been done.
-fn proven(path: &CStr, trust: bool, verb: &[u8]) -> Result<Target, i32> {
+/// the message is printed).
+fn proven(path: &CStr, trust: bool, verb: Verb) -> Result<Target, i32> {
     let mut line = Line::daemonic();
     match inspect(path) {
         Holder::Daemon {
@@ -140,7 +149,7 @@ fn proven(path: &CStr, trust: bool, verb: &[u8]) -> Result<Target, i32> {
             named,
             survivor,
             file,
-        } if verb == b"stopping" => {
+        } if verb == Verb::Stop => {
             survivors(&mut line, named, survivor)
                 .text(b": stopping what holds it")
                 .eprint();
@@ -182,14 +191,14 @@ fn proven(path: &CStr, trust: bool, verb: &[u8]) -> Result<Target, i32> {
 /// to `timeout`. The daemon runs on: a reload.
 #[inline(never)]
 pub fn signal(path: &CStr, signal: i32, timeout: Duration, trust: bool) -> i32 {
-    let target = match proven(path, trust, b"signalling") {
+    let target = match proven(path, trust, Verb::Signal) {
         Ok(target) => target,
         Err(status) => return status,
     };
     let Some(daemon) = &target.daemon else {
         return exit::STOP_UNKNOWN;
     };
-    if let Err(errno) = target.send_to_daemon(daemon, signal) {
+    if let Err(errno) = target.send_to_daemon(daemon, signal, Resume::No) {
         cannot_signal(&mut Line::daemonic(), daemon.pid(), errno).eprint();
         return exit::STOP_UNKNOWN;
     }
@@ -223,7 +232,7 @@ pub fn signal(path: &CStr, signal: i32, timeout: Duration, trust: bool) -> i32 {
 /// and its lock released.
 #[inline(never)]
 pub fn stop(path: &CStr, schedule: Schedule, trust: bool) -> i32 {
-    let target = match proven(path, trust, b"stopping") {
+    let target = match proven(path, trust, Verb::Stop) {
         Ok(target) => target,
         Err(status) => return status,
     };
@@ -259,6 +268,14 @@ pub fn stop(path: &CStr, schedule: Schedule, trust: bool) -> i32 {
     exit::STOP_STILL_RUNNING
 }
 
+/// Whether SIGCONT follows the signal: after a stop signal, so that a
+/// stopped daemon acts on it; never after a reload's, which must not resume
+/// a process someone stopped (a debugger).
+enum Resume {
+    Yes,
+    No,
+}
+
 /// What a stop acts on: the daemon (gone already when only survivors hold
 /// its lock), its PID file and its session.
 struct Target {
@@ -281,7 +298,7 @@ impl Target {
         };
         match alive {
             Some(daemon) if others > 0 && daemon.exited(Duration::from_secs(1)) => Ok(()),
-            Some(daemon) => self.send_to_daemon(daemon, signal),
+            Some(daemon) => self.send_to_daemon(daemon, signal, Resume::Yes),
             None => {
                 self.signal_survivors(signal);
                 Ok(())
@@ -289,17 +306,20 @@ impl Target {
         }
     }
 
-    /// Sends `signal` to the daemon, and SIGCONT after a stop signal. With
+    /// Sends `signal` to the daemon, and SIGCONT after it for a stop. With
     /// a pin through `/proc`, only if the daemon still holds its PID file
     /// right before.
-    fn send_to_daemon(&self, daemon: &Pinned, signal: i32) -> Result<(), Errno> {
+    fn send_to_daemon(&self, daemon: &Pinned, signal: i32, resume: Resume) -> Result<(), Errno> {
         if !daemon.by_pidfd() {
             let pid = daemonic::Pid::from_raw(daemon.pid()).ok_or(Errno::SRCH)?;
             if daemonic::proof::holds(pid, daemonic::fd::AsFd::as_fd(&self.file)) == Ok(false) {
                 return Err(Errno::SRCH);
             }
         }
-        daemon.send_and_continue(signal)
+        match resume {
+            Resume::Yes => daemon.send_and_continue(signal),
+            Resume::No => daemon.send(signal),
+        }
     }
 
     /// Sends `signal` (and SIGCONT) to every process that holds the
