@@ -137,38 +137,16 @@ pub fn held_lock(pid: Pid, file: BorrowedFd<'_>) -> io::Result<Option<HeldLock>>
 
 #[cfg(daemonic_procfs)]
 fn held_lock_stat(pid: Pid, wanted: &Stat) -> io::Result<Option<HeldLock>> {
-    let mut path = [0u8; 32];
-    let fds = rustix::fs::open(
-        proc_fd_path(pid, &mut path),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let info_dir = rustix::fs::openat(
-        &fds,
-        c"../fdinfo",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
-    let mut entries = RawDir::new(&fds, &mut buf);
-    while let Some(entry) = entries.next() {
-        let entry = entry?;
-        let name = entry.file_name();
-        if decimal::parse(name.to_bytes()).is_none() {
-            continue;
-        }
-        let same = rustix::fs::statat(fds.as_fd(), name, AtFlags::empty())
-            .is_ok_and(|open| open.st_dev == wanted.st_dev && open.st_ino == wanted.st_ino);
-        if !same {
-            continue;
-        }
-        let Ok(info) = rustix::fs::openat(
-            &info_dir,
-            name,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
+    let mut held = None;
+    each_fd_of(pid, wanted, |fds, name| {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        let Ok(info_dir) =
+            rustix::fs::openat(fds, c"../fdinfo", flags | OFlags::DIRECTORY, Mode::empty())
+        else {
+            return false;
+        };
+        let Ok(info) = rustix::fs::openat(&info_dir, name, flags, Mode::empty()) else {
+            return false;
         };
         let mut text = [0u8; 1024];
         let mut len = 0;
@@ -178,11 +156,10 @@ fn held_lock_stat(pid: Pid, wanted: &Stat) -> io::Result<Option<HeldLock>> {
                 Ok(n) => len += n,
             }
         }
-        if let Some(held) = flock_line(&text[..len], wanted.st_ino) {
-            return Ok(Some(held));
-        }
-    }
-    Ok(None)
+        held = flock_line(&text[..len], wanted.st_ino);
+        held.is_some()
+    })?;
+    Ok(held)
 }
 
 #[cfg(not(daemonic_procfs))]
@@ -244,10 +221,21 @@ fn for_each_pid(_visit: impl FnMut(Pid) -> bool) -> io::Result<()> {
 
 #[cfg(daemonic_procfs)]
 fn holds_stat(pid: Pid, wanted: &Stat) -> io::Result<bool> {
+    each_fd_of(pid, wanted, |_, _| true)
+}
+
+/// Calls `visit` with `/proc/PID/fd` and the name of each of the process's
+/// fds open on the file `wanted` describes (same device and inode), until
+/// it returns `true`; whether one did.
+#[cfg(daemonic_procfs)]
+fn each_fd_of(
+    pid: Pid,
+    wanted: &Stat,
+    mut visit: impl FnMut(&rustix::fd::OwnedFd, &CStr) -> bool,
+) -> io::Result<bool> {
     let mut path = [0u8; 32];
-    let dir = proc_fd_path(pid, &mut path);
     let fds = rustix::fs::open(
-        dir,
+        proc_fd_path(pid, &mut path),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
@@ -262,7 +250,7 @@ fn holds_stat(pid: Pid, wanted: &Stat) -> io::Result<bool> {
         // Following the magic link stats the open file itself, whatever
         // its path has become (renamed, removed, another mount namespace).
         if let Ok(open) = rustix::fs::statat(fds.as_fd(), name, AtFlags::empty()) {
-            if open.st_dev == wanted.st_dev && open.st_ino == wanted.st_ino {
+            if open.st_dev == wanted.st_dev && open.st_ino == wanted.st_ino && visit(&fds, name) {
                 return Ok(true);
             }
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Started, TempDir, stderr, stdout};
+use common::{Started, TempDir, assert_one_line_error, stderr, stdout};
 
 fn main() {
     common::main(helpers, tests());
@@ -174,16 +174,6 @@ fn daemonic_running(options: &[&str], mode: &str, args: &[&str]) -> Output {
 
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-fn assert_one_line_error(output: &Output, status: i32, text: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(status), "{err}");
-    assert!(
-        err.starts_with("daemonic: ") && err.ends_with('\n') && err.lines().count() == 1,
-        "{err:?}"
-    );
-    assert!(err.contains(text), "expected {text:?} in {err:?}");
 }
 
 /// Processes whose command line holds `token`.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Started, TempDir, stderr, stdout};
+use common::{Started, TempDir, assert_one_line_error, stderr, stdout};
 
 fn main() {
     // A helper runs where /proc may be missing: it needs no public copy.
@@ -253,16 +253,6 @@ fn log_of(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
-fn assert_one_line_error(output: &Output, status: i32, text: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(status), "{err}");
-    assert!(
-        err.starts_with("daemonic: ") && err.lines().count() == 1,
-        "{err:?}"
-    );
-    assert!(err.contains(text), "expected {text:?} in {err:?}");
-}
-
 fn running(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|_| !matches!(common::stat(pid).state, 'Z' | 'X'))
@@ -380,16 +370,21 @@ fn stopped_supervised_program_stops_on_its_signal() {
 
 // ---- --retry ----------------------------------------------------------------
 
-fn retry_schedules() {
-    let dir = TempDir::new("retry");
-    let pid_file = dir.join("d.pid");
+/// A daemon that ignores SIGTERM, started once it does.
+fn ignoring_term(pid_file: &Path) -> Started {
     let started = start(
-        &["-p", arg(&pid_file), "--ready-fd", "5"],
+        &["-p", arg(pid_file), "--ready-fd", "5"],
         "ignore-term",
         &["5"],
     );
     assert!(started.status.success(), "{}", stderr(&started));
-    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    Started::new(common::read_pid_file(pid_file))
+}
+
+fn retry_schedules() {
+    let dir = TempDir::new("retry");
+    let pid_file = dir.join("d.pid");
+    let mut daemon = ignoring_term(&pid_file);
     // A schedule without SIGKILL ends with the daemon still there: 2, as
     // start-stop-daemon --retry has it.
     let stop = daemonic(&["--stop", "-p", arg(&pid_file), "--retry", "TERM/0.2"]);
@@ -415,13 +410,7 @@ fn retry_schedules() {
     assert!(!pid_file.exists());
 
     // A bare number: --signal's signal, then SIGKILL, each given that long.
-    let started = start(
-        &["-p", arg(&pid_file), "--ready-fd", "5"],
-        "ignore-term",
-        &["5"],
-    );
-    assert!(started.status.success(), "{}", stderr(&started));
-    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    let mut daemon = ignoring_term(&pid_file);
     let stop = daemonic(&["--stop", "-p", arg(&pid_file), "--retry", "0.2"]);
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
     assert!(

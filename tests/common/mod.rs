@@ -219,6 +219,18 @@ pub fn started(output: &Output) -> Started {
 }
 
 /// Text of a process's standard output.
+/// The command failed with `status` and said so in one line, `daemonic: `
+/// first, holding `text`.
+pub fn assert_one_line_error(output: &Output, status: i32, text: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(status), "{err}");
+    assert!(
+        err.starts_with("daemonic: ") && err.ends_with('\n') && err.lines().count() == 1,
+        "{err:?}"
+    );
+    assert!(err.contains(text), "expected {text:?} in {err:?}");
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -19,7 +19,7 @@ use daemonic::fd::{AsRawFd, OwnedFd};
 use daemonic::{Errno, Pid};
 use rustix::fs::{Mode, OFlags};
 
-use crate::procfs::{field, proc_file};
+use crate::procfs::{field, proc_file, read_all};
 use crate::sys;
 
 /// A process, pinned.
@@ -199,15 +199,7 @@ impl Pinned {
                 rustix::fs::open(path, flags, Mode::empty()).ok()?
             }
         };
-        let mut len = 0;
-        while len < buf.len() {
-            match rustix::io::read(&file, &mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(_) => return None,
-            }
-        }
-        Some(&buf[..len])
+        read_all(&file, buf)
     }
 }
 

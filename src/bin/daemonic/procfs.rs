@@ -7,6 +7,7 @@ use core::ffi::CStr;
 use core::mem::MaybeUninit;
 
 use daemonic::decimal::Decimal;
+use daemonic::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags, RawDir};
 
 use crate::sys;
@@ -25,6 +26,11 @@ pub fn proc_file<'b>(pid: i32, file: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b
 /// Reads a small `/proc` file whole into `buf`.
 pub fn read_small<'b>(path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    read_all(&file, buf)
+}
+
+/// Reads an open `/proc` file whole into `buf` (as much as fits).
+pub fn read_all<'b>(file: &OwnedFd, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     let mut len = 0;
     while len < buf.len() {
         match rustix::io::read(&file, &mut buf[len..]) {
