@@ -33,7 +33,7 @@ pub fn read_small<'b>(path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
 pub fn read_all<'b>(file: &OwnedFd, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     let mut len = 0;
     while len < buf.len() {
-        match rustix::io::read(&file, &mut buf[len..]) {
+        match rustix::io::read(file, &mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(_) => return None,
