@@ -147,8 +147,9 @@ const AUDIT_ARCH: Option<u32> = None;
 
 /// Installs a seccomp filter that answers EPERM to `pidfd_open`,
 /// `pidfd_send_signal` and `close_range` (as Docker's profiles before 20.10
-/// and Podman's before 3.2 did), checks that it does, leaves fd 9 open
-/// for the program to inherit, and executes `args`.
+/// and Podman's before 3.2 did), or with `args[0]` `send-only` to
+/// `pidfd_send_signal` alone; checks that it does, leaves fd 9 open for the
+/// program to inherit, and executes the rest of `args`.
 fn seccomp_exec(args: &[String]) {
     use std::os::unix::process::CommandExt;
     // BPF_LD | BPF_W | BPF_ABS (the first two are 0), BPF_JMP | BPF_JEQ |
@@ -159,15 +160,19 @@ fn seccomp_exec(args: &[String]) {
     const ALLOW: u32 = 0x7fff_0000;
     const ERRNO_EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
     let insn = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let send_only = args[0] == "send-only";
+    let args = &args[1..];
+    // A number no system call has, where a refused call would stand.
+    let refused = |nr| if send_only { u32::MAX } else { nr };
     let filter = [
         // arch, at offset 4 of seccomp_data: another ABI is let through.
         insn(LD_W_ABS, 0, 0, 4),
         insn(JEQ_K, 0, 5, AUDIT_ARCH.unwrap()),
         // nr, at offset 0.
         insn(LD_W_ABS, 0, 0, 0),
-        insn(JEQ_K, 3, 0, PIDFD_OPEN),
+        insn(JEQ_K, 3, 0, refused(PIDFD_OPEN)),
         insn(JEQ_K, 2, 0, PIDFD_SEND_SIGNAL),
-        insn(JEQ_K, 1, 0, CLOSE_RANGE),
+        insn(JEQ_K, 1, 0, refused(CLOSE_RANGE)),
         insn(RET_K, 0, 0, ALLOW),
         insn(RET_K, 0, 0, ERRNO_EPERM),
     ];
@@ -189,8 +194,11 @@ fn seccomp_exec(args: &[String]) {
             "PR_SET_SECCOMP: {}",
             std::io::Error::last_os_error()
         );
-        for nr in [PIDFD_OPEN, CLOSE_RANGE] {
-            let rc = libc::syscall(libc::c_long::from(nr as i32), libc::getpid(), 0, 0);
+        for nr in [PIDFD_OPEN, PIDFD_SEND_SIGNAL, CLOSE_RANGE] {
+            if refused(nr) != nr {
+                continue;
+            }
+            let rc = libc::syscall(libc::c_long::from(nr as i32), -1, 0, 0, 0);
             assert_eq!(rc, -1);
             assert_eq!(
                 std::io::Error::last_os_error().raw_os_error(),
@@ -215,7 +223,12 @@ fn daemonic(args: &[&str]) -> Output {
 
 /// `daemonic ARGS` under the seccomp filter of [`seccomp_exec`].
 fn daemonic_under_seccomp(args: &[&str]) -> Output {
-    let mut all = vec![env!("CARGO_BIN_EXE_daemonic")];
+    daemonic_under("pidfds", args)
+}
+
+/// `daemonic ARGS` under the filter `which` (see [`seccomp_exec`]).
+fn daemonic_under(which: &str, args: &[&str]) -> Output {
+    let mut all = vec![which, env!("CARGO_BIN_EXE_daemonic")];
     all.extend_from_slice(args);
     common::run(&mut common::helper("seccomp-exec", &all))
 }
@@ -529,26 +542,44 @@ fn control_under_seccomp() {
     if !seccomp_here("control_under_seccomp") {
         return;
     }
-    let dir = TempDir::new("seccomp");
-    let pid_file = dir.join("d.pid");
-    let (mut daemon, log) = trapping(&dir, &pid_file, &[]);
-    let status = daemonic_under_seccomp(&["--status", "-p", arg(&pid_file)]);
-    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
-    assert_eq!(
-        stdout(&status),
-        format!("daemonic: running as PID {}\n", daemon.pid)
-    );
-    let reload = daemonic_under_seccomp(&["--signal", "HUP", "-p", arg(&pid_file)]);
-    assert_eq!(reload.status.code(), Some(0), "{}", stderr(&reload));
-    common::wait_until("HUP taken", || log_of(&log) == "HUP\n");
-    let stop = daemonic_under_seccomp(&["--stop", "-p", arg(&pid_file)]);
-    assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
-    assert_eq!(daemon.wait(), 0);
-    assert_eq!(log_of(&log), "HUP\nTERM\n");
-    assert!(!pid_file.exists());
-    // Gone: the same answers as without the filter.
-    let status = daemonic_under_seccomp(&["--status", "-p", arg(&pid_file)]);
-    assert_eq!(status.status.code(), Some(3), "{}", stderr(&status));
+    // Both calls refused; or pidfd_open allowed and pidfd_send_signal not.
+    for which in ["pidfds", "send-only"] {
+        let dir = TempDir::new("seccomp");
+        let pid_file = dir.join("d.pid");
+        let (mut daemon, log) = trapping(&dir, &pid_file, &[]);
+        let status = daemonic_under(which, &["--status", "-p", arg(&pid_file)]);
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{which}: {}",
+            stderr(&status)
+        );
+        assert_eq!(
+            stdout(&status),
+            format!("daemonic: running as PID {}\n", daemon.pid)
+        );
+        let reload = daemonic_under(which, &["--signal", "HUP", "-p", arg(&pid_file)]);
+        assert_eq!(
+            reload.status.code(),
+            Some(0),
+            "{which}: {}",
+            stderr(&reload)
+        );
+        common::wait_until("HUP taken", || log_of(&log) == "HUP\n");
+        let stop = daemonic_under(which, &["--stop", "-p", arg(&pid_file)]);
+        assert_eq!(stop.status.code(), Some(0), "{which}: {}", stderr(&stop));
+        assert_eq!(daemon.wait(), 0);
+        assert_eq!(log_of(&log), "HUP\nTERM\n", "{which}");
+        assert!(!pid_file.exists());
+        // Gone: the same answers as without the filter.
+        let status = daemonic_under(which, &["--status", "-p", arg(&pid_file)]);
+        assert_eq!(
+            status.status.code(),
+            Some(3),
+            "{which}: {}",
+            stderr(&status)
+        );
+    }
 }
 
 /// A start under the same profile: `close_range` refused, the fds are
@@ -600,6 +631,7 @@ fn nothing_pins_without_pidfds_or_proc() {
         .args(["--mount", "--propagation", "private", "sh", "-c", script])
         .arg(std::env::current_exe().unwrap())
         .args([
+            "pidfds",
             env!("CARGO_BIN_EXE_daemonic"),
             "--status",
             "-p",

@@ -51,15 +51,10 @@ impl Pinned {
     pub fn new(pid: i32) -> Result<Pinned, Errno> {
         let raw = Pid::from_raw(pid).ok_or(Errno::SRCH)?;
         match rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) {
-            Ok(pidfd) => match pidfd_send(&pidfd, 0) {
-                // pidfd_open allowed, pidfd_send_signal not: the filter's
-                // doing if kill(2) may signal the process.
-                Err(Errno::PERM | Errno::NOSYS) if kill(pid, 0).is_ok() => Self::by_proc(pid),
-                _ => Ok(Pinned {
-                    pid,
-                    how: How::Pidfd(pidfd),
-                }),
-            },
+            Ok(pidfd) => Ok(Pinned {
+                pid,
+                how: How::Pidfd(pidfd),
+            }),
             // pidfd_open itself never checks permissions: EPERM is a filter.
             Err(Errno::PERM | Errno::NOSYS) => Self::by_proc(pid),
             Err(errno) => Err(errno),
@@ -99,9 +94,17 @@ impl Pinned {
 
     /// Sends `signal` (0: checks that it may be sent). Through `/proc`,
     /// only if the process is still there right before: `ESRCH` if not.
+    /// A filter may allow `pidfd_open` but refuse `pidfd_send_signal`: then
+    /// the pidfd, polled right before, says the process is still there, and
+    /// a plain `kill` follows (a genuine EPERM comes back from it too).
     pub fn send(&self, signal: i32) -> Result<(), Errno> {
         match &self.how {
-            How::Pidfd(pidfd) => pidfd_send(pidfd, signal),
+            How::Pidfd(pidfd) => match pidfd_send(pidfd, signal) {
+                Err(Errno::PERM | Errno::NOSYS) if !self.exited(Duration::ZERO) => {
+                    kill(self.pid, signal)
+                }
+                other => other,
+            },
             How::Proc(_) if self.state() == State::Ended => Err(Errno::SRCH),
             How::Proc(_) => kill(self.pid, signal),
         }
