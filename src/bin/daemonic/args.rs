@@ -82,6 +82,9 @@ pub struct Start {
     pub start_limit: (u32, Duration),
     /// `--stop-signal SIG`: what a stop request sends the program's tree.
     pub stop_signal: i32,
+    /// `--success-exit N`s: bit N set for each program status that counts
+    /// as 0 (tini's `-e`).
+    pub success_exits: [u64; 4],
     /// `--rotate SIZE[:COUNT]`: bytes per file, files kept.
     pub rotate: Option<(u64, u32)>,
     /// `--timestamps`.
@@ -148,6 +151,7 @@ enum Opt {
     Restart,
     StartLimit,
     StopSignal,
+    SuccessExit,
     Retry,
     Foreground,
     Signal,
@@ -195,6 +199,7 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("restart", 0, Opt::Restart, Takes::Optional),
     ("start-limit", 0, Opt::StartLimit, Takes::Value),
     ("stop-signal", 0, Opt::StopSignal, Takes::Value),
+    ("success-exit", 0, Opt::SuccessExit, Takes::Value),
     ("retry", b'R', Opt::Retry, Takes::Value),
     ("foreground", 0, Opt::Foreground, Takes::Nothing),
     ("signal", 0, Opt::Signal, Takes::Value),
@@ -483,6 +488,15 @@ pub fn parse(
             }
             Opt::StopSignal => start.stop_signal = signal_number(text, b"--stop-signal", line)?,
             Opt::Retry => retry = Some(text),
+            Opt::SuccessExit => {
+                let Some(code) = sys::parse_u64(text, 255) else {
+                    line.text(b"--success-exit ")
+                        .text(text)
+                        .text(b": expected an exit status from 0 to 255");
+                    return Err(Usage);
+                };
+                start.success_exits[code as usize / 64] |= 1 << (code % 64);
+            }
             Opt::Foreground => start.foreground = true,
             Opt::Signal => signal = Some(signal_number(text, b"--signal", line)?),
             Opt::Timeout => timeout = Some(seconds(text, b"--timeout", line)?),
@@ -582,6 +596,8 @@ fn check(
         error.text(b"--restart needs --supervise");
     } else if start_limit_given && !start.supervise {
         error.text(b"--start-limit needs --supervise (and means something with --restart)");
+    } else if start.success_exits != [0; 4] && !start.supervise {
+        error.text(b"--success-exit needs --supervise (the supervisor's status)");
     } else if start.stop_signal != libc::SIGTERM && !start.supervise {
         error.text(b"--stop-signal needs --supervise (the supervisor sends it when asked to stop)");
     } else if timeout_given && !start.supervise {
@@ -906,6 +922,8 @@ mod tests {
         assert_eq!(start.restart_cap, Some(Duration::from_millis(500)));
         assert_eq!(start.start_limit.0, 0);
         assert_eq!(start.stop_signal, libc::SIGQUIT);
+        let start = start_of("--supervise --success-exit 143 --success-exit 0 -- x");
+        assert_eq!(start.success_exits, [1, 0, 1 << (143 - 128), 0]);
         let start = start_of("--supervise --start-limit 20/60 -- x");
         assert_eq!(start.start_limit, (20, Duration::from_secs(60)));
         let start = start_of("--supervise -- x");
@@ -924,6 +942,8 @@ mod tests {
                 "--stop-signal BOGUS: unknown signal",
             ),
             ("--supervise --restart=1:0.5 -- y", "MAX at least the delay"),
+            ("--supervise --success-exit 256 -- y", "from 0 to 255"),
+            ("--success-exit 1 -- y", "--success-exit needs --supervise"),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.contains(expected), "{words}: {error}");

@@ -33,6 +33,7 @@ mod procfs;
 mod program;
 mod pump;
 mod schedule;
+mod sigconf;
 mod signame;
 mod start;
 mod supervise;
@@ -82,6 +83,10 @@ mod exit {
     pub const ALREADY_RUNNING: i32 = 2;
     pub const COULD_NOT_START: i32 = 3;
     pub const NOT_READY: i32 = 4;
+    // In the foreground, where daemonic stands for the program, as shells
+    // report a command that cannot be run.
+    pub const CANNOT_EXECUTE: i32 = 126;
+    pub const NOT_FOUND: i32 = 127;
     // --status, as LSB init scripts have it.
     pub const STATUS_RUNNING: i32 = 0;
     pub const STATUS_DEAD_PID_FILE: i32 = 1;
@@ -107,9 +112,9 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 fn entry(argc: c_int, argv: *const *const c_char) -> c_int {
     // As Rust's runtime (and every daemon tool) has it: a reader gone away
     // is EPIPE from write, not death. The daemon and the program get the
-    // default back (the library resets signals before execve).
-    // SAFETY: setting a disposition to SIG_IGN has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // default back (the library resets signals before execve), or, as a
+    // container's entry point, what the caller had (sigconf.rs).
+    sigconf::ignore_pipe();
     match arguments(argc, argv) {
         Ok(args) => run(args),
         Err(_) => out_of_memory(),

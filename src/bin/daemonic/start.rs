@@ -18,8 +18,15 @@ pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
     if let Some(path) = start.pid_file {
         plan = plan.pid_file(path);
     }
-    if let Some(dir) = start.chdir {
-        plan = plan.working_directory(dir);
+    match start.chdir {
+        Some(dir) => plan = plan.working_directory(dir),
+        // In the foreground the program is the caller's command, as with
+        // tini: Docker's WORKDIR holds. Not inside a --chroot, where the
+        // old directory would lie outside the new root.
+        None if start.foreground && start.chroot.is_none() => {
+            plan = plan.working_directory(c".");
+        }
+        None => {}
     }
     if let Some(mask) = start.umask {
         plan = plan.umask(mask);
@@ -137,7 +144,34 @@ pub fn unfit_program(unfit: Unfit, start: &Start) -> i32 {
             .errno(Errno::NOMEM),
     };
     message.eprint();
-    exit::COULD_NOT_START
+    match unfit {
+        // In the foreground daemonic stands for the program: a shell's status.
+        Unfit::NotInPath if start.foreground => exit::NOT_FOUND,
+        _ => exit::COULD_NOT_START,
+    }
+}
+
+/// The program could not be executed, with nobody else to tell (in the
+/// foreground): says so and exits with a shell's status, 127 when it was
+/// not found, 126 when it was found but could not be executed, as shells,
+/// tini and docker report it.
+pub fn exec_failed(program: &CStr, errno: Errno) -> ! {
+    Line::daemonic()
+        .text(b"failed to execute ")
+        .c(program)
+        .text(b": ")
+        .errno(errno)
+        .eprint();
+    // SAFETY: ends this process; nothing is buffered.
+    unsafe { libc::_exit(exec_status(errno)) }
+}
+
+/// 127 for a program not found, 126 for one that cannot be executed.
+pub fn exec_status(errno: Errno) -> i32 {
+    match errno {
+        Errno::NOENT | Errno::NOTDIR => exit::NOT_FOUND,
+        _ => exit::CANNOT_EXECUTE,
+    }
 }
 
 /// Prints why a start failed, naming the file or program involved, and
@@ -148,7 +182,10 @@ pub fn refused(error: &Error, plan: &Plan<'_>, start: &Start) -> i32 {
         Error::Os { step, errno } if !(*step == Step::Readiness && *errno == Errno::TIMEDOUT) => {
             // What failed on what: the plan names the path or program.
             Line::daemonic().described(&plan.describe(error)).eprint();
-            status_of(error)
+            match step {
+                Step::Exec if start.foreground => exec_status(*errno),
+                _ => status_of(error),
+            }
         }
         Error::NotReady {
             last_step: Some(step),

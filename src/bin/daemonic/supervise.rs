@@ -20,6 +20,7 @@ use crate::ids::Ids;
 use crate::out::Line;
 use crate::program::{self, Notify};
 use crate::pump::{self, Pump};
+use crate::sigconf::{self, Inherited};
 use crate::{exit, start, sys, tree};
 use daemonic::decimal::Decimal;
 
@@ -67,6 +68,20 @@ struct Program {
     start_limit: (u32, Duration),
     /// What a stop request sends the program's tree (`--stop-signal`).
     stop_signal: i32,
+    /// Program statuses that count as 0 (`--success-exit`).
+    success_exits: [u64; 4],
+    /// `--foreground`: no caller hears a failure; the supervisor says it.
+    foreground: bool,
+    /// The program as given (`argv[0]`), for messages.
+    name: &'static CStr,
+    /// With `--foreground`: the signals the caller ignored and blocked,
+    /// which the program gets back (see sigconf.rs).
+    inherited: Option<Inherited>,
+    /// The terminal's foreground process group when the supervisor took
+    /// the terminal over (it was the foreground group of its controlling
+    /// terminal on fd 0): each run of the program is made the foreground
+    /// group, and the terminal goes back to this group when it exits.
+    terminal: core::cell::Cell<Option<i32>>,
     /// How long a stopping program (and what it started) gets before
     /// SIGKILL.
     grace: Duration,
@@ -186,6 +201,13 @@ impl Program {
             restart_cap: start.restart_cap.unwrap_or(RESTART_CAP),
             start_limit: start.start_limit,
             stop_signal: start.stop_signal,
+            success_exits: start.success_exits,
+            foreground: start.foreground,
+            name: start.program[0],
+            // Read before the library resets the signals (in place, with
+            // --foreground).
+            inherited: start.foreground.then(sigconf::record),
+            terminal: core::cell::Cell::new(None),
             grace: start.stop_timeout,
             supervisor: core::cell::Cell::new(0),
             lock: core::cell::Cell::new(-1),
@@ -299,6 +321,16 @@ fn absolute(path: &'static CStr) -> Result<&'static CStr, Errno> {
 /// The supervisor's life, in the daemon. Never returns.
 fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     program.supervisor.set(daemon.pid().as_raw_pid());
+    // A supervisor run as a background job must not be stopped by the
+    // terminal (tini ignores them too); the program gets them back.
+    // SAFETY: setting dispositions to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+    }
+    if program.foreground {
+        program.terminal.set(terminal_foreground());
+    }
     if let Some(lock) = daemon.pid_file_lock() {
         program.lock.set(lock.as_raw_fd());
     }
@@ -322,6 +354,11 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     // The first run decides what the caller hears.
     let mut child = match spawn(program) {
         Ok(child) => child,
+        // No caller to tell: say it, with a shell's status.
+        Err(errno) if program.foreground => {
+            give_back_terminal(program);
+            start::exec_failed(program.name, errno)
+        }
         Err(errno) => daemon.fail_with(Error::Os {
             step: Step::Exec,
             errno,
@@ -363,6 +400,30 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     program.remove_private_dir();
     // SAFETY: ends this process; nothing is buffered.
     unsafe { libc::_exit(status) }
+}
+
+/// The terminal's foreground process group, if daemonic's own group is it
+/// on the controlling terminal at fd 0: only then is the terminal ours to
+/// hand over (a background job must not take it from its shell).
+fn terminal_foreground() -> Option<i32> {
+    // SAFETY: plain calls on fd 0; each fails harmlessly if it is no
+    // terminal or not ours.
+    unsafe {
+        if libc::isatty(0) != 1 {
+            return None;
+        }
+        let foreground = libc::tcgetpgrp(0);
+        (foreground > 0 && foreground == libc::getpgrp()).then_some(foreground)
+    }
+}
+
+/// Gives the terminal back to the group that had it before the program.
+fn give_back_terminal(program: &Program) {
+    if let Some(original) = program.terminal.get() {
+        // SAFETY: an ioctl on fd 0 with a process group number; SIGTTOU is
+        // ignored, so a background caller is not stopped.
+        unsafe { libc::tcsetpgrp(0, original) };
+    }
 }
 
 /// A running program.
@@ -420,11 +481,26 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         if !tree::detach_program(program.supervisor.get()) {
             libc::_exit(127);
         }
-        let mut empty: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
-        // The supervisor keeps SIGPIPE ignored; the program gets the default.
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // The program's group takes the terminal, as a shell gives a job
+        // the terminal (SIGTTOU is ignored here, so the call from what is
+        // still a background group goes through); else `tac`, `bash -m`
+        // or an interactive shell stop themselves on their first read.
+        if let Some(_original) = program.terminal.get() {
+            libc::tcsetpgrp(0, libc::getpid());
+        }
+        // What the supervisor ignores for itself, the program gets at its
+        // default; then, as a container's entry point, what the caller had.
+        for signal in [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        match &program.inherited {
+            Some(inherited) => inherited.restore(),
+            None => {
+                let mut empty: libc::sigset_t = core::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
+            }
+        }
         if program.lock.get() >= 0 {
             // In this child only: the supervisor's own fd stays close-on-exec.
             libc::fcntl(program.lock.get(), libc::F_SETFD, 0);
@@ -710,6 +786,8 @@ impl<'p> Loop<'p> {
         tree::reap_others(self.child.as_ref().map_or(0, |child| child.pid));
         let child = self.child.as_ref()?;
         let status = tree::exited(child.pid)?;
+        // The terminal goes back as it was before the program took it.
+        give_back_terminal(self.program);
         let ran = sys::now().saturating_sub(child.started);
         let main = child.pid;
         // What the program left running goes with it; then it is reaped.
@@ -745,7 +823,12 @@ impl<'p> Loop<'p> {
         self.child = None;
         remove_child_pid_file(self.program);
         self.last_status = exit_code(status);
-        let abnormal = !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        // tini's -e: a status that counts as success (a JVM's 143).
+        let code = self.last_status as usize;
+        if code < 256 && self.program.success_exits[code / 64] & (1 << (code % 64)) != 0 {
+            self.last_status = 0;
+        }
+        let abnormal = self.last_status != 0;
         if self.stop_requested || !abnormal || self.program.restart.is_none() {
             // A stop asked for ends with 0, but as PID 1 (a container's or
             // a PID namespace's init): then the program's own status goes
