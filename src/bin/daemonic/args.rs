@@ -505,7 +505,7 @@ pub fn parse(
             Opt::Timestamps => start.timestamps = true,
             Opt::Syslog => {
                 let spec = given_value.map_or(&b"daemon.notice"[..], CStr::to_bytes);
-                let Some(priority) = crate::pump::priority(spec) else {
+                let Some(priority) = crate::syslog::priority(spec) else {
                     line.text(b"--syslog=")
                         .text(spec)
                         .text(b": expected FACILITY.PRIORITY (daemon.notice, local0.info, ...)");
@@ -572,7 +572,7 @@ pub fn parse(
     start.stop_timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
     if let Some(text) = syslog_stderr {
         let main = start.syslog.unwrap_or(3 * 8 + 5);
-        let Some(priority) = crate::pump::severity(text, main) else {
+        let Some(priority) = crate::syslog::severity(text, main) else {
             line.text(b"--syslog-stderr ")
                 .text(text)
                 .text(b": expected a severity (err, warning, notice, info, ...)");
@@ -608,8 +608,6 @@ fn check(
         error.text(b"--child-pidfile needs --supervise");
     } else if start.syslog.is_some() && !start.supervise {
         error.text(b"--syslog needs --supervise (the supervisor sends the lines)");
-    } else if start.syslog.is_some() && (start.stdout.is_some() || start.stderr.is_some()) {
-        error.text(b"--syslog and --output (--stdout, --stderr) both say where the output goes");
     } else if start.syslog.is_none()
         && (start.syslog_tag.is_some()
             || start.syslog_stderr.is_some()
@@ -625,6 +623,15 @@ fn check(
         error.text(
             b"--rotate and --timestamps need one output file (--output, --stdout or --stderr)",
         );
+    } else if let Some(path) = start
+        .rotate
+        .and(start.stdout.or(start.stderr))
+        .filter(|path| !regular_or_absent(path))
+    {
+        error
+            .text(b"--rotate: ")
+            .c(path)
+            .text(b" is not a regular file (a device or a FIFO is never renamed)");
     } else if start.foreground
         && (start.wait_ready.is_some() || start.ready_fd.is_some())
         && !start.supervise
@@ -634,6 +641,13 @@ fn check(
         return Ok(());
     }
     Err(Usage)
+}
+
+/// Whether `path` names a regular file, or nothing yet.
+fn regular_or_absent(path: &CStr) -> bool {
+    rustix::fs::stat(path).map_or(true, |stat| {
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile
+    })
 }
 
 fn octal(text: &[u8], line: &mut Line) -> Result<u32, Usage> {
@@ -944,6 +958,10 @@ mod tests {
             ("--supervise --restart=1:0.5 -- y", "MAX at least the delay"),
             ("--supervise --success-exit 256 -- y", "from 0 to 255"),
             ("--success-exit 1 -- y", "--success-exit needs --supervise"),
+            (
+                "--supervise --output /dev/null --rotate 1M -- y",
+                "/dev/null is not a regular file",
+            ),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.contains(expected), "{words}: {error}");

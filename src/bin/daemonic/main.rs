@@ -27,6 +27,7 @@ mod etc;
 mod help;
 mod ids;
 mod inspect;
+mod logfile;
 mod out;
 mod pinned;
 mod procfs;
@@ -38,6 +39,7 @@ mod signame;
 mod start;
 mod supervise;
 mod sys;
+mod syslog;
 mod tree;
 mod values;
 

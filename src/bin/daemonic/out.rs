@@ -117,6 +117,16 @@ impl Line {
         self.to(2);
     }
 
+    /// The line with its newline, for a writer of its own.
+    pub fn terminated(&mut self) -> &[u8] {
+        if self.len == self.buf.len() {
+            self.len -= 1;
+        }
+        self.buf[self.len].write(b'\n');
+        self.len += 1;
+        self.as_bytes()
+    }
+
     /// Writes the line and a newline to standard output.
     pub fn print(&mut self) {
         self.to(1);

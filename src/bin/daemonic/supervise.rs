@@ -17,6 +17,7 @@ use daemonic::{Daemon, Errno, Error, Exec, ExitStatus, Readiness, Started, Step}
 
 use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::Ids;
+use crate::logfile;
 use crate::out::Line;
 use crate::program::{self, Notify};
 use crate::pump::{self, Pump};
@@ -241,7 +242,11 @@ impl Program {
     }
 }
 
-/// The output pipes, with `--rotate`, `--timestamps` or `--syslog`.
+/// The output pipes: the supervisor carries the program's output to a
+/// regular output file (so that a full disk or a deleted file loses
+/// nothing, see pump.rs) and to syslog. A device or FIFO named as output
+/// (a console, a terminal) stays the program's own, unless `--rotate` or
+/// `--timestamps` (which refuse one) or `--syslog` ask for the pump.
 fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
     let output = |dest, stdout, stderr| -> Result<Option<OutputPipe>, Errno> {
         let (read, write) = pipe()?;
@@ -254,37 +259,80 @@ fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
             stderr,
         }))
     };
-    if let Some(priority) = start.syslog {
-        let program = start.program[0].to_bytes();
-        let name = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
-        let syslog = |priority| pump::Dest::Syslog {
-            socket: start.syslog_socket.unwrap_or(c"/dev/log"),
-            tag: start.syslog_tag.unwrap_or(name),
-            priority,
+    let carried = |path: Option<&'static CStr>| {
+        path.filter(|path| {
+            start.rotate.is_some()
+                || start.timestamps
+                || start.syslog.is_some()
+                || regular_or_new(path)
+        })
+    };
+    let file = |path: Option<&'static CStr>,
+                stdout: bool,
+                stderr: bool|
+     -> Result<Option<logfile::Config>, Errno> {
+        let Some(path) = path else {
+            return Ok(None);
         };
-        return Ok(match start.syslog_stderr {
-            Some(stderr) => [
-                output(syslog(priority), true, false)?,
-                output(syslog(stderr), false, true)?,
-            ],
-            None => [output(syslog(priority), true, true)?, None],
-        });
-    }
-    if start.rotate.is_none() && !start.timestamps {
-        return Ok([None, None]);
-    }
-    let Some(path) = start.stdout.or(start.stderr) else {
-        return Ok([None, None]);
+        Ok(Some(logfile::Config {
+            path: absolute(path)?,
+            rotate: start.rotate,
+            timestamps: start.timestamps,
+            stdout,
+            stderr,
+        }))
     };
-    let (stdout, stderr) = (start.stdout.is_some(), start.stderr.is_some());
-    let file = pump::Dest::File {
-        path: absolute(path)?,
-        rotate: start.rotate,
-        timestamps: start.timestamps,
-        stdout,
-        stderr,
+    let (out_file, err_file) = (carried(start.stdout), carried(start.stderr));
+    // One file for both streams, or one each.
+    let (out_file, err_file) = match (out_file, err_file) {
+        (Some(a), Some(b)) if a == b => (file(Some(a), true, true)?, None),
+        (a, b) => (file(a, true, false)?, file(b, false, true)?),
     };
-    Ok([output(file, stdout, stderr)?, None])
+    let program = start.program[0].to_bytes();
+    let name = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
+    let syslog = |priority| crate::syslog::Config {
+        socket: start.syslog_socket.unwrap_or(c"/dev/log"),
+        tag: start.syslog_tag.unwrap_or(name),
+        priority,
+    };
+    let main = start.syslog.map(syslog);
+    // Standard error apart: at a syslog severity of its own, or to a file
+    // of its own.
+    let err_syslog = start.syslog_stderr.map(syslog);
+    // One pipe when both streams go to the same places.
+    let one_pipe =
+        err_syslog.is_none() && err_file.is_none() && out_file.as_ref().is_none_or(|f| f.stderr);
+    let first = pump::Dest {
+        file: out_file,
+        syslog: main,
+    };
+    let second = pump::Dest {
+        file: err_file,
+        syslog: err_syslog.or(main),
+    };
+    let wanted = |dest: &pump::Dest| dest.file.is_some() || dest.syslog.is_some();
+    let pipe_for = |dest: pump::Dest, stdout, stderr| match wanted(&dest) {
+        true => output(dest, stdout, stderr),
+        false => Ok(None),
+    };
+    Ok(if one_pipe {
+        [pipe_for(first, true, true)?, None]
+    } else {
+        [
+            pipe_for(first, true, false)?,
+            pipe_for(second, false, true)?,
+        ]
+    })
+}
+
+/// Whether `path` is a regular file, or none yet (it is created as one).
+fn regular_or_new(path: &CStr) -> bool {
+    match rustix::fs::stat(path) {
+        Ok(stat) => {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile
+        }
+        Err(_) => true,
+    }
 }
 
 /// An `AF_UNIX` datagram socket bound at `path`, close-on-exec.
@@ -339,6 +387,7 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     // stops the program's process group, and says what it cannot do.
     if let Err(errno) = tree::become_subreaper() {
         say(
+            &mut None,
             b"cannot become a child subreaper (os error ",
             errno.raw_os_error().into(),
             b"): processes the program backgrounds outside its group are not stopped with it",
@@ -394,7 +443,12 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     if daemon.ready().is_err() {
         // The caller is gone; carry on: the program runs.
     }
-    let status = Loop::new(program, child, &signals, pump).run();
+    let mut supervision = Loop::new(program, child, &signals, pump);
+    let status = supervision.run();
+    if let Some(pump) = supervision.pump.as_mut() {
+        // A stalled file gets up to the grace to take what it holds.
+        pump.finish(sys::now() + program.grace);
+    }
     remove_child_pid_file(program);
     drop(daemon);
     program.remove_private_dir();
@@ -550,10 +604,14 @@ fn await_first_ready(
                 errno: Errno::TIMEDOUT,
             });
         }
-        // A closed channel (-1) is skipped by poll.
+        // A closed channel (-1) is skipped by poll; so is a stalled file's
+        // pipe, tried again after a while.
         let [outputs0, outputs1] = pump.as_ref().map_or([-1, -1], Pump::fds);
-        let ready = sys::readable([signals.fd.as_raw_fd(), channel, outputs0, outputs1], left);
-        if let (Some(pump), true) = (pump.as_mut(), ready[2] || ready[3]) {
+        let retry_at = pump.as_ref().and_then(Pump::retry_at);
+        let wait = retry_at.map_or(left, |at| sys::millis_until(at).min(left));
+        let ready = sys::readable([signals.fd.as_raw_fd(), channel, outputs0, outputs1], wait);
+        let retry_due = retry_at.is_some_and(|at| sys::now() >= at);
+        if let (Some(pump), true) = (pump.as_mut(), ready[2] || ready[3] || retry_due) {
             pump.drain(false);
         }
         if ready[0] {
@@ -718,13 +776,21 @@ impl<'p> Loop<'p> {
     fn run(&mut self) -> i32 {
         let signals = self.signals;
         loop {
-            let timeout = match self.restart_at.into_iter().chain(self.kill_at).min() {
+            let retry_at = self.pump.as_ref().and_then(Pump::retry_at);
+            let timeout = match self
+                .restart_at
+                .into_iter()
+                .chain(self.kill_at)
+                .chain(retry_at)
+                .min()
+            {
                 Some(at) => sys::millis_until(at),
                 None => -1,
             };
             let [outputs0, outputs1] = self.pump.as_ref().map_or([-1, -1], Pump::fds);
             let ready = sys::readable([signals.fd.as_raw_fd(), outputs0, outputs1], timeout);
-            if let (Some(pump), true) = (self.pump.as_mut(), ready[1] || ready[2]) {
+            let retry_due = retry_at.is_some_and(|at| sys::now() >= at);
+            if let (Some(pump), true) = (self.pump.as_mut(), ready[1] || ready[2] || retry_due) {
                 pump.drain(false);
             }
             if let Some(at) = self.restart_at {
@@ -804,7 +870,7 @@ impl<'p> Loop<'p> {
             pump.drain(false);
         }
         if !*stop_requested && tree::others_alive(main) == Some(true) {
-            left_running(main, exit_code(status));
+            left_running(pump, main, exit_code(status));
         }
         tree::end_rest(main, grace, &mut |pause| {
             if wait_signal(signals, pause) == Some(libc::SIGTERM) {
@@ -841,11 +907,12 @@ impl<'p> Loop<'p> {
             });
         }
         if self.start_limit_hit() {
-            gave_up(self.last_status, self.program.start_limit);
+            gave_up(&mut self.pump, self.last_status, self.program.start_limit);
             return Some(self.last_status);
         }
         self.schedule_restart(ran);
         say(
+            &mut self.pump,
             b"program ended with status ",
             self.last_status.into(),
             b"; restarting",
@@ -874,7 +941,7 @@ impl<'p> Loop<'p> {
                 self.child = Some(child);
             }
             Err(errno) => {
-                say_errno(b"failed to execute the program: ", errno);
+                say_errno(&mut self.pump, b"failed to execute the program: ", errno);
                 self.schedule_restart(Duration::ZERO);
             }
         }
@@ -917,29 +984,29 @@ fn limit_hit(window: (Duration, u32), limit: (u32, Duration), now: Duration) -> 
 /// to supervise. Its tree is stopped all the same (nothing is left behind);
 /// this says why, and what to run instead. Out of line, as [`say`].
 #[inline(never)]
-fn left_running(main: i32, status: i32) {
-    Line::daemonic()
-        .text(b"program (PID ")
+fn left_running(pump: &mut Option<Pump>, main: i32, status: i32) {
+    let mut line = Line::daemonic();
+    line.text(b"program (PID ")
         .num(main.into())
         .text(b") ended with status ")
         .num(status.into())
-        .text(b" but left processes running: stopping them. Did it put itself in the background? --supervise wants a program that stays in the foreground (nginx -g 'daemon off;', sshd -D, ...)")
-        .eprint();
+        .text(b" but left processes running: stopping them. Did it put itself in the background? --supervise wants a program that stays in the foreground (nginx -g 'daemon off;', sshd -D, ...)");
+    tell(pump, &mut line);
 }
 
 /// The give-up line: the limit, and the option that sets it. Out of line,
 /// as [`say`].
 #[inline(never)]
-fn gave_up(status: i32, (burst, interval): (u32, Duration)) {
-    Line::daemonic()
-        .text(b"program ended with status ")
+fn gave_up(pump: &mut Option<Pump>, status: i32, (burst, interval): (u32, Duration)) {
+    let mut line = Line::daemonic();
+    line.text(b"program ended with status ")
         .num(status.into())
         .text(b" after ")
         .num(burst.into())
         .text(b" starts within ")
         .secs(interval)
-        .text(b" s: giving up (--start-limit BURST/SECS sets the limit, 0 never gives up)")
-        .eprint();
+        .text(b" s: giving up (--start-limit BURST/SECS sets the limit, 0 never gives up)");
+    tell(pump, &mut line);
 }
 
 /// The blocked signals the supervisor reads, as a `signalfd`.
@@ -1046,18 +1113,28 @@ fn remove_child_pid_file(program: &Program) {
 /// that the message buffer is on the stack only while it is written, not
 /// under the loop for the supervisor's life (see `parse` in main.rs).
 #[inline(never)]
-fn say(before: &[u8], number: i64, after: &[u8]) {
-    Line::daemonic()
-        .text(before)
-        .num(number)
-        .text(after)
-        .eprint();
+fn say(pump: &mut Option<Pump>, before: &[u8], number: i64, after: &[u8]) {
+    let mut line = Line::daemonic();
+    line.text(before).num(number).text(after);
+    tell(pump, &mut line);
 }
 
 /// A line to standard error: `before` and the OS error. As [`say`].
 #[inline(never)]
-fn say_errno(before: &[u8], errno: Errno) {
-    Line::daemonic().text(before).errno(errno).eprint();
+fn say_errno(pump: &mut Option<Pump>, before: &[u8], errno: Errno) {
+    let mut line = Line::daemonic();
+    line.text(before).errno(errno);
+    tell(pump, &mut line);
+}
+
+/// Where the supervisor's own lines go: into the file it carries on its
+/// standard error, stamped like the program's and in order with them
+/// (`--timestamps`), or else straight to standard error.
+fn tell(pump: &mut Option<Pump>, line: &mut Line) {
+    let bytes = line.terminated();
+    if !pump.as_mut().is_some_and(|pump| pump.say(bytes)) {
+        crate::out::write_all(2, bytes);
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
