@@ -228,6 +228,8 @@ const CALLER_ONLY: &[&str] = &[
     "13out_of_memory",
     "4args",
     "7control",
+    "9supervise7Program7prepare",
+    "9supervise12output_pipes",
     "7inspect",
     "6pinned",
     "8schedule",

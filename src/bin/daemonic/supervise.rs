@@ -175,6 +175,9 @@ enum Prepare {
 }
 
 impl Program {
+    /// Out of line: the caller alone runs it, and build.rs links it with
+    /// the caller's code (CALLER_ONLY), outside the supervisor's pages.
+    #[inline(never)]
     fn prepare(start: &Start) -> Result<Program, Prepare> {
         let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
         let (readiness, notify) = match (start.ready_fd, start.wait_ready) {
@@ -247,6 +250,7 @@ impl Program {
 /// nothing, see pump.rs) and to syslog. A device or FIFO named as output
 /// (a console, a terminal) stays the program's own, unless `--rotate` or
 /// `--timestamps` (which refuse one) or `--syslog` ask for the pump.
+#[inline(never)]
 fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
     let output = |dest, stdout, stderr| -> Result<Option<OutputPipe>, Errno> {
         let (read, write) = pipe()?;
