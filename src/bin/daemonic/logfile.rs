@@ -127,9 +127,15 @@ impl LogFile {
         if self.out_len + stamp.len() + piece.len() > self.out.len() && self.flush().is_err() {
             return false;
         }
-        for part in [stamp, piece] {
-            self.out[self.out_len..self.out_len + part.len()].copy_from_slice(part);
-            self.out_len += part.len();
+        if stamp.is_empty() && self.out_len == 0 {
+            // Nothing gathered and nothing to add: straight from the read
+            // buffer, as cat writes (what the disk refuses is kept).
+            self.write_direct(piece);
+        } else {
+            for part in [stamp, piece] {
+                self.out[self.out_len..self.out_len + part.len()].copy_from_slice(part);
+                self.out_len += part.len();
+            }
         }
         self.written += (stamp.len() + piece.len()) as u64;
         self.line_start = piece.last() == Some(&b'\n');
@@ -203,6 +209,44 @@ impl LogFile {
             self.say_lost();
         }
         Ok(())
+    }
+
+    /// Writes `piece` (no longer than the buffer) without gathering it;
+    /// what a full disk refuses is gathered, and the file stalled.
+    fn write_direct(&mut self, piece: &[u8]) {
+        self.check_path();
+        let mut done = 0;
+        while done < piece.len() {
+            // SAFETY: writes from the caller's slice to our stream.
+            let n = unsafe {
+                libc::write(
+                    self.fd().as_raw_fd(),
+                    piece[done..].as_ptr().cast(),
+                    piece.len() - done,
+                )
+            };
+            if n > 0 {
+                done += n as usize;
+                continue;
+            }
+            let errno = if n == 0 { Errno::IO } else { sys::errno() };
+            if errno == Errno::INTR {
+                continue;
+            }
+            if waits(errno) {
+                let rest = &piece[done..];
+                self.out[..rest.len()].copy_from_slice(rest);
+                self.out_len = rest.len();
+                self.stall = Some(errno);
+            } else {
+                self.lost += lines_in(&piece[done..]);
+                self.lost_errno = errno;
+            }
+            return;
+        }
+        if self.lost > 0 {
+            self.say_lost();
+        }
     }
 
     /// `daemonic: N lines lost (...)`, once a write went through again.
