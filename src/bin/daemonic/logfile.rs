@@ -173,41 +173,20 @@ impl LogFile {
     /// gathered and the file stalled; any other drops it, counted.
     fn flush(&mut self) -> Result<(), Errno> {
         self.check_path();
-        let mut done = 0;
-        let mut dropped = false;
-        while done < self.out_len {
-            // SAFETY: writes from our buffer to the supervisor's stream.
-            let n = unsafe {
-                libc::write(
-                    self.fd().as_raw_fd(),
-                    self.out[done..].as_ptr().cast(),
-                    self.out_len - done,
-                )
-            };
-            if n > 0 {
-                done += n as usize;
-                continue;
-            }
-            let errno = if n == 0 { Errno::IO } else { sys::errno() };
-            if errno == Errno::INTR {
-                continue;
-            }
-            if waits(errno) {
+        let (done, failed) = write_some(self.fd(), &self.out[..self.out_len]);
+        match failed {
+            Some(errno) if waits(errno) => {
                 self.out.copy_within(done..self.out_len, 0);
                 self.out_len -= done;
                 self.stall = Some(errno);
                 return Err(errno);
             }
-            self.lost += lines_in(&self.out[done..self.out_len]);
-            self.lost_errno = errno;
-            dropped = true;
-            break;
+            Some(errno) => self.drop_lines(done..self.out_len, errno),
+            // Said once a write has gone through again.
+            None if self.lost > 0 && done > 0 => self.say_lost(),
+            None => {}
         }
         self.out_len = 0;
-        // Said once a write has gone through again.
-        if self.lost > 0 && done > 0 && !dropped {
-            self.say_lost();
-        }
         Ok(())
     }
 
@@ -215,38 +194,27 @@ impl LogFile {
     /// what a full disk refuses is gathered, and the file stalled.
     fn write_direct(&mut self, piece: &[u8]) {
         self.check_path();
-        let mut done = 0;
-        while done < piece.len() {
-            // SAFETY: writes from the caller's slice to our stream.
-            let n = unsafe {
-                libc::write(
-                    self.fd().as_raw_fd(),
-                    piece[done..].as_ptr().cast(),
-                    piece.len() - done,
-                )
-            };
-            if n > 0 {
-                done += n as usize;
-                continue;
-            }
-            let errno = if n == 0 { Errno::IO } else { sys::errno() };
-            if errno == Errno::INTR {
-                continue;
-            }
-            if waits(errno) {
-                let rest = &piece[done..];
+        let (done, failed) = write_some(self.fd(), piece);
+        let rest = &piece[done..];
+        match failed {
+            Some(errno) if waits(errno) => {
                 self.out[..rest.len()].copy_from_slice(rest);
                 self.out_len = rest.len();
                 self.stall = Some(errno);
-            } else {
-                self.lost += lines_in(&piece[done..]);
+            }
+            Some(errno) => {
+                self.lost += lines_in(rest);
                 self.lost_errno = errno;
             }
-            return;
+            None if self.lost > 0 => self.say_lost(),
+            None => {}
         }
-        if self.lost > 0 {
-            self.say_lost();
-        }
+    }
+
+    /// Counts the gathered bytes in `range` as lost lines, to `errno`.
+    fn drop_lines(&mut self, range: core::ops::Range<usize>, errno: Errno) {
+        self.lost += lines_in(&self.out[range]);
+        self.lost_errno = errno;
     }
 
     /// `daemonic: N lines lost (...)`, once a write went through again.
@@ -382,6 +350,31 @@ impl LogFile {
         self.written = rustix::fs::fstat(&file).map_or(0, |stat| stat.st_size as u64);
         self.checked = sys::now();
     }
+}
+
+/// Writes `bytes` to `fd`, over short writes and EINTR: how many went,
+/// and the error that stopped the rest, if one did.
+fn write_some(fd: BorrowedFd<'_>, bytes: &[u8]) -> (usize, Option<Errno>) {
+    let mut done = 0;
+    while done < bytes.len() {
+        // SAFETY: writes from our slice to an fd the caller holds open.
+        let n = unsafe {
+            libc::write(
+                fd.as_raw_fd(),
+                bytes[done..].as_ptr().cast(),
+                bytes.len() - done,
+            )
+        };
+        if n > 0 {
+            done += n as usize;
+            continue;
+        }
+        let errno = if n == 0 { Errno::IO } else { sys::errno() };
+        if errno != Errno::INTR {
+            return (done, Some(errno));
+        }
+    }
+    (done, None)
 }
 
 /// Through the first newline, or all of `bytes`.
