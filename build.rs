@@ -175,6 +175,14 @@ fn pack_help() {
         println!("cargo::error={TEXT} must be ASCII (its packed form uses the high bit)");
         return;
     }
+    // The text as this build has it (help.rs takes its length, and its
+    // tests compare), then packed.
+    let text = help_of_this_build(&text);
+    let unpacked = std::path::Path::new(&out_dir).join("help.txt");
+    if std::fs::write(&unpacked, &text).is_err() {
+        println!("cargo::error=cannot write {}", unpacked.display());
+        return;
+    }
     let mut packed = Vec::with_capacity(text.len());
     let mut at = 0;
     while at < text.len() {
@@ -192,6 +200,47 @@ fn pack_help() {
     if std::fs::write(&path, packed).is_err() {
         println!("cargo::error=cannot write {}", path.display());
     }
+}
+
+/// The options of help.txt that belong to a mode (a Cargo feature beyond
+/// the lean `cli`): how an option's entry starts, and the feature's
+/// `CARGO_FEATURE_` name. A build without the mode leaves the entry out,
+/// as it refuses the option ("built without").
+const HELP_MODES: &[(&str, &str)] = &[
+    ("--supervise", "SUPERVISE"),
+    ("--child-pidfile", "SUPERVISE"),
+    ("--restart", "SUPERVISE"),
+    ("--start-limit", "SUPERVISE"),
+    ("--stop-signal", "SUPERVISE"),
+    ("--timeout SECS      with --supervise", "SUPERVISE"),
+    ("--success-exit", "SUPERVISE"),
+    ("--rotate", "LOGS"),
+    ("--timestamps", "LOGS"),
+    ("--syslog", "LOGS"),
+];
+
+/// `text` without the entries of the modes this build leaves out. An
+/// entry is a line that starts (after at most 6 spaces) with `-`, and the
+/// lines indented deeper that follow it.
+fn help_of_this_build(text: &[u8]) -> Vec<u8> {
+    let built = |feature: &str| env::var_os(format!("CARGO_FEATURE_{feature}")).is_some();
+    let mut kept = Vec::with_capacity(text.len());
+    let mut leaving = false;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let indent = line.iter().take_while(|&&b| b == b' ').count();
+        let entry = &line[indent..];
+        if indent <= 6 && entry.starts_with(b"-") {
+            leaving = HELP_MODES
+                .iter()
+                .any(|(start, feature)| entry.starts_with(start.as_bytes()) && !built(feature));
+        } else if indent <= 6 {
+            leaving = false;
+        }
+        if !leaving {
+            kept.extend_from_slice(line);
+        }
+    }
+    kept
 }
 
 /// The longest run (at most 18 bytes) at `at` that also starts 1 to 2047

@@ -16,13 +16,13 @@ fn main() {
 }
 
 fn tests() -> Vec<common::Test> {
-    vec![
+    let mut tests: Vec<common::Test> = vec![
         ("start_status_stop", start_status_stop),
         ("status_statuses", status_statuses),
         ("bad_input_starts_nothing", bad_input_starts_nothing),
+        ("stop_escalates_to_sigkill", stop_escalates_to_sigkill),
         ("interop_start_stop_daemon", interop_start_stop_daemon),
         ("interop_pkill_flock_kill", interop_pkill_flock_kill),
-        ("stop_escalates_to_sigkill", stop_escalates_to_sigkill),
         (
             "wait_ready_through_notify_socket",
             wait_ready_through_notify_socket,
@@ -34,51 +34,71 @@ fn tests() -> Vec<common::Test> {
             foreground_under_a_notify_listener,
         ),
         ("foreground_keeps_the_streams", foreground_keeps_the_streams),
-        ("supervisor_forwards_signals", supervisor_forwards_signals),
-        (
-            "supervisor_restarts_until_stopped",
-            supervisor_restarts_until_stopped,
-        ),
-        (
-            "supervisor_reports_to_notify_socket",
-            supervisor_reports_to_notify_socket,
-        ),
         ("help_and_version", help_and_version),
         (
             "paths_and_arguments_that_are_not_utf8",
             paths_and_arguments_that_are_not_utf8,
         ),
         (
-            "relative_paths_from_a_working_directory",
-            relative_paths_from_a_working_directory,
+            "daemonic_without_a_mode_refuses_it",
+            daemonic_without_a_mode_refuses_it,
         ),
-        ("output_rotates_by_size", output_rotates_by_size),
-        ("output_reopens_on_hangup", output_reopens_on_hangup),
-        (
-            "output_kept_whole_across_exit",
-            output_kept_whole_across_exit,
-        ),
-        (
-            "syslog_lines_as_a_listener_sees_them",
-            syslog_lines_as_a_listener_sees_them,
-        ),
-        (
-            "syslog_counts_lines_lost_while_missing",
-            syslog_counts_lines_lost_while_missing,
-        ),
-        (
-            "pid1_passes_the_status_through",
-            pid1_passes_the_status_through,
-        ),
-        (
-            "pid1_reaps_a_thousand_orphans",
-            pid1_reaps_a_thousand_orphans,
-        ),
-        (
-            "pid1_forwards_signals_and_stops_the_tree",
-            pid1_forwards_signals_and_stops_the_tree,
-        ),
-    ]
+    ];
+    tests.extend(common::when(
+        common::SUPERVISE,
+        vec![
+            ("supervisor_forwards_signals", supervisor_forwards_signals),
+            (
+                "supervisor_restarts_until_stopped",
+                supervisor_restarts_until_stopped,
+            ),
+            (
+                "relative_paths_from_a_working_directory",
+                relative_paths_from_a_working_directory,
+            ),
+        ],
+    ));
+    tests.extend(common::when(
+        common::LOGS,
+        vec![
+            ("output_rotates_by_size", output_rotates_by_size),
+            ("output_reopens_on_hangup", output_reopens_on_hangup),
+            (
+                "output_kept_whole_across_exit",
+                output_kept_whole_across_exit,
+            ),
+            (
+                "syslog_lines_as_a_listener_sees_them",
+                syslog_lines_as_a_listener_sees_them,
+            ),
+            (
+                "syslog_counts_lines_lost_while_missing",
+                syslog_counts_lines_lost_while_missing,
+            ),
+        ],
+    ));
+    tests.extend(common::when(
+        common::PID1,
+        vec![
+            (
+                "supervisor_reports_to_notify_socket",
+                supervisor_reports_to_notify_socket,
+            ),
+            (
+                "pid1_passes_the_status_through",
+                pid1_passes_the_status_through,
+            ),
+            (
+                "pid1_reaps_a_thousand_orphans",
+                pid1_reaps_a_thousand_orphans,
+            ),
+            (
+                "pid1_forwards_signals_and_stops_the_tree",
+                pid1_forwards_signals_and_stops_the_tree,
+            ),
+        ],
+    ));
+    tests
 }
 
 // ---- programs daemonic runs (this binary, by DAEMONIC_TEST_HELPER) --------
@@ -358,7 +378,7 @@ fn bad_input_starts_nothing() {
             "failed to redirect standard output to /no/such/dir/log: No such file".into(),
         ),
     ];
-    for (args, status, text) in cases {
+    for (args, status, text) in cases.into_iter().filter(|(args, ..)| common::takes(args)) {
         let output = daemonic(&args);
         assert_one_line_error(&output, status, &text);
         assert!(!pid_file.exists(), "{args:?} left a PID file");
@@ -405,6 +425,9 @@ fn interop_start_stop_daemon() {
     let mut daemon = start(&[], &pid_file, "sleep", &[]);
     let status = stop_with_start_stop_daemon(&pid_file, &mut daemon);
     assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM);
+    if !common::SUPERVISE {
+        return;
+    }
     // Supervised: start-stop-daemon signals the supervisor, which forwards.
     let child_pid_file = dir.join("c.pid");
     let mut supervisor = start(
@@ -451,6 +474,9 @@ fn interop_pkill_flock_kill() {
     );
     daemon.wait();
     assert!(flock_free(), "the lock outlived the daemon");
+    if !common::SUPERVISE {
+        return;
+    }
     let mut daemon = start(&["--supervise"], &pid_file, "sleep", &[]);
     let kill = Command::new("sh")
         .arg("-c")
@@ -491,7 +517,7 @@ fn ready_before_return(tag: &str, readiness: &[&str], mode: &str, mode_args: &[&
     let (pid_file, marker) = (dir.join("s.pid"), dir.join("marker"));
     let mut args = mode_args.to_vec();
     args.extend([arg(&marker), "300"]);
-    for supervise in [false, true] {
+    for &supervise in common::with_and_without_supervisor() {
         let mut options = readiness.to_vec();
         if supervise {
             options.push("--supervise");
@@ -517,7 +543,10 @@ fn not_ready_in_time() {
     for options in [
         &["--wait-ready=0.5"][..],
         &["--wait-ready=0.5", "--supervise"],
-    ] {
+    ]
+    .into_iter()
+    .filter(|options| common::takes(options))
+    {
         let mut all = vec!["-p", arg(&pid_file)];
         all.extend_from_slice(options);
         let output = daemonic_running(&all, "sleep", &[&token]);
@@ -529,6 +558,9 @@ fn not_ready_in_time() {
                 .iter()
                 .all(|&pid| common::stat(pid).state == 'Z')
         });
+    }
+    if !common::SUPERVISE {
+        return;
     }
     // An early exit names its status.
     let output = daemonic_running(
@@ -560,17 +592,17 @@ fn in_foreground(options: &[&str], socket: &Path, marker: &Path) -> Started {
 /// In the foreground the program writes where daemonic's caller reads
 /// (systemd's journal, `docker logs`), detached to /dev/null unless told.
 fn foreground_keeps_the_streams() {
-    let output = daemonic(&[
-        "--foreground",
-        "--supervise",
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo to-stdout; echo to-stderr >&2",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    assert_eq!(stdout(&output), "to-stdout\n");
-    assert_eq!(stderr(&output), "to-stderr\n");
+    for options in [&["--foreground"][..], &["--foreground", "--supervise"]]
+        .into_iter()
+        .filter(|options| common::takes(options) && (options.len() == 1 || common::PID1))
+    {
+        let mut args = options.to_vec();
+        args.extend(["--", "/bin/sh", "-c", "echo to-stdout; echo to-stderr >&2"]);
+        let output = daemonic(&args);
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        assert_eq!(stdout(&output), "to-stdout\n");
+        assert_eq!(stderr(&output), "to-stderr\n");
+    }
     let dir = TempDir::new("fgnull");
     let pid_file = dir.join("s.pid");
     let output = daemonic(&[
@@ -725,6 +757,68 @@ fn help_and_version() {
         stdout(&version),
         format!("daemonic {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// A mode's options, in a build with it: `--help` describes them. In a
+/// build without it: refused as such, one line, status 1, nothing started
+/// and no PID file (README, "Building tiny").
+fn daemonic_without_a_mode_refuses_it() {
+    let dir = TempDir::new("modes");
+    let pid_file = dir.join("s.pid");
+    let help = stdout(&daemonic(&["--help"]));
+    let token = format!("modes-{}", std::process::id());
+    for (option, options, mode, built) in [
+        (
+            "--supervise",
+            &["--supervise"][..],
+            "supervise",
+            common::SUPERVISE,
+        ),
+        (
+            "--restart",
+            &["--restart=1"],
+            "supervise",
+            common::SUPERVISE,
+        ),
+        (
+            "--success-exit",
+            &["--success-exit", "143"],
+            "supervise",
+            common::SUPERVISE,
+        ),
+        (
+            "--rotate",
+            &["--output", "log", "--rotate", "1M"],
+            "logs",
+            common::LOGS,
+        ),
+        ("--syslog", &["--syslog"], "logs", common::LOGS),
+    ] {
+        if built {
+            assert!(
+                help.contains(&format!("  {option}")),
+                "{option} not in --help"
+            );
+            continue;
+        }
+        assert!(!help.contains(&format!("  {option}")), "{option} in --help");
+        let mut args = vec!["-p", arg(&pid_file)];
+        args.extend_from_slice(options);
+        args.extend(["--", "/bin/sh", "-c", "exec sleep 60", &token]);
+        let output = daemonic(&args);
+        assert_one_line_error(
+            &output,
+            1,
+            &format!("{option}: this daemonic was built without {mode}"),
+        );
+        assert!(!pid_file.exists(), "{options:?} left a PID file");
+        assert!(processes_with(&token).is_empty(), "{options:?} started");
+    }
+    // PID 1's mode is --foreground with --supervise.
+    if common::SUPERVISE && !common::PID1 {
+        let output = daemonic(&["--foreground", "--supervise", "--", "/bin/true"]);
+        assert_one_line_error(&output, 1, "built without pid1");
+    }
 }
 
 /// Paths and arguments are bytes, not text: a PID file in a directory whose

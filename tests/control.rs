@@ -24,26 +24,13 @@ fn main() {
 }
 
 fn tests() -> Vec<common::Test> {
-    vec![
+    let mut tests: Vec<common::Test> = vec![
         ("reload_keeps_the_daemon", reload_keeps_the_daemon),
         (
             "stopped_daemon_stops_on_its_signal",
             stopped_daemon_stops_on_its_signal,
         ),
-        (
-            "stopped_supervised_program_stops_on_its_signal",
-            stopped_supervised_program_stops_on_its_signal,
-        ),
         ("retry_schedules", retry_schedules),
-        (
-            "start_limit_zero_never_gives_up",
-            start_limit_zero_never_gives_up,
-        ),
-        ("start_limit_gives_up_as_set", start_limit_gives_up_as_set),
-        (
-            "stop_signal_reaches_the_program",
-            stop_signal_reaches_the_program,
-        ),
         ("control_under_seccomp", control_under_seccomp),
         ("start_under_seccomp", start_under_seccomp),
         (
@@ -51,18 +38,37 @@ fn tests() -> Vec<common::Test> {
             nothing_pins_without_pidfds_or_proc,
         ),
         (
-            "program_that_backgrounds_itself",
-            program_that_backgrounds_itself,
-        ),
-        (
-            "setuid_program_outlives_its_supervisor",
-            setuid_program_outlives_its_supervisor,
-        ),
-        (
             "a_lock_handed_on_by_a_live_taker_is_not_a_survivor",
             a_lock_handed_on_by_a_live_taker_is_not_a_survivor,
         ),
-    ]
+    ];
+    tests.extend(common::when(
+        common::SUPERVISE,
+        vec![
+            (
+                "stopped_supervised_program_stops_on_its_signal",
+                stopped_supervised_program_stops_on_its_signal,
+            ),
+            (
+                "start_limit_zero_never_gives_up",
+                start_limit_zero_never_gives_up,
+            ),
+            ("start_limit_gives_up_as_set", start_limit_gives_up_as_set),
+            (
+                "stop_signal_reaches_the_program",
+                stop_signal_reaches_the_program,
+            ),
+            (
+                "program_that_backgrounds_itself",
+                program_that_backgrounds_itself,
+            ),
+            (
+                "setuid_program_outlives_its_supervisor",
+                setuid_program_outlives_its_supervisor,
+            ),
+        ],
+    ));
+    tests
 }
 
 // ---- programs daemonic runs (this binary, by DAEMONIC_TEST_HELPER) --------
@@ -328,6 +334,9 @@ fn reload_keeps_the_daemon() {
     assert_eq!(daemon.wait(), 0);
     assert_eq!(log_of(&log), "HUP\nHUP\nTERM\n");
 
+    if !common::SUPERVISE {
+        return;
+    }
     // Supervised: the supervisor takes it and forwards it; both run on.
     let (mut supervisor, log) = trapping(&dir, &pid_file, &["--supervise"]);
     let program = program_of(supervisor.pid);

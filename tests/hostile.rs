@@ -28,7 +28,7 @@ fn main() {
 }
 
 fn tests() -> Vec<common::Test> {
-    vec![
+    let mut tests: Vec<common::Test> = vec![
         ("pid_one_locked_by_another", pid_one_locked_by_another),
         (
             "reused_pid_is_never_signalled",
@@ -54,32 +54,38 @@ fn tests() -> Vec<common::Test> {
             unprivileged_stop_fails_at_once,
         ),
         (
-            "supervised_stop_reaches_the_program",
-            supervised_stop_reaches_the_program,
-        ),
-        (
-            "killed_supervisor_takes_its_program",
-            killed_supervisor_takes_its_program,
-        ),
-        (
-            "supervisor_stops_what_is_left",
-            supervisor_stops_what_is_left,
-        ),
-        (
             "failed_wait_ready_kills_the_tree",
             failed_wait_ready_kills_the_tree,
         ),
         ("fifo_pid_file_does_not_hang", fifo_pid_file_does_not_hang),
         ("bad_numbers_are_usage_errors", bad_numbers_are_usage_errors),
         ("numeric_user_needs_a_group", numeric_user_needs_a_group),
-        ("restarts_are_limited", restarts_are_limited),
         (
             "closed_ready_fd_fails_at_once",
             closed_ready_fd_fails_at_once,
         ),
         ("blocked_output_is_named", blocked_output_is_named),
         ("randomized_adversaries", randomized_adversaries),
-    ]
+    ];
+    tests.extend(common::when(
+        common::SUPERVISE,
+        vec![
+            (
+                "supervised_stop_reaches_the_program",
+                supervised_stop_reaches_the_program,
+            ),
+            (
+                "killed_supervisor_takes_its_program",
+                killed_supervisor_takes_its_program,
+            ),
+            (
+                "supervisor_stops_what_is_left",
+                supervisor_stops_what_is_left,
+            ),
+            ("restarts_are_limited", restarts_are_limited),
+        ],
+    ));
+    tests
 }
 
 // ---- programs daemonic runs (this binary, by DAEMONIC_TEST_HELPER) --------
@@ -836,7 +842,7 @@ fn supervisor_stops_what_is_left() {
 }
 
 fn failed_wait_ready_kills_the_tree() {
-    for supervise in [false, true] {
+    for &supervise in common::with_and_without_supervisor() {
         let dir = TempDir::new("readytree");
         let pid_file = dir.join("w.pid");
         let forked = dir.join("forked");
@@ -898,7 +904,10 @@ fn bad_numbers_are_usage_errors() {
             vec!["--supervise", "--timeout", "inf"],
             "expected seconds from 0",
         ),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(args, _)| common::takes(args))
+    {
         let mut all = args.clone();
         all.extend(["--", "/bin/sleep", "1"]);
         assert_error(&daemonic(&all), 1, text);
@@ -972,7 +981,7 @@ fn restarts_are_limited() {
 }
 
 fn closed_ready_fd_fails_at_once() {
-    for supervise in [false, true] {
+    for &supervise in common::with_and_without_supervisor() {
         let dir = TempDir::new("readyclosed");
         let pid_file = dir.join("r.pid");
         let mut args = vec!["-p", arg(&pid_file), "--ready-fd", "5", "--wait-ready=30"];
@@ -1107,7 +1116,8 @@ fn random_run(dir: &str) {
                     (
                         "restart",
                         daemonic_running(
-                            &["-p", arg(&pid_file), "--supervise"],
+                            &["-p", arg(&pid_file), "--supervise"]
+                                [..2 + usize::from(common::SUPERVISE)],
                             &this_binary(),
                             "sleep",
                             &[&token],

@@ -27,6 +27,45 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 pub type Test = (&'static str, fn());
 
+/// The modes the command under test was built with (Cargo features, as
+/// README's "Building tiny" lists them): the lean command's tests run in
+/// every build, a mode's tests only where it is built (the tests of
+/// `daemonic_without_a_mode_refuses_it` in cli.rs check the refusal).
+pub const SUPERVISE: bool = cfg!(feature = "supervise");
+pub const LOGS: bool = cfg!(feature = "logs");
+pub const PID1: bool = cfg!(feature = "pid1");
+
+/// `tests` if `built`, else none.
+pub fn when(built: bool, tests: Vec<Test>) -> Vec<Test> {
+    if built { tests } else { Vec::new() }
+}
+
+/// Whether this build of the command takes every option in `args` (the
+/// options of a mode it was built without are refused).
+pub fn takes(args: &[&str]) -> bool {
+    args.iter().all(|arg| {
+        let logs = ["--rotate", "--timestamps", "--syslog"]
+            .iter()
+            .any(|option| arg.starts_with(option));
+        let supervise = [
+            "--supervise",
+            "--restart",
+            "--child-pidfile",
+            "--start-limit",
+            "--stop-signal",
+            "--success-exit",
+        ]
+        .iter()
+        .any(|option| arg.starts_with(option));
+        (!logs || LOGS) && (!supervise || SUPERVISE)
+    })
+}
+
+/// `[false, true]`: without and with `--supervise`, where it is built.
+pub fn with_and_without_supervisor() -> &'static [bool] {
+    if SUPERVISE { &[false, true] } else { &[false] }
+}
+
 /// Runs the helper named by [`HELPER_ENV`] if set (passing the program's
 /// arguments), else every test, in parallel, and exits like libtest.
 pub fn main(helper: fn(&str, Vec<String>), tests: Vec<Test>) {

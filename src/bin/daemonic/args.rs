@@ -76,6 +76,7 @@ pub struct Start {
     /// before SIGKILL.
     pub stop_timeout: Duration,
     /// `--restart=DELAY:MAX`: the longest delay (default a minute).
+    #[cfg(feature = "supervise")]
     pub restart_cap: Option<Duration>,
     /// `--start-limit BURST[/SECS]`: at most BURST starts within SECS (0:
     /// no limit).
@@ -116,12 +117,14 @@ impl Start {
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first restart delay without a value (FreeBSD daemon(8)'s `-r`).
+#[cfg(feature = "supervise")]
 pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
 /// At most 5 starts within 10 s, then the supervisor gives up (systemd's
 /// `StartLimitBurst=` and `StartLimitIntervalSec=` defaults).
 pub const DEFAULT_START_LIMIT: (u32, Duration) = (5, Duration::from_secs(10));
 /// The shortest restart delay: a program failing at once must not make the
 /// supervisor spin.
+#[cfg(feature = "supervise")]
 pub const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
 
 /// The options: long name, short letter (or 0), whether a value follows.
@@ -339,6 +342,29 @@ fn tail(word: &'static CStr, at: usize) -> &'static CStr {
     CStr::from_bytes_with_nul(&bytes[at.min(bytes.len() - 1)..]).unwrap_or(c"")
 }
 
+/// An option of a mode left out of this build (Cargo features, README
+/// "Building tiny"): known, so that the message says what is missing.
+#[cfg(not(all(feature = "supervise", feature = "logs")))]
+#[inline(never)]
+fn built_without(opt: Opt, name: Name, line: &mut Line) -> Usage {
+    let feature: &[u8] = match opt {
+        Opt::Rotate
+        | Opt::Timestamps
+        | Opt::Syslog
+        | Opt::SyslogTag
+        | Opt::SyslogStderr
+        | Opt::SyslogSocket => b"logs",
+        _ => b"supervise",
+    };
+    name.write(line)
+        .text(b": this daemonic was built without ")
+        .text(feature)
+        .text(b" (cargo feature \"")
+        .text(feature)
+        .text(b"\", or \"full\")");
+    Usage
+}
+
 fn invalid(name: Name, line: &mut Line) -> Usage {
     line.text(b"invalid option '");
     name.write(line).text(b"'");
@@ -378,9 +404,11 @@ pub fn parse(
     let mut mode: Option<&[u8]> = None;
     let mut signal = None;
     let mut retry: Option<&'static [u8]> = None;
+    #[cfg_attr(not(feature = "supervise"), expect(unused_mut))]
     let mut start_limit_given = false;
     let mut timeout: Option<Duration> = None;
     let mut trust = false;
+    #[cfg(feature = "logs")]
     let mut syslog_stderr: Option<&'static [u8]> = None;
     while let Some(given) = parser.next(line) {
         let Given { opt, name, value } = given?;
@@ -393,7 +421,6 @@ pub fn parse(
             Opt::Stop => mode = Some(b"--stop"),
             Opt::Status => mode = Some(b"--status"),
             Opt::PidFile => start.pid_file = Some(value),
-            Opt::ChildPidFile => start.child_pid_file = Some(value),
             Opt::Chdir => start.chdir = Some(value),
             Opt::Umask => start.umask = Some(octal(text, line)?),
             Opt::Stdout => start.stdout = Some(value),
@@ -473,7 +500,9 @@ pub fn parse(
                 }
                 start.ready_fd = Some(fd);
             }
+            #[cfg(feature = "supervise")]
             Opt::Supervise => start.supervise = true,
+            #[cfg(feature = "supervise")]
             Opt::Restart => {
                 let (delay, cap) = match given_value {
                     Some(_) => restart_delays(text, line)?,
@@ -482,12 +511,15 @@ pub fn parse(
                 start.restart = Some(delay);
                 start.restart_cap = cap;
             }
+            #[cfg(feature = "supervise")]
             Opt::StartLimit => {
                 start.start_limit = start_limit(text, line)?;
                 start_limit_given = true;
             }
+            #[cfg(feature = "supervise")]
             Opt::StopSignal => start.stop_signal = signal_number(text, b"--stop-signal", line)?,
             Opt::Retry => retry = Some(text),
+            #[cfg(feature = "supervise")]
             Opt::SuccessExit => {
                 let Some(code) = sys::parse_u64(text, 255) else {
                     line.text(b"--success-exit ")
@@ -501,8 +533,11 @@ pub fn parse(
             Opt::Signal => signal = Some(signal_number(text, b"--signal", line)?),
             Opt::Timeout => timeout = Some(seconds(text, b"--timeout", line)?),
             Opt::TrustPidFile => trust = true,
+            #[cfg(feature = "logs")]
             Opt::Rotate => start.rotate = Some(rotation(text, line)?),
+            #[cfg(feature = "logs")]
             Opt::Timestamps => start.timestamps = true,
+            #[cfg(feature = "logs")]
             Opt::Syslog => {
                 let spec = given_value.map_or(&b"daemon.notice"[..], CStr::to_bytes);
                 let Some(priority) = crate::syslog::priority(spec) else {
@@ -513,9 +548,17 @@ pub fn parse(
                 };
                 start.syslog = Some(priority);
             }
+            #[cfg(feature = "logs")]
             Opt::SyslogTag => start.syslog_tag = Some(text),
+            #[cfg(feature = "logs")]
             Opt::SyslogStderr => syslog_stderr = Some(text),
+            #[cfg(feature = "logs")]
             Opt::SyslogSocket => start.syslog_socket = Some(value),
+            #[cfg(feature = "supervise")]
+            Opt::ChildPidFile => start.child_pid_file = Some(value),
+            // The options of a mode this command was built without.
+            #[cfg(not(all(feature = "supervise", feature = "logs")))]
+            _ => return Err(built_without(opt, name, line)),
         }
     }
     if mode.is_none() && program.is_none() && signal.is_some() {
@@ -570,6 +613,7 @@ pub fn parse(
     }
     start.program = program;
     start.stop_timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+    #[cfg(feature = "logs")]
     if let Some(text) = syslog_stderr {
         let main = start.syslog.unwrap_or(3 * 8 + 5);
         let Some(priority) = crate::syslog::severity(text, main) else {
@@ -584,7 +628,7 @@ pub fn parse(
     Ok(Command::Start)
 }
 
-/// Combinations that cannot work.
+/// Combinations that cannot work, or that this build cannot do.
 fn check(
     start: &Start,
     timeout_given: bool,
@@ -632,6 +676,8 @@ fn check(
             .text(b"--rotate: ")
             .c(path)
             .text(b" is not a regular file (a device or a FIFO is never renamed)");
+    } else if start.foreground && start.supervise && !cfg!(feature = "pid1") {
+        error.text(b"--foreground with --supervise (PID 1): this daemonic was built without pid1 (cargo feature \"pid1\", or \"full\")");
     } else if start.foreground
         && (start.wait_ready.is_some() || start.ready_fd.is_some())
         && !start.supervise
@@ -696,6 +742,7 @@ fn number(text: &[u8], option: Name, line: &mut Line) -> Result<i32, Usage> {
 /// `SIZE[:COUNT]`: bytes (`k` and `M` suffixes: KiB, MiB) per file, at
 /// least 1 KiB, and how many earlier files to keep (default 10, at most
 /// 1000).
+#[cfg(feature = "logs")]
 fn rotation(text: &[u8], line: &mut Line) -> Result<(u64, u32), Usage> {
     let (size, count) = match text.iter().position(|&b| b == b':') {
         Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
@@ -785,6 +832,7 @@ fn stop_schedule(
 
 /// `--restart=DELAY[:MAX]`: the first delay, at least 0.1 s, and the
 /// longest one it doubles up to (systemd's `RestartMaxDelaySec=`).
+#[cfg(feature = "supervise")]
 fn restart_delays(text: &[u8], line: &mut Line) -> Result<(Duration, Option<Duration>), Usage> {
     let (first, cap) = match text.iter().position(|&b| b == b':') {
         Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
@@ -806,6 +854,7 @@ fn restart_delays(text: &[u8], line: &mut Line) -> Result<(Duration, Option<Dura
 
 /// `--start-limit BURST[/SECS]`: at most BURST starts within SECS
 /// (default 10 s); a BURST of 0 never gives up.
+#[cfg(feature = "supervise")]
 fn start_limit(text: &[u8], line: &mut Line) -> Result<(u32, Duration), Usage> {
     let (burst, secs) = match text.iter().position(|&b| b == b'/') {
         Some(slash) => (&text[..slash], Some(&text[slash + 1..])),
@@ -869,15 +918,77 @@ mod tests {
 
     #[test]
     fn optional_values() {
-        let start = start_of("--wait-ready --supervise --restart=2.5 -- x");
+        let start = start_of("--wait-ready -- x");
         assert_eq!(start.wait_ready, Some(DEFAULT_WAIT));
-        assert_eq!(start.restart, Some(Duration::from_millis(2500)));
-        let start = start_of("--wait-ready=5 --supervise --restart -- x");
+        let start = start_of("--wait-ready=5 -- x");
         assert_eq!(start.wait_ready, Some(Duration::from_secs(5)));
-        assert_eq!(start.restart, Some(DEFAULT_RESTART_DELAY));
         assert_eq!(
             start_of("--wait-ready=.25 -- x").wait_ready,
             Some(Duration::from_millis(250))
+        );
+    }
+
+    #[cfg(feature = "supervise")]
+    #[test]
+    fn restart_delays() {
+        let start = start_of("--supervise --restart=2.5 -- x");
+        assert_eq!(start.restart, Some(Duration::from_millis(2500)));
+        let start = start_of("--supervise --restart -- x");
+        assert_eq!(start.restart, Some(DEFAULT_RESTART_DELAY));
+        for (words, expected) in [
+            ("--restart -- x", "--restart needs --supervise"),
+            ("--supervise --restart=0 -- x", "at least 0.1 s"),
+            (
+                "--supervise --restart=1e300 -- x",
+                "expected seconds from 0 to 31536000 (a year)",
+            ),
+        ] {
+            let error = parse_words(words).err().unwrap_or_default();
+            assert!(error.contains(expected), "{words}: {error}");
+        }
+    }
+
+    /// Each option of a mode left out is known, and refused as such.
+    #[cfg(not(all(feature = "supervise", feature = "logs")))]
+    #[test]
+    fn modes_built_without() {
+        let mut words = vec![];
+        if !cfg!(feature = "supervise") {
+            words.extend([
+                ("--supervise -- x", "--supervise", "supervise"),
+                ("--restart=2 -- x", "--restart", "supervise"),
+                ("--child-pidfile c -- x", "--child-pidfile", "supervise"),
+                ("--start-limit 5 -- x", "--start-limit", "supervise"),
+                ("--stop-signal QUIT -- x", "--stop-signal", "supervise"),
+                ("--success-exit 143 -- x", "--success-exit", "supervise"),
+            ]);
+        }
+        words.extend([
+            ("--output f --rotate 1M -- x", "--rotate", "logs"),
+            ("--output f --timestamps -- x", "--timestamps", "logs"),
+            ("--syslog -- x", "--syslog", "logs"),
+            ("--syslog-tag t -- x", "--syslog-tag", "logs"),
+            ("--syslog-stderr err -- x", "--syslog-stderr", "logs"),
+            ("--syslog-socket /s -- x", "--syslog-socket", "logs"),
+        ]);
+        for (words, option, mode) in words {
+            let error = parse_words(words).err().unwrap_or_default();
+            let expected = format!(
+                "daemonic: {option}: this daemonic was built without {mode} (cargo feature \"{mode}\", or \"full\")"
+            );
+            assert_eq!(error, expected, "{words}");
+        }
+    }
+
+    #[cfg(all(feature = "supervise", not(feature = "pid1")))]
+    #[test]
+    fn pid1_built_without() {
+        let error = parse_words("--foreground --supervise -- x").err();
+        assert!(
+            error
+                .as_ref()
+                .is_some_and(|e| e.contains("built without pid1")),
+            "{error:?}"
         );
     }
 
@@ -895,11 +1006,9 @@ mod tests {
             ("--stop=1 -p x", "option '--stop' takes no value"),
             ("--stop", "--stop needs --pidfile"),
             ("--status -p x -- y", "--status takes no program"),
-            ("--restart -- x", "--restart needs --supervise"),
             ("--env NOEQUALS -- x", "expected KEY=VALUE"),
             ("--env =1 -- x", "empty name"),
             ("--stop -p x --signal FOO", "unknown signal"),
-            ("--supervise --restart=0 -- x", "at least 0.1 s"),
             ("--keep-fd -5 -- x", "expected a whole number from 3 up"),
             ("--keep-fd 1 -- x", "fds 0, 1 and 2 are always kept"),
             ("--keep-fd 2147483647 -- x", "fd 2147483647 is not open"),
@@ -907,20 +1016,6 @@ mod tests {
             ("--ready-fd 2147483647 -- x", "beyond the fd limit"),
             ("--timeout 3 -- x", "--timeout on a start needs --supervise"),
             ("--nice x -- y", "--nice x: expected a whole number"),
-            ("--rotate 1M -- y", "need --supervise"),
-            ("--supervise --timestamps -- y", "need one output file"),
-            (
-                "--supervise --stdout a --stderr b --timestamps -- y",
-                "need one output file",
-            ),
-            (
-                "--supervise --output f --rotate 10 -- y",
-                "SIZE at least 1024",
-            ),
-            (
-                "--supervise --output f --rotate 1M:x -- y",
-                "expected SIZE[:COUNT]",
-            ),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.starts_with("daemonic: "), "{words}: {error}");
@@ -928,6 +1023,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "supervise")]
     #[test]
     fn supervisor_limits_and_signals() {
         let start =
@@ -958,16 +1054,13 @@ mod tests {
             ("--supervise --restart=1:0.5 -- y", "MAX at least the delay"),
             ("--supervise --success-exit 256 -- y", "from 0 to 255"),
             ("--success-exit 1 -- y", "--success-exit needs --supervise"),
-            (
-                "--supervise --output /dev/null --rotate 1M -- y",
-                "/dev/null is not a regular file",
-            ),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.contains(expected), "{words}: {error}");
         }
     }
 
+    #[cfg(feature = "logs")]
     #[test]
     fn syslog_priorities() {
         let start = start_of("--supervise --syslog -- y");
@@ -981,8 +1074,32 @@ mod tests {
         assert_eq!(start.syslog_tag, Some(&b"t"[..]));
     }
 
+    #[cfg(feature = "logs")]
     #[test]
     fn rotation_sizes() {
+        for (words, expected) in [
+            ("--rotate 1M -- y", "need --supervise"),
+            ("--supervise --timestamps -- y", "need one output file"),
+            (
+                "--supervise --stdout a --stderr b --timestamps -- y",
+                "need one output file",
+            ),
+            (
+                "--supervise --output f --rotate 10 -- y",
+                "SIZE at least 1024",
+            ),
+            (
+                "--supervise --output f --rotate 1M:x -- y",
+                "expected SIZE[:COUNT]",
+            ),
+            (
+                "--supervise --output /dev/null --rotate 1M -- y",
+                "/dev/null is not a regular file",
+            ),
+        ] {
+            let error = parse_words(words).err().unwrap_or_default();
+            assert!(error.contains(expected), "{words}: {error}");
+        }
         let start = start_of("--supervise --output f --rotate 2M:3 --timestamps -- y");
         assert_eq!(start.rotate, Some((2 << 20, 3)));
         assert!(start.timestamps);
@@ -1042,7 +1159,6 @@ mod tests {
         for words in [
             "--stop -p x --timeout 1e300",
             "--wait-ready=1e300 -- x",
-            "--supervise --restart=1e300 -- x",
             "--stop -p x --timeout -1",
             "--stop -p x --timeout nan",
             "--stop -p x --timeout 31536001",

@@ -5,9 +5,14 @@
 /// help.txt as build.rs packed it.
 const PACKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/help.packed"));
 
+/// The text as this build has it: help.txt without the options of modes
+/// (Cargo features) left out.
+#[cfg(test)]
+const TEXT: &str = include_str!(concat!(env!("OUT_DIR"), "/help.txt"));
+
 /// The text's length. Only the length is used: the text itself is not in
 /// the binary.
-pub const LEN: usize = include_str!("help.txt").len();
+pub const LEN: usize = include_str!(concat!(env!("OUT_DIR"), "/help.txt")).len();
 
 /// The help text, unpacked into `buf`.
 pub fn text(buf: &mut [u8; LEN]) -> &[u8] {
@@ -53,8 +58,34 @@ mod tests {
     #[test]
     fn unpacks_to_the_text() {
         let mut buf = [0; LEN];
-        assert_eq!(text(&mut buf), include_bytes!("help.txt"));
+        assert_eq!(text(&mut buf), TEXT.as_bytes());
         assert!(PACKED.len() < LEN / 2, "{} of {LEN}", PACKED.len());
+    }
+
+    /// Each mode's options are described only where it is built; the
+    /// lean command's always are.
+    #[test]
+    fn describes_the_options_of_this_build() {
+        let full = include_str!("help.txt");
+        let has = |option: &str| TEXT.contains(option);
+        for (option, built) in [
+            ("--supervise         stay", cfg!(feature = "supervise")),
+            ("--restart[", cfg!(feature = "supervise")),
+            ("--success-exit N", cfg!(feature = "supervise")),
+            ("--rotate SIZE", cfg!(feature = "logs")),
+            ("--syslog-socket PATH", cfg!(feature = "logs")),
+            ("--pidfile PATH", true),
+            ("--wait-ready", true),
+            ("--foreground ", true),
+            ("--retry SCHEDULE", true),
+        ] {
+            assert!(full.contains(option), "{option}");
+            assert_eq!(has(option), built, "{option}");
+        }
+        assert_eq!(
+            TEXT == full,
+            cfg!(all(feature = "supervise", feature = "logs"))
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ compile_error!(
      the library builds here: depend on it with default-features = false, features = [\"std\"]"
 );
 
+// The lean command (feature `cli`): start, stop, status, signal.
 mod args;
 mod control;
 // Used on musl; tested everywhere.
@@ -27,21 +28,30 @@ mod etc;
 mod help;
 mod ids;
 mod inspect;
-mod logfile;
 mod out;
 mod pinned;
 mod procfs;
 mod program;
-mod pump;
 mod schedule;
 mod sigconf;
 mod signame;
 mod start;
-mod supervise;
 mod sys;
-mod syslog;
-mod tree;
 mod values;
+// --supervise (feature `supervise`), with PID 1's duties (`pid1`) inside.
+#[cfg(feature = "supervise")]
+mod supervise;
+#[cfg(feature = "supervise")]
+mod tree;
+// The supervisor's log pump (feature `logs`); without it, a pump that
+// cannot exist, so that the supervisor reads the same either way.
+#[cfg(feature = "logs")]
+mod logfile;
+#[cfg_attr(not(feature = "logs"), path = "no_pump.rs")]
+#[cfg(feature = "supervise")]
+mod pump;
+#[cfg(feature = "logs")]
+mod syslog;
 
 use core::ffi::{CStr, c_char, c_int};
 

@@ -118,6 +118,7 @@ impl Line {
     }
 
     /// The line with its newline, for a writer of its own.
+    #[cfg(feature = "supervise")]
     pub fn terminated(&mut self) -> &[u8] {
         if self.len == self.buf.len() {
             self.len -= 1;

@@ -17,6 +17,7 @@ pub enum Notify {
     /// As the caller has it.
     Keep,
     /// Removed: the supervisor answers for the service itself.
+    #[cfg(feature = "supervise")]
     Remove,
     /// This `NOTIFY_SOCKET=PATH` entry instead.
     Set(&'static CStr),

@@ -23,6 +23,7 @@ pub fn ignore_pipe() {
 }
 
 /// The ignored signals and the mask, as the caller had them.
+#[cfg(feature = "supervise")]
 #[derive(Clone, Copy)]
 pub struct Inherited {
     /// Bit N-1 for signal N.
@@ -31,6 +32,7 @@ pub struct Inherited {
 }
 
 /// Reads the caller's configuration, before the library resets it.
+#[cfg(feature = "supervise")]
 pub fn record() -> Inherited {
     let mut ignored = 0u64;
     for signal in 1..=64 {
@@ -61,6 +63,7 @@ pub fn record() -> Inherited {
     Inherited { ignored, mask }
 }
 
+#[cfg(feature = "supervise")]
 impl Inherited {
     /// In the forked child: ignores what the caller ignored, blocks what it
     /// blocked. Every other signal is at its default by then.
@@ -76,11 +79,12 @@ impl Inherited {
     }
 }
 
+#[cfg(feature = "supervise")]
 const fn bit(signal: i32) -> u64 {
     1 << (signal - 1)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "supervise"))]
 mod tests {
     use super::*;
 

@@ -10,7 +10,9 @@ use crate::ids::{self, Ids};
 use crate::inspect::{Holder, inspect};
 use crate::out::Line;
 use crate::program::{self, Notify, Unfit};
-use crate::{exit, supervise, sys};
+#[cfg(feature = "supervise")]
+use crate::supervise;
+use crate::{exit, sys};
 
 /// The daemon's description: everything but what to execute.
 pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
@@ -69,6 +71,7 @@ pub fn run(start: &mut Start) -> i32 {
     let Some(ids) = resolve_ids(start) else {
         return exit::USAGE;
     };
+    #[cfg(feature = "supervise")]
     if start.supervise {
         return supervise::run(start, &ids);
     }
@@ -155,6 +158,7 @@ pub fn unfit_program(unfit: Unfit, start: &Start) -> i32 {
 /// foreground): says so and exits with a shell's status, 127 when it was
 /// not found, 126 when it was found but could not be executed, as shells,
 /// tini and docker report it.
+#[cfg(feature = "supervise")]
 pub fn exec_failed(program: &CStr, errno: Errno) -> ! {
     Line::daemonic()
         .text(b"failed to execute ")

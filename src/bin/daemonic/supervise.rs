@@ -17,6 +17,7 @@ use daemonic::{Daemon, Errno, Error, Exec, ExitStatus, Readiness, Started, Step}
 
 use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::Ids;
+#[cfg(feature = "logs")]
 use crate::logfile;
 use crate::out::Line;
 use crate::program::{self, Notify};
@@ -238,6 +239,24 @@ impl Program {
         })
     }
 
+    /// `--foreground`: PID 1's supervisor. Only the `pid1` build has one
+    /// (the parser refuses it elsewhere); there the constant `false` takes
+    /// the terminal and signal code out of the binary.
+    fn foreground(&self) -> bool {
+        cfg!(feature = "pid1") && self.foreground
+    }
+
+    /// The group the terminal goes back to (PID 1's build only).
+    fn terminal(&self) -> Option<i32> {
+        self.terminal.get().filter(|_| cfg!(feature = "pid1"))
+    }
+
+    /// The caller's signal configuration for the program (PID 1's build
+    /// only).
+    fn inherited(&self) -> Option<&Inherited> {
+        self.inherited.as_ref().filter(|_| cfg!(feature = "pid1"))
+    }
+
     fn remove_private_dir(&self) {
         if let Channel::Socket { dir, path, .. } = &self.readiness {
             program::remove_private_dir(dir, path);
@@ -250,6 +269,7 @@ impl Program {
 /// nothing, see pump.rs) and to syslog. A device or FIFO named as output
 /// (a console, a terminal) stays the program's own, unless `--rotate` or
 /// `--timestamps` (which refuse one) or `--syslog` ask for the pump.
+#[cfg(feature = "logs")]
 #[inline(never)]
 fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
     let output = |dest, stdout, stderr| -> Result<Option<OutputPipe>, Errno> {
@@ -329,7 +349,14 @@ fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
     })
 }
 
+/// Built without `logs`, the program writes its files itself.
+#[cfg(not(feature = "logs"))]
+fn output_pipes(_: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
+    Ok([None, None])
+}
+
 /// Whether `path` is a regular file, or none yet (it is created as one).
+#[cfg(feature = "logs")]
 fn regular_or_new(path: &CStr) -> bool {
     match rustix::fs::stat(path) {
         Ok(stat) => {
@@ -380,7 +407,7 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
         libc::signal(libc::SIGTTIN, libc::SIG_IGN);
         libc::signal(libc::SIGTTOU, libc::SIG_IGN);
     }
-    if program.foreground {
+    if program.foreground() {
         program.terminal.set(terminal_foreground());
     }
     if let Some(lock) = daemon.pid_file_lock() {
@@ -408,7 +435,7 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
     let mut child = match spawn(program) {
         Ok(child) => child,
         // No caller to tell: say it, with a shell's status.
-        Err(errno) if program.foreground => {
+        Err(errno) if program.foreground() => {
             give_back_terminal(program);
             start::exec_failed(program.name, errno)
         }
@@ -477,7 +504,7 @@ fn terminal_foreground() -> Option<i32> {
 
 /// Gives the terminal back to the group that had it before the program.
 fn give_back_terminal(program: &Program) {
-    if let Some(original) = program.terminal.get() {
+    if let Some(original) = program.terminal() {
         // SAFETY: an ioctl on fd 0 with a process group number; SIGTTOU is
         // ignored, so a background caller is not stopped.
         unsafe { libc::tcsetpgrp(0, original) };
@@ -543,7 +570,7 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         // the terminal (SIGTTOU is ignored here, so the call from what is
         // still a background group goes through); else `tac`, `bash -m`
         // or an interactive shell stop themselves on their first read.
-        if let Some(_original) = program.terminal.get() {
+        if let Some(_original) = program.terminal() {
             libc::tcsetpgrp(0, libc::getpid());
         }
         // What the supervisor ignores for itself, the program gets at its
@@ -551,7 +578,7 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
         for signal in [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU] {
             libc::signal(signal, libc::SIG_DFL);
         }
-        match &program.inherited {
+        match program.inherited() {
             Some(inherited) => inherited.restore(),
             None => {
                 let mut empty: libc::sigset_t = core::mem::zeroed();

@@ -79,6 +79,7 @@ pub fn readable<const N: usize>(fds: [libc::c_int; N], timeout: i32) -> [bool; N
 /// fork copied). Only on the main thread, and only the pages wholly below
 /// this function's frame, less one page for the system call's own, down
 /// to `REACH` below it (the command's deepest calls go about 20 KiB deep).
+#[cfg(feature = "supervise")]
 #[inline(never)]
 pub fn forget_dead_stack() {
     const REACH: usize = 64 * 1024;
