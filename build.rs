@@ -358,8 +358,15 @@ fn link_tiny_command(target: &Target) {
         return;
     }
     // The link map beside it: ci/size checks against it that every name
-    // in CALLER_ONLY still matches a function.
-    let map = script.with_extension("map");
+    // in CALLER_ONLY still matches a function, in the build with every mode
+    // (named apart: the builds of each mode's out directory may link in
+    // any order).
+    let full = env::var_os("CARGO_FEATURE_FULL").is_some();
+    let map = script.with_file_name(if full {
+        "tiny-command-full.map"
+    } else {
+        "tiny-command.map"
+    });
     let (script, map) = (script.display(), map.display());
     if lld {
         println!("cargo::rustc-link-arg-bin=daemonic=-T");
