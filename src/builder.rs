@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::lookup::Id;
 use crate::prepare::{Prepared, PreparedStdio};
 use crate::{
-    Daemon, Detach, Error, InheritedFds, Plan, Program, ProgramReadiness, Readiness, Started, Step,
+    Capabilities, Daemon, Detach, Error, InheritedFds, Limit, Plan, Program, ProgramReadiness,
+    Readiness, Started, Step,
 };
 
 /// Exit status of the calling process when [`Daemonize::daemonize`] could
@@ -75,6 +76,9 @@ pub struct Daemonize {
     pub(crate) group: Option<Id>,
     pub(crate) disable_core_dumps: bool,
     pub(crate) nice: Option<i32>,
+    pub(crate) limits: Vec<Limit>,
+    pub(crate) capabilities: Option<Capabilities>,
+    pub(crate) no_new_privileges: bool,
     pub(crate) program: Option<(OsString, Vec<OsString>)>,
     pub(crate) env_clear: bool,
     pub(crate) env_changes: Vec<(OsString, Option<OsString>)>,
@@ -112,6 +116,9 @@ impl Daemonize {
             group: None,
             disable_core_dumps: false,
             nice: None,
+            limits: Vec::new(),
+            capabilities: None,
+            no_new_privileges: false,
             program: None,
             env_clear: false,
             env_changes: Vec::new(),
@@ -239,6 +246,49 @@ impl Daemonize {
     /// [`Plan::nice`].
     pub fn nice(mut self, increment: i32) -> Self {
         self.nice = Some(increment);
+        self
+    }
+
+    /// Sets a resource limit in the daemon (repeatable; default: as
+    /// inherited). As [`Plan::limits`].
+    ///
+    /// ```no_run
+    /// use daemonic::{Daemonize, Limit, Resource};
+    ///
+    /// let daemon = Daemonize::new()
+    ///     .limit(Limit::new(Resource::Nofile, Some(65536), Some(65536)))
+    ///     .daemonize();
+    /// # let _ = daemon;
+    /// ```
+    pub fn limit(mut self, limit: Limit) -> Self {
+        self.limits.push(limit);
+        self
+    }
+
+    /// Keeps exactly these capabilities across the change of
+    /// [`user`](Self::user), for the daemon and the program it executes
+    /// (Linux). As [`Plan::capabilities`].
+    ///
+    /// ```no_run
+    /// use daemonic::{Capabilities, Daemonize};
+    ///
+    /// let bind = Capabilities::by_name(b"net_bind_service").unwrap();
+    /// let daemon = Daemonize::new()
+    ///     .user("nobody")
+    ///     .capabilities(Capabilities::EMPTY.with(bind))
+    ///     .exec("/usr/sbin/httpd", ["-p", "80"])
+    ///     .daemonize();
+    /// # let _ = daemon;
+    /// ```
+    pub fn capabilities(mut self, keep: Capabilities) -> Self {
+        self.capabilities = Some(keep);
+        self
+    }
+
+    /// Sets `no_new_privs` in the daemon (Linux). As
+    /// [`Plan::no_new_privileges`].
+    pub fn no_new_privileges(mut self, set: bool) -> Self {
+        self.no_new_privileges = set;
         self
     }
 
@@ -388,6 +438,7 @@ impl Daemonize {
             self.nice,
             self.notify_fd,
         );
+        let (capabilities, no_new_privileges) = (self.capabilities, self.no_new_privileges);
         // The builder's own strings are freed here, in the caller.
         let mut prepared = Prepared::new(&mut self)?;
         drop(self);
@@ -405,6 +456,8 @@ impl Daemonize {
             .reset_signals(reset_signals)
             .credentials(prepared.credentials())
             .disable_core_dumps(disable_core_dumps)
+            .limits(&prepared.limits)
+            .no_new_privileges(no_new_privileges)
             .detach(detach)
             .readiness(readiness)
             .ready_timeout(ready_timeout);
@@ -416,6 +469,9 @@ impl Daemonize {
         }
         if let Some(increment) = nice {
             plan = plan.nice(increment);
+        }
+        if let Some(keep) = capabilities {
+            plan = plan.capabilities(keep);
         }
         if let Some(exec) = exec {
             plan = plan.exec(exec);

@@ -61,6 +61,16 @@ pub enum Step {
     Exec = 21,
     /// Setting up a readiness channel: the notification fd or socket.
     Readiness = 22,
+    /// [`setrlimit(2)`](https://man7.org/linux/man-pages/man2/setrlimit.2.html)
+    /// of [`Plan::limits`](crate::Plan::limits).
+    Limits = 23,
+    /// The capabilities kept ([`Plan::capabilities`](crate::Plan::capabilities)):
+    /// [`prctl(2)`](https://man7.org/linux/man-pages/man2/prctl.2.html)'s
+    /// `PR_CAPBSET_DROP`, `PR_SET_KEEPCAPS` and `PR_CAP_AMBIENT`,
+    /// [`capset(2)`](https://man7.org/linux/man-pages/man2/capset.2.html).
+    Capabilities = 24,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)` ([`Plan::no_new_privileges`](crate::Plan::no_new_privileges)).
+    NoNewPrivileges = 25,
 }
 
 impl Step {
@@ -94,10 +104,13 @@ impl Step {
         Step::CloseFds,
         Step::DisableCoreDumps,
         Step::Nice,
+        Step::Limits,
         Step::SetGroups,
         Step::SetGid,
         Step::SetUid,
         Step::VerifyPrivileges,
+        Step::Capabilities,
+        Step::NoNewPrivileges,
         Step::Exec,
         Step::Initialization,
     ];
@@ -132,6 +145,9 @@ impl Step {
             Step::VerifyPrivileges => "verify the privilege drop (root could be regained)",
             Step::Exec => "execute the program (execve)",
             Step::Readiness => "set up the readiness notification",
+            Step::Limits => "set a resource limit (setrlimit)",
+            Step::Capabilities => "keep the capabilities asked for (capset, prctl)",
+            Step::NoNewPrivileges => "set no_new_privs (prctl)",
         }
     }
 }

@@ -107,6 +107,7 @@
 unsafe extern "C" {}
 
 mod caller;
+mod capabilities;
 mod daemon;
 #[doc(hidden)]
 pub mod decimal;
@@ -142,6 +143,7 @@ mod program;
 
 #[cfg(feature = "std")]
 pub use builder::{Daemonize, EXIT_START_FAILED, OwnedProgramReadiness, OwnedStdio};
+pub use capabilities::Capabilities;
 pub use daemon::Daemon;
 pub use error::{Context, Described, Error, ExitStatus, Step, write_os_error};
 pub use exec::{CStrArray, Environment, Exec};
@@ -149,6 +151,7 @@ pub use fds::InheritedFds;
 pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Plan, ProgramReadiness, Readiness};
 #[cfg(feature = "std")]
 pub use program::{Program, environment};
+pub use resources::{Limit, Resource};
 pub use start::{Parent, Started};
 /// File descriptor types, as [`Stdio::Fd`] and [`proof`] take them.
 ///

@@ -6,10 +6,12 @@ use core::time::Duration;
 
 use rustix::fd::RawFd;
 
+use crate::capabilities::Capabilities;
 use crate::error::{Described, Error, Step, Subject};
 use crate::exec::Exec;
 use crate::fds::InheritedFds;
 use crate::privileges::Credentials;
+use crate::resources::Limit;
 use crate::start::{EXEC_PATHS, ExecPaths};
 use crate::stdio::Stdio;
 
@@ -70,6 +72,9 @@ pub enum ProgramReadiness<'a> {
 /// | [`user`](Plan::user), [`group`](Plan::group), [`groups`](Plan::groups) | unchanged | |
 /// | [`disable_core_dumps`](Plan::disable_core_dumps) | off | |
 /// | [`nice`](Plan::nice) | unchanged | |
+/// | [`limits`](Plan::limits) | unchanged | |
+/// | [`capabilities`](Plan::capabilities) | unchanged (Linux) | |
+/// | [`no_new_privileges`](Plan::no_new_privileges) | off (Linux) | |
 /// | [`exec`](Plan::exec) | none: `start` returns in the daemon | |
 /// | [`detach`](Plan::detach) | [`Detach::Always`] | |
 /// | [`readiness`](Plan::readiness) | [`Readiness::WhenStarted`] | |
@@ -109,6 +114,9 @@ pub struct Plan<'a> {
     pub(crate) credentials: Credentials<'a>,
     pub(crate) disable_core_dumps: bool,
     pub(crate) nice: Option<i32>,
+    pub(crate) limits: &'a [Limit],
+    pub(crate) capabilities: Option<Capabilities>,
+    pub(crate) no_new_privileges: bool,
     /// The program, and the code that executes it (see [`ExecPaths`]).
     pub(crate) exec: Option<(Exec<'a>, &'static ExecPaths)>,
     pub(crate) detach: Detach,
@@ -152,6 +160,9 @@ impl<'a> Plan<'a> {
             },
             disable_core_dumps: false,
             nice: None,
+            limits: &[],
+            capabilities: None,
+            no_new_privileges: false,
             exec: None,
             detach: Detach::Always,
             readiness: Readiness::WhenStarted,
@@ -290,6 +301,49 @@ impl<'a> Plan<'a> {
         self
     }
 
+    /// Sets each of `limits` in the daemon, as root before the user changes
+    /// (systemd's `LimitNOFILE=` and the rest; default: as inherited).
+    /// A soft limit above its hard one is refused before the fork.
+    pub const fn limits(mut self, limits: &'a [Limit]) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Keeps exactly `keep` of the daemon's capabilities, and hands them to
+    /// the program it executes (Linux; systemd's `AmbientCapabilities=`
+    /// with a `CapabilityBoundingSet=` of the same): before the user
+    /// changes, the bounding set is reduced to `keep` and the permitted set
+    /// kept across the change; after it, `keep` is the permitted,
+    /// effective, inheritable and ambient set. So a program run as an
+    /// unprivileged [`user`](Plan::user) binds port 80 with
+    /// `CAP_NET_BIND_SERVICE` and can gain nothing else, even by a set-uid
+    /// program. Needs root (`CAP_SETPCAP`); elsewhere than Linux refused
+    /// before the fork.
+    ///
+    /// ```no_run
+    /// use daemonic::{Capabilities, Plan};
+    ///
+    /// let net_bind_service = Capabilities::by_name(b"net_bind_service").unwrap();
+    /// let plan = Plan::new()
+    ///     .user(65534)
+    ///     .group(65534)
+    ///     .capabilities(Capabilities::EMPTY.with(net_bind_service));
+    /// # let _ = plan;
+    /// ```
+    pub const fn capabilities(mut self, keep: Capabilities) -> Self {
+        self.capabilities = Some(keep);
+        self
+    }
+
+    /// Sets `no_new_privs` last (Linux; systemd's `NoNewPrivileges=`): no
+    /// `execve` of the daemon or what it starts gains privileges from a
+    /// set-uid bit or file capabilities (default: off). Elsewhere than
+    /// Linux refused before the fork.
+    pub const fn no_new_privileges(mut self, set: bool) -> Self {
+        self.no_new_privileges = set;
+        self
+    }
+
     /// Makes the daemon execute a program as its last step (default: none,
     /// and `start` returns in the daemon). A failed exec reaches the caller
     /// as [`Step::Exec`] with its errno.
@@ -392,6 +446,17 @@ impl<'a> Plan<'a> {
         }
         for &fd in self.keep_fds.iter().chain(&self.notify_fd) {
             check_open(fd)?;
+        }
+        if !self.limits.iter().all(Limit::is_ordered) {
+            return invalid("limits", "a soft limit is above its hard limit");
+        }
+        if !cfg!(any(target_os = "linux", target_os = "android"))
+            && (self.capabilities.is_some() || self.no_new_privileges)
+        {
+            return invalid(
+                "capabilities",
+                "capabilities and no_new_privileges are Linux-only",
+            );
         }
         // A Linux feature asked for elsewhere is refused here, not found
         // missing in the daemon.

@@ -26,6 +26,8 @@ pub(crate) struct Prepared {
     pub(crate) pid_file: Option<CString>,
     pub(crate) chroot: Option<CString>,
     pub(crate) keep_fds: Vec<RawFd>,
+    /// Moved here, so that the daemon (which keeps this) frees nothing.
+    pub(crate) limits: Vec<crate::Limit>,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     pub(crate) groups: Option<Vec<u32>>,
@@ -62,6 +64,7 @@ impl Prepared {
                 .map(|p| c_path(p, "chroot"))
                 .transpose()?,
             keep_fds: std::mem::take(&mut builder.keep_fds),
+            limits: std::mem::take(&mut builder.limits),
             uid,
             gid,
             groups,

@@ -12,6 +12,8 @@ use rustix::fs::CWD;
 use rustix::io::{Errno, FdFlags};
 use rustix::process::{Pid, WaitOptions};
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::capabilities;
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::exec::{self, Exec};
@@ -307,7 +309,7 @@ fn limit_resources(plan: &Plan<'_>) -> StepResult {
     if let Some(increment) = plan.nice {
         resources::nice(increment).map_err(|e| (Step::Nice, e))?;
     }
-    Ok(())
+    resources::set_limits(plan.limits).map_err(|e| (Step::Limits, e))
 }
 
 /// Step 12: the PID, written by the daemon so it is its own, while it still
@@ -325,12 +327,34 @@ fn write_pid_file(setup: &mut Setup, pid: Pid) -> StepResult {
     pidfile::write(writer.as_fd(), pid).map_err(|e| (Step::PidFile, e))
 }
 
-/// Step 13: drop privileges, last, so every step before had them.
+/// Step 13: drop privileges, last, so every step before had them; the
+/// capabilities asked for kept across the user change, and
+/// `no_new_privs` set after it (see capabilities.rs).
 fn drop_privileges(plan: &Plan<'_>) -> StepResult {
-    if plan.credentials.is_empty() {
-        return Ok(());
+    // What to keep, and whether the user changes (capabilities.rs).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let keep = plan
+        .capabilities
+        .map(|keep| (keep, plan.credentials.uid.is_some()));
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some((keep, user_changes)) = keep {
+        capabilities::before_user_change(keep, user_changes)
+            .map_err(|e| (Step::Capabilities, e))?;
     }
-    privileges::drop_to(&plan.credentials)
+    if !plan.credentials.is_empty() {
+        privileges::drop_to(&plan.credentials)?;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        if let Some((keep, user_changed)) = keep {
+            capabilities::after_user_change(keep, user_changed)
+                .map_err(|e| (Step::Capabilities, e))?;
+        }
+        if plan.no_new_privileges {
+            capabilities::no_new_privileges().map_err(|e| (Step::NoNewPrivileges, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// The last steps of a daemon that executes a program (a forked one, or

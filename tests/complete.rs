@@ -26,6 +26,10 @@ fn tests() -> Vec<common::Test> {
             second_start_fails_before_forking,
         ),
         (
+            "capabilities_limits_and_no_new_privs",
+            capabilities_limits_and_no_new_privs,
+        ),
+        (
             "flock_sees_the_lock_for_the_daemons_life",
             flock_sees_the_lock_for_the_daemons_life,
         ),
@@ -743,6 +747,69 @@ fn chroot_with_working_directory_inside() {
     assert!(
         !pid_file.exists(),
         "PID file outside the chroot left behind"
+    );
+}
+
+/// An unprivileged program keeps CAP_NET_BIND_SERVICE alone, ambient
+/// across its execve (systemd's AmbientCapabilities=), under no_new_privs,
+/// with its open-file limits; as `/proc/PID/status` and `limits` show.
+fn capabilities_limits_and_no_new_privs() {
+    if !is_root() {
+        println!("capabilities_limits_and_no_new_privs: needs root, skipped");
+        return;
+    }
+    let dir = TempDir::new("caps");
+    let pid_file = dir.join("d.pid");
+    let output = plan(&[
+        &arg("pid_file", &pid_file),
+        "uid=65534",
+        "gid=65534",
+        "groups=65534",
+        &format!("caps={}", 1u64 << 10),
+        "nnp=1",
+        "nofile=100:200",
+        "exec=/bin/sleep",
+        "arg=60",
+    ]);
+    let mut daemon = common::started(&output);
+    for field in ["CapAmb", "CapBnd", "CapPrm", "CapEff", "CapInh"] {
+        assert_eq!(
+            common::status(daemon.pid, field),
+            "0000000000000400",
+            "{field}"
+        );
+    }
+    assert_eq!(common::status(daemon.pid, "NoNewPrivs"), "1");
+    assert_eq!(
+        common::status(daemon.pid, "Uid"),
+        "65534\t65534\t65534\t65534"
+    );
+    let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.pid)).unwrap();
+    let nofile = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        nofile
+            .split_whitespace()
+            .skip(3)
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["100", "200"],
+        "{nofile}"
+    );
+    let status = daemon.stop(libc::SIGTERM);
+    assert!(libc::WIFSIGNALED(status), "{status}");
+    // A soft limit above the hard one: refused before anything forks.
+    let output = plan(&[&arg("pid_file", &pid_file), "nofile=300:200"]);
+    let said = stdout(&output);
+    assert!(
+        said.contains("error step=") && said.contains("forks=0"),
+        "{said}"
+    );
+    assert!(
+        said.contains("soft limit is above its hard limit"),
+        "{said}"
     );
 }
 

@@ -139,10 +139,15 @@ fn helper(api: &str, args: Vec<String>) {
         #[cfg(feature = "std")]
         "builder" => {
             // Every step that runs after fork without exec: signals, fds
-            // (one kept), core dumps, nice, sd_notify on ready.
+            // (one kept), core dumps, nice, limits, capabilities (as root),
+            // no_new_privs, sd_notify on ready.
             let socket = std::os::unix::net::UnixDatagram::bind(dir.join("notify")).unwrap();
             let kept = std::os::fd::AsRawFd::as_raw_fd(&socket);
-            let mut daemon = daemonic::Daemonize::new()
+            let mut builder = daemonic::Daemonize::new();
+            if as_root() {
+                builder = builder.capabilities(daemonic::Capabilities::EMPTY.with(10));
+            }
+            let mut daemon = builder
                 .pid_file(dir.join("d.pid"))
                 .working_directory(dir)
                 .umask(0o027)
@@ -152,6 +157,12 @@ fn helper(api: &str, args: Vec<String>) {
                 .keep_fds([kept])
                 .disable_core_dumps(true)
                 .nice(1)
+                .limit(daemonic::Limit::new(
+                    daemonic::Resource::Nofile,
+                    Some(512),
+                    Some(1024),
+                ))
+                .no_new_privileges(true)
                 .notify_socket(Some(dir.join("notify")))
                 .readiness(daemonic::Readiness::Manual)
                 .daemonize()
@@ -168,7 +179,18 @@ fn helper(api: &str, args: Vec<String>) {
             };
             let (pid_file, input, out, err) = (c("d.pid"), c("in"), c("out"), c("err"));
             let cwd = CString::new(args[0].as_bytes()).unwrap();
-            let plan = daemonic::Plan::new()
+            let limits = [daemonic::Limit::new(
+                daemonic::Resource::Nofile,
+                Some(512),
+                Some(1024),
+            )];
+            let mut plan = daemonic::Plan::new();
+            if as_root() {
+                plan = plan.capabilities(daemonic::Capabilities::EMPTY.with(10));
+            }
+            let plan = plan
+                .limits(&limits)
+                .no_new_privileges(true)
                 .pid_file(&pid_file)
                 .working_directory(&cwd)
                 .stdin(daemonic::Stdio::File(&input))
@@ -221,6 +243,12 @@ fn helper(api: &str, args: Vec<String>) {
         }
         other => panic!("no helper {other}"),
     }
+}
+
+/// Whether this test runs as root, which keeping capabilities needs.
+fn as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn start_counting() {

@@ -15,7 +15,8 @@
 //! starting), `threads=N` (the caller starts N sleeping threads first),
 //! `signals=0` (no reset), `block=N`, `ignore=N`, `handle=N`
 //! (signal set-up in the caller), `chroot`, `uid`, `gid`, `groups=A,B`,
-//! `nocore=1`, `nice=N`, `exec=PATH`, `arg=A` (repeatable, after argv[0]),
+//! `nocore=1`, `nice=N`, `nofile=SOFT:HARD` (`inf` for either),
+//! `caps=BITS` (the capabilities kept), `nnp=1`, `exec=PATH`, `arg=A` (repeatable, after argv[0]),
 //! `env=K=V` (repeatable; any makes the environment exact), `detach=never|auto`,
 //! `notify_socket=PATH`, `notify_fd=N`, `await=socket:PATH|fd:N`,
 //! `heap_mib=N` (the caller touches N MiB of heap before starting).
@@ -152,6 +153,21 @@ pub fn run(args: Vec<String>) {
     }
     if let Some(increment) = number("nice") {
         plan = plan.nice(increment);
+    }
+    let limit = |v: &str| (v != "inf").then(|| v.parse::<u64>().unwrap());
+    let limits: Vec<daemonic::Limit> = options
+        .all("nofile")
+        .map(|v| {
+            let (soft, hard) = v.split_once(':').unwrap();
+            daemonic::Limit::new(daemonic::Resource::Nofile, limit(soft), limit(hard))
+        })
+        .collect();
+    plan = plan.limits(&limits);
+    if let Some(bits) = options.get("caps") {
+        plan = plan.capabilities(daemonic::Capabilities::from_bits(bits.parse().unwrap()));
+    }
+    if options.get("nnp").is_some_and(|v| v == "1") {
+        plan = plan.no_new_privileges(true);
     }
     let program = c("exec");
     let argv: Vec<CString> = program
