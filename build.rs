@@ -217,6 +217,10 @@ const HELP_MODES: &[(&str, &str)] = &[
     ("--rotate", "LOGS"),
     ("--timestamps", "LOGS"),
     ("--syslog", "LOGS"),
+    ("--cap", "HARDEN"),
+    ("--no-new-privs", "HARDEN"),
+    ("--limit", "HARDEN"),
+    ("--env-file", "HARDEN"),
 ];
 
 /// `text` without the entries of the modes this build leaves out. An

@@ -196,22 +196,6 @@ fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// Processes whose command line holds `token`.
-fn processes_with(token: &str) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmdline).contains(token) {
-                found.push(pid);
-            }
-        }
-    }
-    found
-}
-
 fn exe_of(pid: i32) -> PathBuf {
     fs::read_link(format!("/proc/{pid}/exe")).unwrap()
 }
@@ -382,7 +366,10 @@ fn bad_input_starts_nothing() {
         let output = daemonic(&args);
         assert_one_line_error(&output, status, &text);
         assert!(!pid_file.exists(), "{args:?} left a PID file");
-        assert!(processes_with(&token).is_empty(), "{args:?} left a process");
+        assert!(
+            common::processes_with(&token).is_empty(),
+            "{args:?} left a process"
+        );
     }
     assert_eq!(holder.stop(libc::SIGKILL) & 0x7f, libc::SIGKILL);
 }
@@ -554,7 +541,7 @@ fn not_ready_in_time() {
         assert!(stderr(&output).starts_with("daemonic: "), "{output:?}");
         assert!(!pid_file.exists(), "{options:?}: PID file left");
         common::wait_until("the unready program is gone", || {
-            processes_with(&token)
+            common::processes_with(&token)
                 .iter()
                 .all(|&pid| common::stat(pid).state == 'Z')
         });
@@ -793,6 +780,13 @@ fn daemonic_without_a_mode_refuses_it() {
             common::LOGS,
         ),
         ("--syslog", &["--syslog"], "logs", common::LOGS),
+        ("--cap", &["--cap", "net_raw"], "harden", common::HARDEN),
+        (
+            "--env-file",
+            &["--env-file", "/etc/environment"],
+            "harden",
+            common::HARDEN,
+        ),
     ] {
         if built {
             assert!(
@@ -812,7 +806,10 @@ fn daemonic_without_a_mode_refuses_it() {
             &format!("{option}: this daemonic was built without {mode}"),
         );
         assert!(!pid_file.exists(), "{options:?} left a PID file");
-        assert!(processes_with(&token).is_empty(), "{options:?} started");
+        assert!(
+            common::processes_with(&token).is_empty(),
+            "{options:?} started"
+        );
     }
     // PID 1's mode is --foreground with --supervise.
     if common::SUPERVISE && !common::PID1 {

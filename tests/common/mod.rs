@@ -34,6 +34,7 @@ pub type Test = (&'static str, fn());
 pub const SUPERVISE: bool = cfg!(feature = "supervise");
 pub const LOGS: bool = cfg!(feature = "logs");
 pub const PID1: bool = cfg!(feature = "pid1");
+pub const HARDEN: bool = cfg!(feature = "harden");
 
 /// `tests` if `built`, else none.
 pub fn when(built: bool, tests: Vec<Test>) -> Vec<Test> {
@@ -57,7 +58,10 @@ pub fn takes(args: &[&str]) -> bool {
         ]
         .iter()
         .any(|option| arg.starts_with(option));
-        (!logs || LOGS) && (!supervise || SUPERVISE)
+        let harden = ["--cap", "--no-new-privs", "--limit", "--env-file"]
+            .iter()
+            .any(|option| arg.starts_with(option));
+        (!logs || LOGS) && (!supervise || SUPERVISE) && (!harden || HARDEN)
     })
 }
 
@@ -407,6 +411,22 @@ fn parse_stat(text: &str) -> Stat {
 }
 
 /// A line's value from `/proc/PID/status`, e.g. `Umask`.
+/// Processes whose command line holds `token` (zombies too).
+pub fn processes_with(token: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(token) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
 pub fn status(pid: i32, key: &str) -> String {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     text.lines()

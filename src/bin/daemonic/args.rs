@@ -98,6 +98,21 @@ pub struct Start {
     pub syslog_stderr: Option<u8>,
     /// `--syslog-socket PATH` (default `/dev/log`).
     pub syslog_socket: Option<&'static CStr>,
+    /// `--cap`s: the capabilities kept.
+    #[cfg(feature = "harden")]
+    pub caps: Option<daemonic::Capabilities>,
+    #[cfg(feature = "harden")]
+    pub no_new_privs: bool,
+    /// `--limit`s, in order.
+    #[cfg(feature = "harden")]
+    pub limits: &'static mut [daemonic::Limit],
+    #[cfg(feature = "harden")]
+    pub limit_count: usize,
+    /// `--env-file`s, in order.
+    #[cfg(feature = "harden")]
+    pub env_files: &'static mut [&'static CStr],
+    #[cfg(feature = "harden")]
+    pub env_file_count: usize,
     pub foreground: bool,
     /// The program and its arguments: `argv[0]` first, never empty.
     pub program: &'static [&'static CStr],
@@ -110,6 +125,16 @@ impl Start {
 
     pub fn env(&self) -> &[&'static CStr] {
         &self.env[..self.env_count]
+    }
+
+    #[cfg(feature = "harden")]
+    pub fn limits(&self) -> &[daemonic::Limit] {
+        &self.limits[..self.limit_count]
+    }
+
+    #[cfg(feature = "harden")]
+    pub fn env_files(&self) -> &[&'static CStr] {
+        &self.env_files[..self.env_file_count]
     }
 }
 
@@ -166,6 +191,10 @@ enum Opt {
     SyslogTag,
     SyslogStderr,
     SyslogSocket,
+    Cap,
+    NoNewPrivs,
+    Limit,
+    EnvFile,
 }
 
 /// Whether an option takes a value.
@@ -214,6 +243,10 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("syslog-tag", 0, Opt::SyslogTag, Takes::Value),
     ("syslog-stderr", 0, Opt::SyslogStderr, Takes::Value),
     ("syslog-socket", 0, Opt::SyslogSocket, Takes::Value),
+    ("cap", 0, Opt::Cap, Takes::Value),
+    ("no-new-privs", 0, Opt::NoNewPrivs, Takes::Nothing),
+    ("limit", 0, Opt::Limit, Takes::Value),
+    ("env-file", 0, Opt::EnvFile, Takes::Value),
 ];
 
 /// One option as written, and its value if any.
@@ -344,7 +377,7 @@ fn tail(word: &'static CStr, at: usize) -> &'static CStr {
 
 /// An option of a mode left out of this build (Cargo features, README
 /// "Building tiny"): known, so that the message says what is missing.
-#[cfg(not(all(feature = "supervise", feature = "logs")))]
+#[cfg(not(all(feature = "supervise", feature = "logs", feature = "harden")))]
 #[inline(never)]
 fn built_without(opt: Opt, name: Name, line: &mut Line) -> Usage {
     let feature: &[u8] = match opt {
@@ -354,6 +387,7 @@ fn built_without(opt: Opt, name: Name, line: &mut Line) -> Usage {
         | Opt::SyslogTag
         | Opt::SyslogStderr
         | Opt::SyslogSocket => b"logs",
+        Opt::Cap | Opt::NoNewPrivs | Opt::Limit | Opt::EnvFile => b"harden",
         _ => b"supervise",
     };
     name.write(line)
@@ -393,6 +427,19 @@ pub fn parse(
     };
     start.keep_fds = keep_fds;
     start.env = env;
+    #[cfg(feature = "harden")]
+    {
+        let no_limit = daemonic::Limit::new(daemonic::Resource::Core, None, None);
+        let (Ok(limits), Ok(env_files)) = (
+            sys::slab(options.len(), no_limit),
+            sys::slab(options.len(), c""),
+        ) else {
+            line.text(b"out of memory");
+            return Err(Usage);
+        };
+        start.limits = limits;
+        start.env_files = env_files;
+    }
     start.stop_timeout = DEFAULT_STOP_TIMEOUT;
     start.start_limit = DEFAULT_START_LIMIT;
     start.stop_signal = libc::SIGTERM;
@@ -556,8 +603,25 @@ pub fn parse(
             Opt::SyslogSocket => start.syslog_socket = Some(value),
             #[cfg(feature = "supervise")]
             Opt::ChildPidFile => start.child_pid_file = Some(value),
+            #[cfg(feature = "harden")]
+            Opt::Cap => {
+                let number = crate::harden::capability(text, line)?;
+                start.caps = Some(start.caps.unwrap_or_default().with(number));
+            }
+            #[cfg(feature = "harden")]
+            Opt::NoNewPrivs => start.no_new_privs = true,
+            #[cfg(feature = "harden")]
+            Opt::Limit => {
+                start.limits[start.limit_count] = crate::harden::limit(text, line)?;
+                start.limit_count += 1;
+            }
+            #[cfg(feature = "harden")]
+            Opt::EnvFile => {
+                start.env_files[start.env_file_count] = value;
+                start.env_file_count += 1;
+            }
             // The options of a mode this command was built without.
-            #[cfg(not(all(feature = "supervise", feature = "logs")))]
+            #[cfg(not(all(feature = "supervise", feature = "logs", feature = "harden")))]
             _ => return Err(built_without(opt, name, line)),
         }
     }
@@ -949,7 +1013,7 @@ mod tests {
     }
 
     /// Each option of a mode left out is known, and refused as such.
-    #[cfg(not(all(feature = "supervise", feature = "logs")))]
+    #[cfg(not(all(feature = "supervise", feature = "logs", feature = "harden")))]
     #[test]
     fn modes_built_without() {
         let mut words = vec![];
@@ -963,14 +1027,24 @@ mod tests {
                 ("--success-exit 143 -- x", "--success-exit", "supervise"),
             ]);
         }
-        words.extend([
-            ("--output f --rotate 1M -- x", "--rotate", "logs"),
-            ("--output f --timestamps -- x", "--timestamps", "logs"),
-            ("--syslog -- x", "--syslog", "logs"),
-            ("--syslog-tag t -- x", "--syslog-tag", "logs"),
-            ("--syslog-stderr err -- x", "--syslog-stderr", "logs"),
-            ("--syslog-socket /s -- x", "--syslog-socket", "logs"),
-        ]);
+        if !cfg!(feature = "logs") {
+            words.extend([
+                ("--output f --rotate 1M -- x", "--rotate", "logs"),
+                ("--output f --timestamps -- x", "--timestamps", "logs"),
+                ("--syslog -- x", "--syslog", "logs"),
+                ("--syslog-tag t -- x", "--syslog-tag", "logs"),
+                ("--syslog-stderr err -- x", "--syslog-stderr", "logs"),
+                ("--syslog-socket /s -- x", "--syslog-socket", "logs"),
+            ]);
+        }
+        if !cfg!(feature = "harden") {
+            words.extend([
+                ("--cap net_raw -- x", "--cap", "harden"),
+                ("--no-new-privs -- x", "--no-new-privs", "harden"),
+                ("--limit nofile=1 -- x", "--limit", "harden"),
+                ("--env-file f -- x", "--env-file", "harden"),
+            ]);
+        }
         for (words, option, mode) in words {
             let error = parse_words(words).err().unwrap_or_default();
             let expected = format!(

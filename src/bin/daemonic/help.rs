@@ -74,6 +74,10 @@ mod tests {
             ("--success-exit N", cfg!(feature = "supervise")),
             ("--rotate SIZE", cfg!(feature = "logs")),
             ("--syslog-socket PATH", cfg!(feature = "logs")),
+            ("--cap CAP", cfg!(feature = "harden")),
+            ("--no-new-privs ", cfg!(feature = "harden")),
+            ("--limit RESOURCE", cfg!(feature = "harden")),
+            ("--env-file FILE", cfg!(feature = "harden")),
             ("--pidfile PATH", true),
             ("--wait-ready", true),
             ("--foreground ", true),
@@ -84,7 +88,11 @@ mod tests {
         }
         assert_eq!(
             TEXT == full,
-            cfg!(all(feature = "supervise", feature = "logs"))
+            cfg!(all(
+                feature = "supervise",
+                feature = "logs",
+                feature = "harden"
+            ))
         );
     }
 

@@ -52,6 +52,11 @@ mod logfile;
 mod pump;
 #[cfg(feature = "logs")]
 mod syslog;
+// Hardening and activation (feature `harden`).
+#[cfg(feature = "harden")]
+mod envfile;
+#[cfg(feature = "harden")]
+mod harden;
 
 use core::ffi::{CStr, c_char, c_int};
 

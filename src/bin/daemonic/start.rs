@@ -63,11 +63,24 @@ pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
     if start.foreground {
         plan = plan.detach(Detach::Never);
     }
+    #[cfg(feature = "harden")]
+    {
+        if let Some(keep) = start.caps {
+            plan = plan.capabilities(keep);
+        }
+        plan = plan
+            .limits(start.limits())
+            .no_new_privileges(start.no_new_privs);
+    }
     plan
 }
 
 #[inline(never)]
 pub fn run(start: &mut Start) -> i32 {
+    #[cfg(feature = "harden")]
+    if read_env_files(start).is_err() {
+        return exit::USAGE;
+    }
     let Some(ids) = resolve_ids(start) else {
         return exit::USAGE;
     };
@@ -98,6 +111,28 @@ pub fn run(start: &mut Start) -> i32 {
         program::remove_private_dir(dir, socket);
     }
     status
+}
+
+/// The `--env-file`s' entries before the `--env`s, or `Err` once what is
+/// wrong is said. Out of line: see `parse` in main.rs.
+#[cfg(feature = "harden")]
+#[inline(never)]
+fn read_env_files(start: &mut Start) -> Result<(), ()> {
+    if start.env_files().is_empty() {
+        return Ok(());
+    }
+    let mut error = Line::daemonic();
+    match crate::envfile::merge(start.env_files(), start.env(), &mut error) {
+        Ok(entries) => {
+            start.env_count = entries.len();
+            start.env = entries;
+            Ok(())
+        }
+        Err(()) => {
+            error.eprint();
+            Err(())
+        }
+    }
 }
 
 /// The user and group as ids, or `None` once the unknown one is named.

@@ -1,0 +1,291 @@
+//! Hardening as systemd's unit options give it, without systemd (feature
+//! `harden`), checked from outside: a program run as nobody binds a
+//! privileged port with `--cap net_bind_service` alone (and cannot
+//! without it), `CapAmb`, `CapBnd`, `NoNewPrivs` and `/proc/PID/limits`
+//! as asked, plain and supervised; `--env-file` lines as systemd reads
+//! them reach the program; bad input is one line, status 1, before
+//! anything starts.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{Started, TempDir, assert_one_line_error, stderr};
+
+fn main() {
+    let exe = std::env::current_exe().unwrap();
+    common::main_with_public_copies(helpers, tests(), &[&exe]);
+}
+
+fn tests() -> Vec<common::Test> {
+    vec![
+        (
+            "cap_lets_nobody_bind_a_privileged_port",
+            cap_lets_nobody_bind_a_privileged_port,
+        ),
+        ("env_files_reach_the_program", env_files_reach_the_program),
+        ("bad_input_starts_nothing", bad_input_starts_nothing),
+    ]
+}
+
+// ---- programs daemonic runs (this binary, by DAEMONIC_TEST_HELPER) --------
+
+fn helpers(name: &str, args: Vec<String>) {
+    match name {
+        // Binds 127.0.0.1:PORT and says so on stdout (or why not); then
+        // answers each connection with "hello".
+        "bind" => {
+            let listener =
+                match std::net::TcpListener::bind(("127.0.0.1", args[0].parse().unwrap())) {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        println!("error {}", error.raw_os_error().unwrap_or(0));
+                        std::thread::sleep(Duration::from_secs(60));
+                        return;
+                    }
+                };
+            println!("bound");
+            for stream in listener.incoming() {
+                let _ = stream.unwrap().write_all(b"hello");
+            }
+        }
+        other => panic!("no helper {other}"),
+    }
+}
+
+// ---- support --------------------------------------------------------------
+
+fn daemonic(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_daemonic"));
+    command.args(args).stdin(Stdio::null());
+    common::run(&mut command)
+}
+
+/// `daemonic OPTIONS --env=HELPER=mode -- THIS_BINARY (public copy) ARGS`.
+fn start(options: &[&str], mode: &str, args: &[&str]) -> Output {
+    let env = format!("--env={}={mode}", common::HELPER_ENV);
+    let program = common::public_copy(&std::env::current_exe().unwrap());
+    let mut all = options.to_vec();
+    all.extend([env.as_str(), "--", arg(&program)]);
+    all.extend_from_slice(args);
+    daemonic(&all)
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A privileged port nothing listens on now (bound and let go by root).
+fn free_privileged_port() -> u16 {
+    (600..1000)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port below 1024")
+}
+
+/// The first line the program wrote to `out`.
+fn first_line(out: &Path) -> String {
+    let mut line = String::new();
+    common::wait_until("the program's first line", || {
+        line = fs::read_to_string(out).unwrap_or_default();
+        line.ends_with('\n')
+    });
+    line.trim_end().to_string()
+}
+
+/// `/proc/PID/limits`' soft and hard "Max open files".
+fn open_files_limits(pid: i32) -> Vec<String> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace()
+        .skip(3)
+        .take(2)
+        .map(String::from)
+        .collect()
+}
+
+/// The supervisor's one child.
+fn program_of(supervisor: i32) -> i32 {
+    let mut child = None;
+    common::wait_until("the supervisor's program", || {
+        let path = format!("/proc/{supervisor}/task/{supervisor}/children");
+        child = fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok());
+        child.is_some()
+    });
+    child.unwrap()
+}
+
+// ---- the tests ------------------------------------------------------------
+
+/// systemd's AmbientCapabilities=CAP_NET_BIND_SERVICE with User=nobody:
+/// without `--cap` the bind is refused (EACCES), with it a client gets
+/// an answer, and the program holds that capability alone, ambient, under
+/// no_new_privs, with the limits asked for. Under `--supervise` the
+/// program the supervisor starts (and restarts) has the same.
+fn cap_lets_nobody_bind_a_privileged_port() {
+    if !is_root() {
+        println!("cap_lets_nobody_bind_a_privileged_port: needs root, skipped");
+        return;
+    }
+    let dir = TempDir::new("cap");
+    let (pid_file, out) = (dir.join("d.pid"), dir.join("out"));
+    let port = free_privileged_port().to_string();
+    let base = ["-p", arg(&pid_file), "-u", "nobody", "-o", arg(&out)];
+
+    // The control: nobody alone may not.
+    let started = start(&base, "bind", &[&port]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    assert_eq!(first_line(&out), format!("error {}", libc::EACCES));
+    assert_eq!(common::status(daemon.pid, "CapAmb"), "0000000000000000");
+    daemon.stop(libc::SIGKILL);
+    fs::remove_file(&out).unwrap();
+
+    let hardening = [
+        "--cap",
+        "net_bind_service",
+        "--no-new-privs",
+        "--limit",
+        "nofile=100:200",
+    ];
+    let mut supervised = vec![false];
+    if common::SUPERVISE {
+        supervised.push(true);
+    }
+    for supervise in supervised {
+        let mut options = base.to_vec();
+        options.extend(hardening);
+        if supervise {
+            options.push("--supervise");
+        }
+        let started = start(&options, "bind", &[&port]);
+        assert!(started.status.success(), "{}", stderr(&started));
+        let mut daemon = Started::new(common::read_pid_file(&pid_file));
+        let program = if supervise {
+            program_of(daemon.pid)
+        } else {
+            daemon.pid
+        };
+        assert_eq!(first_line(&out), "bound", "supervised: {supervise}");
+        let mut client =
+            std::net::TcpStream::connect(("127.0.0.1", port.parse().unwrap())).unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "hello");
+        for field in ["CapAmb", "CapBnd", "CapPrm", "CapEff"] {
+            assert_eq!(
+                common::status(program, field),
+                "0000000000000400",
+                "{field}, supervised: {supervise}"
+            );
+        }
+        assert_eq!(common::status(program, "NoNewPrivs"), "1");
+        assert_eq!(common::status(program, "Uid"), "65534\t65534\t65534\t65534");
+        assert_eq!(open_files_limits(program), ["100", "200"]);
+        assert_eq!(
+            daemon.stop(libc::SIGTERM) & 0x7f,
+            if supervise { 0 } else { libc::SIGTERM }
+        );
+        fs::remove_file(&out).unwrap();
+    }
+}
+
+/// Lines as systemd's EnvironmentFile= reads them reach the program, a
+/// later file over an earlier one, `--env` over both; nothing is expanded.
+fn env_files_reach_the_program() {
+    let dir = TempDir::new("envfile");
+    let (pid_file, out) = (dir.join("d.pid"), dir.join("out"));
+    let (first, second) = (dir.join("first.env"), dir.join("second.env"));
+    fs::write(
+        &first,
+        "# the service's settings\n; also a comment\n\nPORT=80\n  NAME = 'a b'  \nHOME_TOO=$HOME\nQUOTED=\"say \\\"hi\\\"\"\nJOINED=one\\\ntwo\nSHADOWED=first\n",
+    )
+    .unwrap();
+    fs::write(&second, "SHADOWED=second\nGIVEN=file\n").unwrap();
+    let started = daemonic(&[
+        "-p",
+        arg(&pid_file),
+        "-o",
+        arg(&out),
+        "--env-file",
+        arg(&first),
+        "--env-file",
+        arg(&second),
+        "--env=GIVEN=option",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf '%s|' \"$PORT\" \"$NAME\" \"$HOME_TOO\" \"$QUOTED\" \"$JOINED\" \"$SHADOWED\" \"$GIVEN\"; echo; exec sleep 60",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    assert_eq!(
+        first_line(&out),
+        "80|a b|$HOME|say \"hi\"|onetwo|second|option|"
+    );
+    daemon.stop(libc::SIGTERM);
+}
+
+/// Each mistake is one line naming what is wrong (the file and line of an
+/// env file), status 1, and nothing starts: no process, no PID file. A
+/// FIFO given as an env file is refused without waiting for a writer.
+fn bad_input_starts_nothing() {
+    let dir = TempDir::new("hardenbad");
+    let pid_file = dir.join("d.pid");
+    let malformed = dir.join("bad.env");
+    fs::write(&malformed, "A=1\n\nnot a setting\n").unwrap();
+    let quote = dir.join("quote.env");
+    fs::write(&quote, "A='never closed\nB=2\n").unwrap();
+    let fifo = dir.join("fifo.env");
+    let c_fifo = std::ffi::CString::new(arg(&fifo)).unwrap();
+    // SAFETY: a valid path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let token = format!("hardenbad-{}", std::process::id());
+    let malformed_said = format!("--env-file {}: line 3: expected KEY=VALUE", arg(&malformed));
+    let quote_said = format!("--env-file {}: line 1: no closing quote", arg(&quote));
+    let fifo_said = format!("--env-file {}: not a regular file", arg(&fifo));
+    let missing = dir.join("missing.env");
+    let missing_said = format!("--env-file {}: No such file or directory", arg(&missing));
+    for (options, said) in [
+        (
+            vec!["--cap", "net_bind"],
+            "--cap net_bind: unknown capability",
+        ),
+        (
+            vec!["--limit", "files=10"],
+            "--limit files=10: unknown resource",
+        ),
+        (
+            vec!["--limit", "nofile=20:10"],
+            "--limit nofile=20:10: the soft limit is above the hard one",
+        ),
+        (vec!["--env-file", arg(&malformed)], &malformed_said),
+        (vec!["--env-file", arg(&quote)], &quote_said),
+        (vec!["--env-file", arg(&fifo)], &fifo_said),
+        (vec!["--env-file", arg(&missing)], &missing_said),
+    ] {
+        let mut args = vec!["-p", arg(&pid_file)];
+        args.extend(&options);
+        args.extend(["--", "/bin/sh", "-c", "exec sleep 60", &token]);
+        let output = daemonic(&args);
+        assert_one_line_error(&output, 1, said);
+        assert!(!pid_file.exists(), "{options:?} left a PID file");
+        assert!(
+            common::processes_with(&token).is_empty(),
+            "{options:?} started"
+        );
+    }
+}
