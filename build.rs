@@ -283,6 +283,11 @@ const CALLER_ONLY: &[&str] = &[
     "7control",
     "9supervise7Program7prepare",
     "9supervise12output_pipes",
+    "7envfile",
+    "5start14read_env_files",
+    // Runs only before the fork: the supervisor's life goes on inside
+    // supervise::run, which never returns to it.
+    "5start3run",
     "7inspect",
     "6pinned",
     "8schedule",
@@ -316,6 +321,11 @@ const CALLER_ONLY: &[&str] = &[
     "4fork8vfork_on",
 ];
 
+/// Read-only data only the command's first process reads, named as
+/// [`CALLER_ONLY`] names code: `--help`'s packed text and the name tables
+/// of the parser. Placed with that code.
+const CALLER_ONLY_DATA: &[&str] = &["4help6PACKED", "6harden9RESOURCES", "12capabilities5NAMES"];
+
 /// Places [`CALLER_ONLY`] code and what is never expected to run (panics)
 /// at the end of the binary's code, instead of amid the rest. The kernel
 /// maps a binary's pages in aligned blocks of 64 KiB as they are first
@@ -331,6 +341,9 @@ fn place_caller_only_code(script: &mut String, lld: bool) {
     script.push_str("SECTIONS { .text.caller_only : {");
     for name in CALLER_ONLY {
         script.push_str(&format!(" *(.text.*8daemonic{name}*)"));
+    }
+    for name in CALLER_ONLY_DATA {
+        script.push_str(&format!(" *(.rodata.*8daemonic{name}*)"));
     }
     let after = if lld { ".text" } else { ".rodata" };
     script.push_str(&format!(

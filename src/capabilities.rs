@@ -30,7 +30,9 @@
 pub struct Capabilities(u64);
 
 /// capabilities(7)'s names, without `CAP_`, by number (Linux 5.9's 41).
-const NAMES: [&str; 41] = [
+/// A `static`, with a symbol of its own (the command links it apart from
+/// what its supervisor maps).
+static NAMES: [&str; 41] = [
     "chown",
     "dac_override",
     "dac_read_search",
@@ -127,10 +129,41 @@ impl Capabilities {
     }
 }
 
+/// The steps, reached only through what [`Plan::capabilities`] and
+/// [`Plan::no_new_privileges`] store (as `start::EXEC_PATHS` is through
+/// `Plan::exec`): a daemon that asks for neither links none of this.
+///
+/// [`Plan::capabilities`]: crate::Plan::capabilities
+/// [`Plan::no_new_privileges`]: crate::Plan::no_new_privileges
+#[derive(Debug)]
+pub(crate) struct Steps {
+    /// Before the user changes: whether it changes.
+    pub(crate) before_user_change: fn(Capabilities, bool) -> rustix::io::Result<()>,
+    /// After it: whether it changed.
+    pub(crate) after_user_change: fn(Capabilities, bool) -> rustix::io::Result<()>,
+    pub(crate) no_new_privileges: fn() -> rustix::io::Result<()>,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const STEPS: Steps = Steps {
+    before_user_change,
+    after_user_change,
+    no_new_privileges,
+};
+
+/// Elsewhere [`Plan::check`](crate::Plan) refuses both before the fork;
+/// should a step run all the same, it fails.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) const STEPS: Steps = Steps {
+    before_user_change: |_, _| Err(rustix::io::Errno::NOSYS),
+    after_user_change: |_, _| Err(rustix::io::Errno::NOSYS),
+    no_new_privileges: || Err(rustix::io::Errno::NOSYS),
+};
+
 /// Before the user changes (as root): the bounding set reduced to `keep`,
 /// and, when a user change follows, the permitted set kept across it.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn before_user_change(keep: Capabilities, user_changes: bool) -> rustix::io::Result<()> {
+fn before_user_change(keep: Capabilities, user_changes: bool) -> rustix::io::Result<()> {
     use rustix::io::Errno;
     use rustix::thread::{CapabilitySet, remove_capability_from_bounding_set};
     for number in 0..64 {
@@ -154,7 +187,7 @@ pub(crate) fn before_user_change(keep: Capabilities, user_changes: bool) -> rust
 /// inheritable, and raised in the ambient set for the program `execve`
 /// runs.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn after_user_change(keep: Capabilities, user_changed: bool) -> rustix::io::Result<()> {
+fn after_user_change(keep: Capabilities, user_changed: bool) -> rustix::io::Result<()> {
     use rustix::thread::{CapabilitySet, CapabilitySets};
     if user_changed {
         rustix::thread::set_keep_capabilities(false)?;
@@ -179,7 +212,7 @@ pub(crate) fn after_user_change(keep: Capabilities, user_changed: bool) -> rusti
 
 /// `PR_SET_NO_NEW_PRIVS`: no `execve` from here on gains privileges.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn no_new_privileges() -> rustix::io::Result<()> {
+fn no_new_privileges() -> rustix::io::Result<()> {
     rustix::thread::set_no_new_privs(true)
 }
 

@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use rustix::fd::RawFd;
 
-use crate::capabilities::Capabilities;
+use crate::capabilities::{self, Capabilities};
 use crate::error::{Described, Error, Step, Subject};
 use crate::exec::Exec;
 use crate::fds::InheritedFds;
@@ -117,6 +117,8 @@ pub struct Plan<'a> {
     pub(crate) limits: &'a [Limit],
     pub(crate) capabilities: Option<Capabilities>,
     pub(crate) no_new_privileges: bool,
+    /// The code of the two above, once either is asked for.
+    pub(crate) privilege_steps: Option<&'static capabilities::Steps>,
     /// The program, and the code that executes it (see [`ExecPaths`]).
     pub(crate) exec: Option<(Exec<'a>, &'static ExecPaths)>,
     pub(crate) detach: Detach,
@@ -163,6 +165,7 @@ impl<'a> Plan<'a> {
             limits: &[],
             capabilities: None,
             no_new_privileges: false,
+            privilege_steps: None,
             exec: None,
             detach: Detach::Always,
             readiness: Readiness::WhenStarted,
@@ -332,6 +335,7 @@ impl<'a> Plan<'a> {
     /// ```
     pub const fn capabilities(mut self, keep: Capabilities) -> Self {
         self.capabilities = Some(keep);
+        self.privilege_steps = Some(&capabilities::STEPS);
         self
     }
 
@@ -341,6 +345,9 @@ impl<'a> Plan<'a> {
     /// Linux refused before the fork.
     pub const fn no_new_privileges(mut self, set: bool) -> Self {
         self.no_new_privileges = set;
+        if set {
+            self.privilege_steps = Some(&capabilities::STEPS);
+        }
         self
     }
 

@@ -12,8 +12,6 @@ use rustix::fs::CWD;
 use rustix::io::{Errno, FdFlags};
 use rustix::process::{Pid, WaitOptions};
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use crate::capabilities;
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::exec::{self, Exec};
@@ -331,28 +329,20 @@ fn write_pid_file(setup: &mut Setup, pid: Pid) -> StepResult {
 /// capabilities asked for kept across the user change, and
 /// `no_new_privs` set after it (see capabilities.rs).
 fn drop_privileges(plan: &Plan<'_>) -> StepResult {
-    // What to keep, and whether the user changes (capabilities.rs).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let keep = plan
-        .capabilities
-        .map(|keep| (keep, plan.credentials.uid.is_some()));
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some((keep, user_changes)) = keep {
-        capabilities::before_user_change(keep, user_changes)
-            .map_err(|e| (Step::Capabilities, e))?;
+    let steps = plan.privilege_steps;
+    let user_changes = plan.credentials.uid.is_some();
+    let keep = plan.capabilities.zip(steps);
+    if let Some((keep, steps)) = keep {
+        (steps.before_user_change)(keep, user_changes).map_err(|e| (Step::Capabilities, e))?;
     }
     if !plan.credentials.is_empty() {
         privileges::drop_to(&plan.credentials)?;
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        if let Some((keep, user_changed)) = keep {
-            capabilities::after_user_change(keep, user_changed)
-                .map_err(|e| (Step::Capabilities, e))?;
-        }
-        if plan.no_new_privileges {
-            capabilities::no_new_privileges().map_err(|e| (Step::NoNewPrivileges, e))?;
-        }
+    if let Some((keep, steps)) = keep {
+        (steps.after_user_change)(keep, user_changes).map_err(|e| (Step::Capabilities, e))?;
+    }
+    if let (true, Some(steps)) = (plan.no_new_privileges, steps) {
+        (steps.no_new_privileges)().map_err(|e| (Step::NoNewPrivileges, e))?;
     }
     Ok(())
 }

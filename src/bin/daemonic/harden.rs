@@ -9,8 +9,9 @@ use crate::sys;
 use crate::values::Usage;
 
 /// The resources `--limit` takes, by the names of systemd's `Limit*=`
-/// (and ulimit's): `nofile` is `RLIMIT_NOFILE`.
-const RESOURCES: &[(&[u8], Resource)] = &[
+/// (and ulimit's): `nofile` is `RLIMIT_NOFILE`. A `static`: see
+/// help.rs's `PACKED`.
+static RESOURCES: [(&[u8], Resource); 16] = [
     (b"cpu", Resource::Cpu),
     (b"fsize", Resource::Fsize),
     (b"data", Resource::Data),

@@ -2,8 +2,11 @@
 //! the format is described) to less than half its size, and unpacked here
 //! into a stack buffer on the one path that prints it.
 
-/// help.txt as build.rs packed it.
-const PACKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/help.packed"));
+/// help.txt as build.rs packed it. A `static`, so that it has a symbol
+/// of its own, by which build.rs links it with the caller's code
+/// (`CALLER_ONLY_DATA`), outside what a supervisor maps.
+static PACKED: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/help.packed")).len()] =
+    *include_bytes!(concat!(env!("OUT_DIR"), "/help.packed"));
 
 /// The text as this build has it: help.txt without the options of modes
 /// (Cargo features) left out.
@@ -16,7 +19,7 @@ pub const LEN: usize = include_str!(concat!(env!("OUT_DIR"), "/help.txt")).len()
 
 /// The help text, unpacked into `buf`.
 pub fn text(buf: &mut [u8; LEN]) -> &[u8] {
-    let len = unpack(PACKED, buf);
+    let len = unpack(&PACKED, buf);
     &buf[..len]
 }
 
