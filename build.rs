@@ -221,6 +221,7 @@ const HELP_MODES: &[(&str, &str)] = &[
     ("--no-new-privs", "HARDEN"),
     ("--limit", "HARDEN"),
     ("--env-file", "HARDEN"),
+    ("--runtime-dir", "HARDEN"),
 ];
 
 /// `text` without the entries of the modes this build leaves out. An

@@ -28,6 +28,10 @@ fn tests() -> Vec<common::Test> {
             cap_lets_nobody_bind_a_privileged_port,
         ),
         ("env_files_reach_the_program", env_files_reach_the_program),
+        (
+            "runtime_dir_is_made_owned_and_removed",
+            runtime_dir_is_made_owned_and_removed,
+        ),
         ("bad_input_starts_nothing", bad_input_starts_nothing),
     ]
 }
@@ -239,6 +243,82 @@ fn env_files_reach_the_program() {
     daemon.stop(libc::SIGTERM);
 }
 
+/// systemd's RuntimeDirectory=: /run/NAME made 0755 for `-u`'s user
+/// (who writes in it, and finds it in RUNTIME_DIRECTORY), holding the PID
+/// file; `--stop --runtime-dir` removes it with what it holds. A
+/// supervisor running as root removes it itself at exit; one running as
+/// nobody empties it, and `--stop` removes what is left. A failed start
+/// leaves nothing it made.
+fn runtime_dir_is_made_owned_and_removed() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !is_root() {
+        println!("runtime_dir_is_made_owned_and_removed: needs root, skipped");
+        return;
+    }
+    let name = format!("daemonic-test-{}", std::process::id());
+    let dir = Path::new("/run").join(&name);
+    let pid_file = dir.join("d.pid");
+    let script = "echo \"$RUNTIME_DIRECTORY\" > \"$RUNTIME_DIRECTORY/where\"; exec sleep 60";
+    let stop = || daemonic(&["--stop", "-p", arg(&pid_file), "--runtime-dir", &name]);
+    let mut runs = vec![(vec!["-u", "nobody"], false)];
+    if common::SUPERVISE {
+        runs.push((vec!["-u", "nobody", "--supervise"], true));
+        runs.push((vec!["--supervise"], true));
+    }
+    for (options, supervised) in runs {
+        let mut args = vec!["-p", arg(&pid_file), "--runtime-dir", &name];
+        args.extend(&options);
+        args.extend(["--", "/bin/sh", "-c", script]);
+        let started = daemonic(&args);
+        assert!(
+            started.status.success(),
+            "{options:?}: {}",
+            stderr(&started)
+        );
+        let mut daemon = Started::new(common::read_pid_file(&pid_file));
+        let meta = fs::metadata(&dir).unwrap();
+        let nobody = options.contains(&"nobody");
+        assert_eq!(meta.uid(), if nobody { 65534 } else { 0 }, "{options:?}");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+        common::wait_until("the program wrote into it", || {
+            fs::read_to_string(dir.join("where")).is_ok_and(|w| w.ends_with('\n'))
+        });
+        assert_eq!(
+            fs::read_to_string(dir.join("where")).unwrap(),
+            format!("/run/{name}\n")
+        );
+        if supervised {
+            // The supervisor ends by itself: as root it removes the
+            // directory, as nobody it empties it.
+            common::kill(daemon.pid, libc::SIGTERM);
+            daemon.wait();
+            if nobody {
+                let left: Vec<_> = fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                assert!(left.is_empty(), "{options:?}: {left:?}");
+                assert_eq!(stop().status.code(), Some(1));
+            }
+        } else {
+            assert_eq!(stop().status.code(), Some(0));
+            daemon.wait();
+        }
+        assert!(!dir.exists(), "{options:?}: /run/{name} left");
+    }
+    // A start that fails removes the directory it made.
+    let failed = daemonic(&[
+        "-p",
+        arg(&pid_file),
+        "--runtime-dir",
+        &name,
+        "--",
+        "/no/such/program",
+    ]);
+    assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
+    assert!(!dir.exists(), "a failed start left /run/{name}");
+}
+
 /// Each mistake is one line naming what is wrong (the file and line of an
 /// env file), status 1, and nothing starts: no process, no PID file. A
 /// FIFO given as an env file is refused without waiting for a writer.
@@ -276,6 +356,11 @@ fn bad_input_starts_nothing() {
         (vec!["--env-file", arg(&quote)], &quote_said),
         (vec!["--env-file", arg(&fifo)], &fifo_said),
         (vec!["--env-file", arg(&missing)], &missing_said),
+        (
+            vec!["--runtime-dir", "../etc"],
+            "--runtime-dir ../etc: expected one name, without / or ..",
+        ),
+        (vec!["--runtime-dir", "a/b"], "expected one name"),
     ] {
         let mut args = vec!["-p", arg(&pid_file)];
         args.extend(&options);

@@ -58,9 +58,15 @@ pub fn takes(args: &[&str]) -> bool {
         ]
         .iter()
         .any(|option| arg.starts_with(option));
-        let harden = ["--cap", "--no-new-privs", "--limit", "--env-file"]
-            .iter()
-            .any(|option| arg.starts_with(option));
+        let harden = [
+            "--cap",
+            "--no-new-privs",
+            "--limit",
+            "--env-file",
+            "--runtime-dir",
+        ]
+        .iter()
+        .any(|option| arg.starts_with(option));
         (!logs || LOGS) && (!supervise || SUPERVISE) && (!harden || HARDEN)
     })
 }

@@ -25,6 +25,8 @@ pub enum Command {
         pid_file: &'static CStr,
         schedule: Schedule,
         trust: bool,
+        /// `--runtime-dir NAME`: removed once the daemon is gone.
+        runtime_dir: Option<&'static CStr>,
     },
     /// `--signal SIG` alone: send it, and wait up to `timeout` for the
     /// daemon to take it; the daemon runs on (a reload).
@@ -103,6 +105,8 @@ pub struct Start {
     pub caps: Option<daemonic::Capabilities>,
     #[cfg(feature = "harden")]
     pub no_new_privs: bool,
+    /// `--runtime-dir NAME`: `/run/NAME`.
+    pub runtime_dir: Option<&'static CStr>,
     /// `--limit`s, in order.
     #[cfg(feature = "harden")]
     pub limits: &'static mut [daemonic::Limit],
@@ -195,6 +199,7 @@ enum Opt {
     NoNewPrivs,
     Limit,
     EnvFile,
+    RuntimeDir,
 }
 
 /// Whether an option takes a value.
@@ -247,6 +252,7 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("no-new-privs", 0, Opt::NoNewPrivs, Takes::Nothing),
     ("limit", 0, Opt::Limit, Takes::Value),
     ("env-file", 0, Opt::EnvFile, Takes::Value),
+    ("runtime-dir", 0, Opt::RuntimeDir, Takes::Value),
 ];
 
 /// One option as written, and its value if any.
@@ -387,7 +393,7 @@ fn built_without(opt: Opt, name: Name, line: &mut Line) -> Usage {
         | Opt::SyslogTag
         | Opt::SyslogStderr
         | Opt::SyslogSocket => b"logs",
-        Opt::Cap | Opt::NoNewPrivs | Opt::Limit | Opt::EnvFile => b"harden",
+        Opt::Cap | Opt::NoNewPrivs | Opt::Limit | Opt::EnvFile | Opt::RuntimeDir => b"harden",
         _ => b"supervise",
     };
     name.write(line)
@@ -616,6 +622,16 @@ pub fn parse(
                 start.limit_count += 1;
             }
             #[cfg(feature = "harden")]
+            Opt::RuntimeDir => {
+                if !crate::rundir::valid_name(text) {
+                    line.text(b"--runtime-dir ")
+                        .text(text)
+                        .text(b": expected one name, without / or .. (made as /run/NAME)");
+                    return Err(Usage);
+                }
+                start.runtime_dir = Some(value);
+            }
+            #[cfg(feature = "harden")]
             Opt::EnvFile => {
                 start.env_files[start.env_file_count] = value;
                 start.env_file_count += 1;
@@ -639,6 +655,10 @@ pub fn parse(
             error.text(b" needs --pidfile");
             return Err(Usage);
         };
+        if start.runtime_dir.is_some() && which != b"--stop" {
+            error.text(b" takes no --runtime-dir (a start makes it, --stop removes it)");
+            return Err(Usage);
+        }
         let given = signal;
         let signal = signal.unwrap_or(libc::SIGTERM);
         return Ok(match which {
@@ -646,6 +666,7 @@ pub fn parse(
                 pid_file,
                 schedule: stop_schedule(retry, timeout, given, line)?,
                 trust,
+                runtime_dir: start.runtime_dir,
             },
             b"--signal" if retry.is_some() => {
                 line.text(b"--retry needs --stop (a schedule of signals until the daemon is gone)");
@@ -1043,6 +1064,7 @@ mod tests {
                 ("--no-new-privs -- x", "--no-new-privs", "harden"),
                 ("--limit nofile=1 -- x", "--limit", "harden"),
                 ("--env-file f -- x", "--env-file", "harden"),
+                ("--runtime-dir d -- x", "--runtime-dir", "harden"),
             ]);
         }
         for (words, option, mode) in words {

@@ -81,6 +81,7 @@ mod tests {
             ("--no-new-privs ", cfg!(feature = "harden")),
             ("--limit RESOURCE", cfg!(feature = "harden")),
             ("--env-file FILE", cfg!(feature = "harden")),
+            ("--runtime-dir NAME", cfg!(feature = "harden")),
             ("--pidfile PATH", true),
             ("--wait-ready", true),
             ("--foreground ", true),

@@ -57,6 +57,8 @@ mod syslog;
 mod envfile;
 #[cfg(feature = "harden")]
 mod harden;
+#[cfg(feature = "harden")]
+mod rundir;
 
 use core::ffi::{CStr, c_char, c_int};
 
@@ -177,7 +179,16 @@ fn run(args: &'static [&'static CStr]) -> i32 {
             pid_file,
             schedule,
             trust,
-        }) => control::stop(pid_file, schedule, trust),
+            runtime_dir,
+        }) => {
+            let status = control::stop(pid_file, schedule, trust);
+            #[cfg(feature = "harden")]
+            if let (Some(name), exit::STOP_DONE | exit::STOP_NOT_RUNNING) = (runtime_dir, status) {
+                start::remove_runtime_dir(name);
+            }
+            let _ = runtime_dir;
+            status
+        }
         Some(Command::Signal {
             pid_file,
             signal,

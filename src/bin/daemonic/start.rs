@@ -84,9 +84,27 @@ pub fn run(start: &mut Start) -> i32 {
     let Some(ids) = resolve_ids(start) else {
         return exit::USAGE;
     };
+    #[cfg(feature = "harden")]
+    if let Some(name) = start.runtime_dir {
+        let made = match make_runtime_dir(start, &ids, name) {
+            Ok(made) => made,
+            Err(status) => return status,
+        };
+        let status = start_as(start, &ids);
+        // A start that failed leaves nothing it made.
+        if made && status != exit::STARTED {
+            remove_runtime_dir(name);
+        }
+        return status;
+    }
+    start_as(start, &ids)
+}
+
+/// Starts with the ids resolved (and the runtime directory made).
+fn start_as(start: &mut Start, ids: &Ids) -> i32 {
     #[cfg(feature = "supervise")]
     if start.supervise {
-        return supervise::run(start, &ids);
+        return supervise::run(start, ids);
     }
     // The program tells a socket in a private directory, which the
     // library's caller side binds and reads.
@@ -106,7 +124,7 @@ pub fn run(start: &mut Start) -> i32 {
         }
     }
     let notify = private.map_or(Notify::Keep, |(_, _, entry)| Notify::Set(entry));
-    let status = start_program(start, &ids, notify, private.map(|(_, socket, _)| socket));
+    let status = start_program(start, ids, notify, private.map(|(_, socket, _)| socket));
     if let Some((dir, socket, _)) = private {
         program::remove_private_dir(dir, socket);
     }
@@ -132,6 +150,71 @@ fn read_env_files(start: &mut Start) -> Result<(), ()> {
             error.eprint();
             Err(())
         }
+    }
+}
+
+/// `--runtime-dir NAME`: `/run/NAME` made for the user the daemon runs as,
+/// and `RUNTIME_DIRECTORY` for the program; whether it was made now, or
+/// the status once the error is said. Out of line: see `parse` in main.rs.
+#[cfg(feature = "harden")]
+#[inline(never)]
+fn make_runtime_dir(start: &mut Start, ids: &Ids, name: &'static CStr) -> Result<bool, i32> {
+    let failed = |errno| {
+        let mut message = Line::daemonic();
+        message
+            .text(b"failed to make the runtime directory ")
+            .c(crate::rundir::PARENT)
+            .text(b"/")
+            .c(name)
+            .text(b": ")
+            .errno(errno)
+            .eprint();
+        exit::COULD_NOT_START
+    };
+    let owner = ids.uid.map(|uid| {
+        (
+            uid,
+            ids.gid
+                .unwrap_or_else(|| rustix::process::getgid().as_raw()),
+        )
+    });
+    let made = crate::rundir::create(name, owner).map_err(failed)?;
+    let entry = crate::rundir::path(name)
+        .and_then(|path| sys::c_string(&[b"RUNTIME_DIRECTORY=", path.to_bytes()]))
+        .and_then(|entry| {
+            // Before the --env entries, which may replace it.
+            let entries = sys::slab(start.env_count + 1, entry)?;
+            entries[1..].copy_from_slice(start.env());
+            Ok(entries)
+        });
+    match entry {
+        Ok(entries) => {
+            start.env_count = entries.len();
+            start.env = entries;
+            Ok(made)
+        }
+        Err(errno) => {
+            if made {
+                remove_runtime_dir(name);
+            }
+            Err(failed(errno))
+        }
+    }
+}
+
+/// Removes `/run/NAME` with what it holds, saying what cannot be removed.
+#[cfg(feature = "harden")]
+#[inline(never)]
+pub fn remove_runtime_dir(name: &CStr) {
+    if let Err(errno) = crate::rundir::remove(name) {
+        Line::daemonic()
+            .text(b"cannot remove the runtime directory ")
+            .c(crate::rundir::PARENT)
+            .text(b"/")
+            .c(name)
+            .text(b": ")
+            .errno(errno)
+            .eprint();
     }
 }
 

@@ -95,6 +95,9 @@ struct Program {
     /// its parent-death signal at exec), the lock stays held, a second
     /// start fails, and `--stop` finds it (see inspect.rs).
     lock: core::cell::Cell<RawFd>,
+    /// `--runtime-dir NAME`: removed (or, as `-u`'s user, emptied) at exit.
+    #[cfg(feature = "harden")]
+    runtime_dir: Option<&'static CStr>,
     /// `--rotate`, `--timestamps`, `--syslog`: the pipes the program's
     /// output goes into (one, or with `--syslog-stderr` one per stream).
     outputs: [Option<OutputPipe>; 2],
@@ -216,6 +219,8 @@ impl Program {
             grace: start.stop_timeout,
             supervisor: core::cell::Cell::new(0),
             lock: core::cell::Cell::new(-1),
+            #[cfg(feature = "harden")]
+            runtime_dir: start.runtime_dir,
             outputs: [None, None],
         };
         let outputs = match output_pipes(start) {
@@ -481,6 +486,12 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
         pump.finish(sys::now() + program.grace);
     }
     remove_child_pid_file(program);
+    // As -u's user the directory can be emptied, not removed from /run:
+    // `--stop --runtime-dir` does that as root. Nobody to tell either way.
+    #[cfg(feature = "harden")]
+    if let Some(name) = program.runtime_dir {
+        let _ = crate::rundir::remove(name);
+    }
     drop(daemon);
     program.remove_private_dir();
     // SAFETY: ends this process; nothing is buffered.
