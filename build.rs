@@ -214,6 +214,7 @@ const HELP_MODES: &[(&str, &str)] = &[
     ("--stop-signal", "SUPERVISE"),
     ("--timeout SECS      with --supervise", "SUPERVISE"),
     ("--success-exit", "SUPERVISE"),
+    ("--watchdog", "SUPERVISE"),
     ("--rotate", "LOGS"),
     ("--timestamps", "LOGS"),
     ("--syslog", "LOGS"),
@@ -286,6 +287,11 @@ const CALLER_ONLY: &[&str] = &[
     "9supervise12output_pipes",
     "7envfile",
     "5start14read_env_files",
+    "5start8start_as",
+    // The caller renders the errors the daemon reports.
+    "5error5Error6render",
+    "5start16make_runtime_dir",
+    "5start18remove_runtime_dir",
     // Runs only before the fork: the supervisor's life goes on inside
     // supervise::run, which never returns to it.
     "5start3run",
@@ -325,7 +331,14 @@ const CALLER_ONLY: &[&str] = &[
 /// Read-only data only the command's first process reads, named as
 /// [`CALLER_ONLY`] names code: `--help`'s packed text and the name tables
 /// of the parser. Placed with that code.
-const CALLER_ONLY_DATA: &[&str] = &["4help6PACKED", "6harden9RESOURCES", "12capabilities5NAMES"];
+const CALLER_ONLY_DATA: &[&str] = &[
+    "4help6PACKED",
+    "6harden9RESOURCES",
+    "12capabilities5NAMES",
+    // Their jump tables.
+    "5parse",
+    "5start7refused",
+];
 
 /// Places [`CALLER_ONLY`] code and what is never expected to run (panics)
 /// at the end of the binary's code, instead of amid the rest. The kernel
@@ -346,6 +359,9 @@ fn place_caller_only_code(script: &mut String, lld: bool) {
     for name in CALLER_ONLY_DATA {
         script.push_str(&format!(" *(.rodata.*8daemonic{name}*)"));
     }
+    // musl's strerror texts: the caller's messages name OS errors; a
+    // supervisor does only when something fails.
+    script.push_str(" *(.rodata.errmsgstr .rodata.errmsgidx)");
     let after = if lld { ".text" } else { ".rodata" };
     script.push_str(&format!(
         " *(.text.unlikely .text.unlikely.*) }} }} INSERT AFTER {after};\n"

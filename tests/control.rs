@@ -59,6 +59,10 @@ fn tests() -> Vec<common::Test> {
                 stop_signal_reaches_the_program,
             ),
             (
+                "watchdog_restarts_a_hung_program",
+                watchdog_restarts_a_hung_program,
+            ),
+            (
                 "program_that_backgrounds_itself",
                 program_that_backgrounds_itself,
             ),
@@ -89,6 +93,7 @@ fn helpers(name: &str, args: Vec<String>) {
             std::process::exit(args[1].parse().unwrap());
         }
         "sleep" => std::thread::sleep(Duration::from_secs(60)),
+        "watchdog" => watchdog_pinger(&args[0], args[1].parse().unwrap()),
         "seccomp-exec" => seccomp_exec(&args),
         other => panic!("no helper {other}"),
     }
@@ -533,6 +538,102 @@ fn stop_signal_reaches_the_program() {
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
     assert_eq!(supervisor.wait(), 0);
     assert_eq!(log_of(&log), "QUIT\n", "nginx's graceful stop, not TERM");
+}
+
+// ---- --watchdog ------------------------------------------------------------------
+
+/// sd_notify's watchdog as a program does it: `WATCHDOG_PID` must be its
+/// own PID; READY=1, then `pings` WATCHDOG=1 a quarter of WATCHDOG_USEC
+/// apart, then it hangs. Logs `run PID` and, should SIGABRT come (its
+/// handler keeps it hanging, so SIGKILL must follow), `ABRT`.
+fn watchdog_pinger(log: &str, pings: u32) -> ! {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static LOG_FD: AtomicI32 = AtomicI32::new(-1);
+    extern "C" fn on_abort(_: libc::c_int) {
+        // SAFETY: write(2) on an fd opened before the handler was set.
+        unsafe { libc::write(LOG_FD.load(Ordering::SeqCst), b"ABRT\n".as_ptr().cast(), 5) };
+    }
+    let pid: u32 = std::env::var("WATCHDOG_PID").unwrap().parse().unwrap();
+    assert_eq!(pid, std::process::id(), "WATCHDOG_PID");
+    let usec: u64 = std::env::var("WATCHDOG_USEC").unwrap().parse().unwrap();
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .unwrap();
+    LOG_FD.store(file.as_raw_fd(), Ordering::SeqCst);
+    // SAFETY: the handler only writes to the log's fd.
+    unsafe { libc::signal(libc::SIGABRT, on_abort as *const () as libc::sighandler_t) };
+    writeln!(file, "run {pid}").unwrap();
+    let socket = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let notify = std::env::var("NOTIFY_SOCKET").unwrap();
+    socket.send_to(b"READY=1", &notify).unwrap();
+    for _ in 0..pings {
+        std::thread::sleep(Duration::from_micros(usec / 4));
+        socket.send_to(b"WATCHDOG=1", &notify).unwrap();
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// systemd's WatchdogSec= under `--supervise`: a program that pings keeps
+/// running past several periods; one that stops is stopped (SIGABRT, then
+/// SIGKILL when it does not die) within its period and the grace, and
+/// restarted as after a crash, with its own WATCHDOG_PID.
+fn watchdog_restarts_a_hung_program() {
+    let dir = TempDir::new("watchdog");
+    let (pid_file, log, out) = (dir.join("s.pid"), dir.join("runs"), dir.join("out"));
+    let began = Instant::now();
+    let started = start(
+        &[
+            "-p",
+            arg(&pid_file),
+            "--supervise",
+            "--wait-ready=5",
+            "--watchdog",
+            "0.4",
+            "--timeout",
+            "0.5",
+            "--restart=0.1",
+            "--output",
+            arg(&out),
+        ],
+        "watchdog",
+        &[arg(&log), "12"],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut supervisor = Started::new(common::read_pid_file(&pid_file));
+    common::wait_until("the hung program restarted", || {
+        log_of(&log)
+            .lines()
+            .filter(|l| l.starts_with("run "))
+            .count()
+            >= 2
+    });
+    // 12 pings 0.1 s apart kept the first run alive for 1.2 s, three
+    // times its period; then 0.4 s without one, SIGABRT, 0.5 s, SIGKILL,
+    // 0.1 s. Unheard pings would have ended it after 1 s.
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(1200),
+        "restarted after {took:?}"
+    );
+    let runs = log_of(&log);
+    let pids: Vec<&str> = runs
+        .lines()
+        .filter_map(|l| l.strip_prefix("run "))
+        .collect();
+    assert_ne!(pids[0], pids[1]);
+    assert!(runs.contains("ABRT\n"), "{runs}");
+    common::wait_until("the supervisor said why", || {
+        log_of(&out).contains("missed its watchdog deadline")
+    });
+    let stop = daemonic(&["--stop", "-p", arg(&pid_file)]);
+    assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
+    assert_eq!(supervisor.wait(), 0);
 }
 
 // ---- seccomp ---------------------------------------------------------------------

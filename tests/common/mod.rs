@@ -55,6 +55,7 @@ pub fn takes(args: &[&str]) -> bool {
             "--start-limit",
             "--stop-signal",
             "--success-exit",
+            "--watchdog",
         ]
         .iter()
         .any(|option| arg.starts_with(option));

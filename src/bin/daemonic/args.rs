@@ -85,6 +85,9 @@ pub struct Start {
     pub start_limit: (u32, Duration),
     /// `--stop-signal SIG`: what a stop request sends the program's tree.
     pub stop_signal: i32,
+    /// `--watchdog SECS`: how often the program must say `WATCHDOG=1`.
+    #[cfg(feature = "supervise")]
+    pub watchdog: Option<Duration>,
     /// `--success-exit N`s: bit N set for each program status that counts
     /// as 0 (tini's `-e`).
     pub success_exits: [u64; 4],
@@ -200,6 +203,7 @@ enum Opt {
     Limit,
     EnvFile,
     RuntimeDir,
+    Watchdog,
 }
 
 /// Whether an option takes a value.
@@ -253,6 +257,7 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("limit", 0, Opt::Limit, Takes::Value),
     ("env-file", 0, Opt::EnvFile, Takes::Value),
     ("runtime-dir", 0, Opt::RuntimeDir, Takes::Value),
+    ("watchdog", 0, Opt::Watchdog, Takes::Value),
 ];
 
 /// One option as written, and its value if any.
@@ -609,6 +614,17 @@ pub fn parse(
             Opt::SyslogSocket => start.syslog_socket = Some(value),
             #[cfg(feature = "supervise")]
             Opt::ChildPidFile => start.child_pid_file = Some(value),
+            #[cfg(feature = "supervise")]
+            Opt::Watchdog => {
+                let period = seconds(text, b"--watchdog", line)?;
+                if period < MIN_RESTART_DELAY {
+                    line.text(b"--watchdog ")
+                        .text(text)
+                        .text(b": at least 0.1 s");
+                    return Err(Usage);
+                }
+                start.watchdog = Some(period);
+            }
             #[cfg(feature = "harden")]
             Opt::Cap => {
                 let number = crate::harden::capability(text, line)?;
@@ -735,6 +751,10 @@ fn check(
         );
     } else if start.child_pid_file.is_some() && !start.supervise {
         error.text(b"--child-pidfile needs --supervise");
+    } else if watchdog_given(start) && (!start.supervise || start.wait_ready.is_none()) {
+        error.text(b"--watchdog needs --supervise and --wait-ready (the program says WATCHDOG=1 where it says READY=1)");
+    } else if watchdog_given(start) && start.ready_fd.is_some() {
+        error.text(b"--watchdog needs the notification socket, not --ready-fd");
     } else if start.syslog.is_some() && !start.supervise {
         error.text(b"--syslog needs --supervise (the supervisor sends the lines)");
     } else if start.syslog.is_none()
@@ -772,6 +792,17 @@ fn check(
         return Ok(());
     }
     Err(Usage)
+}
+
+/// Whether `--watchdog` was given (never, in a build without the supervisor).
+fn watchdog_given(start: &Start) -> bool {
+    #[cfg(feature = "supervise")]
+    return start.watchdog.is_some();
+    #[cfg(not(feature = "supervise"))]
+    {
+        let _ = start;
+        false
+    }
 }
 
 /// Whether `path` names a regular file, or nothing yet.
@@ -1046,6 +1077,7 @@ mod tests {
                 ("--start-limit 5 -- x", "--start-limit", "supervise"),
                 ("--stop-signal QUIT -- x", "--stop-signal", "supervise"),
                 ("--success-exit 143 -- x", "--success-exit", "supervise"),
+                ("--watchdog 5 -- x", "--watchdog", "supervise"),
             ]);
         }
         if !cfg!(feature = "logs") {
@@ -1150,6 +1182,22 @@ mod tests {
             ("--supervise --restart=1:0.5 -- y", "MAX at least the delay"),
             ("--supervise --success-exit 256 -- y", "from 0 to 255"),
             ("--success-exit 1 -- y", "--success-exit needs --supervise"),
+            (
+                "--watchdog 1 -- y",
+                "--watchdog needs --supervise and --wait-ready",
+            ),
+            (
+                "--supervise --watchdog 1 -- y",
+                "--watchdog needs --supervise and --wait-ready",
+            ),
+            (
+                "--supervise --wait-ready --ready-fd 5 --watchdog 1 -- y",
+                "not --ready-fd",
+            ),
+            (
+                "--supervise --wait-ready --watchdog 0.05 -- y",
+                "--watchdog 0.05: at least 0.1 s",
+            ),
         ] {
             let error = parse_words(words).err().unwrap_or_default();
             assert!(error.contains(expected), "{words}: {error}");

@@ -43,6 +43,8 @@ mod values;
 mod supervise;
 #[cfg(feature = "supervise")]
 mod tree;
+#[cfg(feature = "supervise")]
+mod watchdog;
 // The supervisor's log pump (feature `logs`); without it, a pump that
 // cannot exist, so that the supervisor reads the same either way.
 #[cfg(feature = "logs")]

@@ -68,7 +68,7 @@ fn key(entry: &CStr) -> &[u8] {
 /// The caller's environment (none with `--clear-env`), with every `--env`
 /// applied in order (a later one for the same name wins) and
 /// `NOTIFY_SOCKET` as `notify` says.
-fn environment(start: &Start, notify: Notify) -> Result<&'static [&'static CStr], Errno> {
+pub fn environment(start: &Start, notify: Notify) -> Result<&'static [&'static CStr], Errno> {
     let inherited = if start.clear_env {
         0
     } else {

@@ -23,6 +23,7 @@ use crate::out::Line;
 use crate::program::{self, Notify};
 use crate::pump::{self, Pump};
 use crate::sigconf::{self, Inherited};
+use crate::watchdog::{self, Ping, Watchdog};
 use crate::{exit, start, sys, tree};
 use daemonic::decimal::Decimal;
 
@@ -95,6 +96,9 @@ struct Program {
     /// its parent-death signal at exec), the lock stays held, a second
     /// start fails, and `--stop` finds it (see inspect.rs).
     lock: core::cell::Cell<RawFd>,
+    /// `--watchdog`: the period, and the program's `execve` arrays with
+    /// the slot for its `WATCHDOG_PID`.
+    watchdog: Option<Watchdog>,
     /// `--runtime-dir NAME`: removed (or, as `-u`'s user, emptied) at exit.
     #[cfg(feature = "harden")]
     runtime_dir: Option<&'static CStr>,
@@ -159,7 +163,11 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
     sys::forget_dead_stack();
     match plan.start() {
         Ok(Started::Parent(_)) => {
-            program.remove_private_dir();
+            // The socket's path stays while the program pings its
+            // watchdog: the supervisor removes it at exit.
+            if program.watchdog.is_none() {
+                program.remove_private_dir();
+            }
             exit::STARTED
         }
         Ok(Started::Daemon(daemon)) => supervise(daemon, &program),
@@ -182,8 +190,16 @@ impl Program {
     /// Out of line: the caller alone runs it, and build.rs links it with
     /// the caller's code (CALLER_ONLY), outside the supervisor's pages.
     #[inline(never)]
-    fn prepare(start: &Start) -> Result<Program, Prepare> {
+    fn prepare(start: &mut Start) -> Result<Program, Prepare> {
         let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
+        if let Some(period) = start.watchdog {
+            // Before the --env entries, which may replace it.
+            let entry = watchdog::usec_entry(period).map_err(failed(Step::Readiness))?;
+            let entries = sys::slab(start.env_count + 1, entry).map_err(failed(Step::Readiness))?;
+            entries[1..].copy_from_slice(start.env());
+            start.env_count = entries.len();
+            start.env = entries;
+        }
         let (readiness, notify) = match (start.ready_fd, start.wait_ready) {
             (Some(fd), _) => (Channel::Fd(fd), Notify::Remove),
             (None, Some(_)) => {
@@ -200,8 +216,18 @@ impl Program {
             // NOTIFY_SOCKET itself; the program must not answer for it.
             (None, None) => (Channel::None, Notify::Remove),
         };
+        let exec = program::prepare(start, notify).map_err(Prepare::Unfit)?;
+        let watchdog = match start.watchdog {
+            Some(period) => Some(
+                program::environment(start, notify)
+                    .and_then(|env| Watchdog::prepare(period, exec.program, start.program, env))
+                    .map_err(|errno| Prepare::Unfit(errno.into()))?,
+            ),
+            None => None,
+        };
         let program = Program {
-            exec: program::prepare(start, notify).map_err(Prepare::Unfit)?,
+            exec,
+            watchdog,
             child_pid_file: None,
             readiness,
             wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
@@ -617,7 +643,11 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
                 libc::dup2(write.as_raw_fd(), *target);
             }
         }
-        let errno = program.exec.execute().raw_os_error().to_ne_bytes();
+        let errno = match &program.watchdog {
+            Some(watchdog) => watchdog.execute(),
+            None => program.exec.execute(),
+        };
+        let errno = errno.raw_os_error().to_ne_bytes();
         libc::write(exec_write.as_raw_fd(), errno.as_ptr().cast(), 4);
         libc::_exit(127)
     }
@@ -771,6 +801,10 @@ struct Loop<'p> {
     last_status: i32,
     /// The start limit's window: when it began, how many starts since.
     window: (Duration, u32),
+    /// `--watchdog`: when the program must have said `WATCHDOG=1` by.
+    watchdog_at: Option<Duration>,
+    /// The watchdog stopped this run: its end counts as a crash.
+    watchdog_fired: bool,
 }
 
 impl<'p> Loop<'p> {
@@ -792,6 +826,8 @@ impl<'p> Loop<'p> {
             kill_at: None,
             last_status: 0,
             window: (Duration::ZERO, 0),
+            watchdog_at: None,
+            watchdog_fired: false,
         }
         .started_now()
     }
@@ -805,7 +841,10 @@ impl<'p> Loop<'p> {
     /// Counts a start in the start limit's window, which begins at the
     /// first start after the last window ran out (systemd's rate limit).
     fn record_start(&mut self) {
-        self.window = next_window(self.window, self.program.start_limit.1, sys::now());
+        let now = sys::now();
+        self.window = next_window(self.window, self.program.start_limit.1, now);
+        self.watchdog_at = self.program.watchdog.as_ref().map(|w| now + w.period);
+        self.watchdog_fired = false;
     }
 
     /// Whether the window already holds as many starts as the limit allows:
@@ -824,13 +863,22 @@ impl<'p> Loop<'p> {
                 .into_iter()
                 .chain(self.kill_at)
                 .chain(retry_at)
+                .chain(self.watchdog_at)
                 .min()
             {
                 Some(at) => sys::millis_until(at),
                 None => -1,
             };
             let [outputs0, outputs1] = self.pump.as_ref().map_or([-1, -1], Pump::fds);
-            let ready = sys::readable([signals.fd.as_raw_fd(), outputs0, outputs1], timeout);
+            let pings = match (&self.program.watchdog, &self.program.readiness) {
+                (Some(_), Channel::Socket { socket, .. }) => socket.as_raw_fd(),
+                _ => -1,
+            };
+            let ready = sys::readable([signals.fd.as_raw_fd(), outputs0, outputs1, pings], timeout);
+            if ready[3] {
+                self.heard_ping(pings);
+            }
+            self.watch();
             let retry_due = retry_at.is_some_and(|at| sys::now() >= at);
             if let (Some(pump), true) = (self.pump.as_mut(), ready[1] || ready[2] || retry_due) {
                 pump.drain(false);
@@ -857,6 +905,44 @@ impl<'p> Loop<'p> {
                 }
             }
         }
+    }
+
+    /// What the notification socket said: a ping moves the deadline on, a
+    /// trigger brings it to now.
+    fn heard_ping(&mut self, socket: RawFd) {
+        let (Some(watchdog), Some(_)) = (&self.program.watchdog, &self.child) else {
+            // Between runs: read and drop.
+            let _ = watchdog::heard(socket);
+            return;
+        };
+        match watchdog::heard(socket) {
+            Ping::Alive if !self.watchdog_fired => {
+                self.watchdog_at = Some(sys::now() + watchdog.period);
+            }
+            Ping::Trigger => self.watchdog_at = Some(sys::now()),
+            _ => {}
+        }
+    }
+
+    /// A missed deadline: the program hangs. SIGABRT to its tree (a core
+    /// to look at), SIGKILL after the grace; its end counts as a crash.
+    fn watch(&mut self) {
+        let (Some(at), Some(child)) = (self.watchdog_at, &self.child) else {
+            return;
+        };
+        if sys::now() < at || self.watchdog_fired {
+            return;
+        }
+        self.watchdog_at = None;
+        self.watchdog_fired = true;
+        say(
+            &mut self.pump,
+            b"program (PID ",
+            child.pid.into(),
+            b") missed its watchdog deadline (no WATCHDOG=1 in time): SIGABRT",
+        );
+        tree::stop(child.pid, libc::SIGABRT);
+        self.kill_at.get_or_insert(sys::now() + self.program.grace);
     }
 
     /// Handles one signal; `Some(status)` when the supervisor is done.
@@ -936,7 +1022,11 @@ impl<'p> Loop<'p> {
         if code < 256 && self.program.success_exits[code / 64] & (1 << (code % 64)) != 0 {
             self.last_status = 0;
         }
-        let abnormal = self.last_status != 0;
+        let abnormal = self.last_status != 0 || self.watchdog_fired;
+        if self.watchdog_fired && self.last_status == 0 {
+            // A hang that ended well is still a failure to report.
+            self.last_status = exit::COULD_NOT_START;
+        }
         if self.stop_requested || !abnormal || self.program.restart.is_none() {
             // A stop asked for ends with 0, but as PID 1 (a container's or
             // a PID namespace's init): then the program's own status goes
