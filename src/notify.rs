@@ -135,6 +135,22 @@ pub(crate) fn bind(socket: &CStr) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Hands a bound socket's file to `uid` (and `gid`): a program that runs
+/// as that user must be able to write to it to send. Abstract names
+/// (`@name`) have no file.
+pub(crate) fn give_to(socket: &CStr, uid: u32, gid: Option<u32>) -> io::Result<()> {
+    if socket.to_bytes().starts_with(b"@") {
+        return Ok(());
+    }
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        socket,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        gid.map(rustix::fs::Gid::from_raw),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+}
+
 /// Receives one datagram into `buf`.
 pub(crate) fn receive<'b>(fd: BorrowedFd<'_>, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
     let (len, _) = rustix::net::recv(fd, &mut *buf, rustix::net::RecvFlags::DONTWAIT)?;

@@ -46,6 +46,12 @@ impl Setup {
             None => {}
             Some(ProgramReadiness::NotifySocket(path)) => {
                 let socket = notify::bind(path).map_err(os(Step::Readiness))?;
+                // The program runs as the plan's user: the socket must be
+                // writable by it (a file of the caller's otherwise).
+                if let Some(uid) = plan.credentials.uid {
+                    notify::give_to(path, uid, plan.credentials.gid)
+                        .map_err(os(Step::Readiness))?;
+                }
                 setup.program_ready_reader = Some(socket);
             }
             Some(ProgramReadiness::Fd(_)) => {

@@ -41,6 +41,7 @@ fn tests() -> Vec<common::Test> {
             "a_lock_handed_on_by_a_live_taker_is_not_a_survivor",
             a_lock_handed_on_by_a_live_taker_is_not_a_survivor,
         ),
+        ("ready_as_another_user", ready_as_another_user),
     ];
     tests.extend(common::when(
         common::SUPERVISE,
@@ -94,6 +95,12 @@ fn helpers(name: &str, args: Vec<String>) {
         }
         "sleep" => std::thread::sleep(Duration::from_secs(60)),
         "watchdog" => watchdog_pinger(&args[0], args[1].parse().unwrap()),
+        "notify-ready" => {
+            let socket = std::os::unix::net::UnixDatagram::unbound().unwrap();
+            let notify = std::env::var("NOTIFY_SOCKET").unwrap();
+            socket.send_to(b"READY=1", notify).unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        }
         "seccomp-exec" => seccomp_exec(&args),
         other => panic!("no helper {other}"),
     }
@@ -538,6 +545,41 @@ fn stop_signal_reaches_the_program() {
     assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
     assert_eq!(supervisor.wait(), 0);
     assert_eq!(log_of(&log), "QUIT\n", "nginx's graceful stop, not TERM");
+}
+
+// ---- readiness as another user ------------------------------------------------
+
+/// `-u nobody --wait-ready`: the program, running as nobody, reaches the
+/// notification socket daemonic made as root (its directory and socket are
+/// handed to nobody), plain and supervised; before, it got EACCES and the
+/// start failed.
+fn ready_as_another_user() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("ready_as_another_user: needs root, skipped");
+        return;
+    }
+    let program = common::public_copy(&std::env::current_exe().unwrap());
+    let env = format!("--env={}=notify-ready", common::HELPER_ENV);
+    for &supervise in common::with_and_without_supervisor() {
+        let dir = TempDir::new("readyuser");
+        let pid_file = dir.join("s.pid");
+        let mut args = vec!["-p", arg(&pid_file), "-u", "nobody", "--wait-ready=10"];
+        if supervise {
+            args.push("--supervise");
+        }
+        args.extend([env.as_str(), "--", arg(&program)]);
+        let started = daemonic(&args);
+        assert!(
+            started.status.success(),
+            "supervise {supervise}: {}",
+            stderr(&started)
+        );
+        let mut daemon = Started::new(common::read_pid_file(&pid_file));
+        let stop = daemonic(&["--stop", "-p", arg(&pid_file)]);
+        assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
+        daemon.wait();
+    }
 }
 
 // ---- --watchdog ------------------------------------------------------------------

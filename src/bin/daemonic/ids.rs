@@ -18,6 +18,16 @@ pub struct Ids {
     pub groups: Option<&'static [u32]>,
 }
 
+impl Ids {
+    /// Who owns what is made for the daemon (its notification socket's
+    /// directory, its runtime directory): the user it runs as, with its
+    /// group (or this process's); `None` when the user does not change.
+    pub fn owner(&self) -> Option<(u32, u32)> {
+        let gid = || rustix::process::getgid().as_raw();
+        self.uid.map(|uid| (uid, self.gid.unwrap_or_else(gid)))
+    }
+}
+
 /// The most supplementary groups a user may have (Linux's `NGROUPS_MAX`).
 const MAX_GROUPS: usize = 65536;
 

@@ -143,7 +143,7 @@ fn find(program: &'static CStr, path: Option<&[u8]>) -> Option<&'static CStr> {
 /// A fresh directory, mode 0700, for a program's notification socket:
 /// under `/run` for root, else `$TMPDIR` or `/tmp`. Its path, and the
 /// socket's.
-pub fn private_dir() -> Result<(&'static CStr, &'static CStr), Errno> {
+pub fn private_dir(owner: Option<(u32, u32)>) -> Result<(&'static CStr, &'static CStr), Errno> {
     let base: &[u8] = if rustix::process::geteuid().is_root()
         && rustix::fs::stat(c"/run")
             .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory)
@@ -169,6 +169,21 @@ pub fn private_dir() -> Result<(&'static CStr, &'static CStr), Errno> {
         ])?;
         match rustix::fs::mkdir(dir, Mode::RWXU) {
             Ok(()) => {
+                // The program runs as `-u`'s user: the directory is its
+                // (and root's) to reach, nobody else's.
+                if let Some((uid, gid)) = owner {
+                    let chowned = rustix::fs::chownat(
+                        rustix::fs::CWD,
+                        dir,
+                        Some(rustix::fs::Uid::from_raw(uid)),
+                        Some(rustix::fs::Gid::from_raw(gid)),
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    );
+                    if let Err(errno) = chowned {
+                        let _ = rustix::fs::rmdir(dir);
+                        return Err(errno);
+                    }
+                }
                 let socket = sys::c_string(&[dir.to_bytes(), b"/notify"])?;
                 return Ok((dir, socket));
             }

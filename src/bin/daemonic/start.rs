@@ -110,7 +110,7 @@ fn start_as(start: &mut Start, ids: &Ids) -> i32 {
     // library's caller side binds and reads.
     let mut private = None;
     if start.wait_ready.is_some() && start.ready_fd.is_none() {
-        match program::private_dir().and_then(|(dir, socket)| {
+        match program::private_dir(ids.owner()).and_then(|(dir, socket)| {
             let entry = sys::c_string(&[b"NOTIFY_SOCKET=", socket.to_bytes()])?;
             Ok((dir, socket, entry))
         }) {
@@ -171,14 +171,7 @@ fn make_runtime_dir(start: &mut Start, ids: &Ids, name: &'static CStr) -> Result
             .eprint();
         exit::COULD_NOT_START
     };
-    let owner = ids.uid.map(|uid| {
-        (
-            uid,
-            ids.gid
-                .unwrap_or_else(|| rustix::process::getgid().as_raw()),
-        )
-    });
-    let made = crate::rundir::create(name, owner).map_err(failed)?;
+    let made = crate::rundir::create(name, ids.owner()).map_err(failed)?;
     let entry = crate::rundir::path(name)
         .and_then(|path| sys::c_string(&[b"RUNTIME_DIRECTORY=", path.to_bytes()]))
         .and_then(|entry| {

@@ -135,7 +135,7 @@ enum Channel {
 
 #[inline(never)]
 pub fn run(start: &mut Start, ids: &Ids) -> i32 {
-    let program = match Program::prepare(start) {
+    let program = match Program::prepare(start, ids) {
         Ok(program) => program,
         Err(Prepare::Unfit(unfit)) => return start::unfit_program(unfit, start),
         Err(Prepare::Failed(error)) => return start::report(&error),
@@ -190,7 +190,7 @@ impl Program {
     /// Out of line: the caller alone runs it, and build.rs links it with
     /// the caller's code (CALLER_ONLY), outside the supervisor's pages.
     #[inline(never)]
-    fn prepare(start: &mut Start) -> Result<Program, Prepare> {
+    fn prepare(start: &mut Start, ids: &Ids) -> Result<Program, Prepare> {
         let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
         if let Some(period) = start.watchdog {
             // Before the --env entries, which may replace it.
@@ -203,8 +203,9 @@ impl Program {
         let (readiness, notify) = match (start.ready_fd, start.wait_ready) {
             (Some(fd), _) => (Channel::Fd(fd), Notify::Remove),
             (None, Some(_)) => {
-                let (dir, path) = program::private_dir().map_err(failed(Step::Readiness))?;
-                let socket = bind(path).map_err(|errno| {
+                let owner = ids.owner();
+                let (dir, path) = program::private_dir(owner).map_err(failed(Step::Readiness))?;
+                let socket = bind(path, owner).map_err(|errno| {
                     program::remove_private_dir(dir, path);
                     failed(Step::Readiness)(errno)
                 })?;
@@ -398,7 +399,8 @@ fn regular_or_new(path: &CStr) -> bool {
 }
 
 /// An `AF_UNIX` datagram socket bound at `path`, close-on-exec.
-fn bind(path: &CStr) -> Result<OwnedFd, Errno> {
+/// Owned by `owner` (the program's user, who must be able to write to it).
+fn bind(path: &CStr, owner: Option<(u32, u32)>) -> Result<OwnedFd, Errno> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let socket = rustix::net::socket_with(
         AddressFamily::UNIX,
@@ -407,6 +409,15 @@ fn bind(path: &CStr) -> Result<OwnedFd, Errno> {
         None,
     )?;
     rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
+    if let Some((uid, gid)) = owner {
+        rustix::fs::chownat(
+            rustix::fs::CWD,
+            path,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+    }
     Ok(socket)
 }
 
