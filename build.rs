@@ -223,6 +223,7 @@ const HELP_MODES: &[(&str, &str)] = &[
     ("--limit", "HARDEN"),
     ("--env-file", "HARDEN"),
     ("--runtime-dir", "HARDEN"),
+    ("--listen", "HARDEN"),
 ];
 
 /// `text` without the entries of the modes this build leaves out. An

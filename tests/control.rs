@@ -564,7 +564,16 @@ fn ready_as_another_user() {
     for &supervise in common::with_and_without_supervisor() {
         let dir = TempDir::new("readyuser");
         let pid_file = dir.join("s.pid");
-        let mut args = vec!["-p", arg(&pid_file), "-u", "nobody", "--wait-ready=10"];
+        let err = dir.join("err");
+        let mut args = vec![
+            "-p",
+            arg(&pid_file),
+            "-u",
+            "nobody",
+            "--wait-ready=10",
+            "-e",
+            arg(&err),
+        ];
         if supervise {
             args.push("--supervise");
         }
@@ -572,8 +581,9 @@ fn ready_as_another_user() {
         let started = daemonic(&args);
         assert!(
             started.status.success(),
-            "supervise {supervise}: {}",
-            stderr(&started)
+            "supervise {supervise}: {}; the program said: {}",
+            stderr(&started),
+            fs::read_to_string(&err).unwrap_or_default()
         );
         let mut daemon = Started::new(common::read_pid_file(&pid_file));
         let stop = daemonic(&["--stop", "-p", arg(&pid_file)]);
@@ -869,7 +879,11 @@ fn setuid_program_outlives_its_supervisor() {
     let pid_file = dir.join("s.pid");
     // A copy of this binary, set-uid to a user of no account: run by
     // nobody, it changes its effective user at exec.
-    let copy = common::public_copy(&std::env::current_exe().unwrap());
+    // A copy of its own: the shared public copy, made set-uid, would run
+    // the other tests' programs as 65533.
+    let public = common::public_copy(&std::env::current_exe().unwrap());
+    let copy = public.with_file_name("setuid-copy");
+    fs::copy(&public, &copy).unwrap();
     std::os::unix::fs::chown(&copy, Some(65533), Some(65533)).unwrap();
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
     let env = format!("--env={}=sleep", common::HELPER_ENV);

@@ -33,6 +33,10 @@ fn tests() -> Vec<common::Test> {
             runtime_dir_is_made_owned_and_removed,
         ),
         ("bad_input_starts_nothing", bad_input_starts_nothing),
+        (
+            "listen_hands_sockets_across_restarts",
+            listen_hands_sockets_across_restarts,
+        ),
     ]
 }
 
@@ -55,6 +59,30 @@ fn helpers(name: &str, args: Vec<String>) {
             println!("bound");
             for stream in listener.incoming() {
                 let _ = stream.unwrap().write_all(b"hello");
+            }
+        }
+        // Socket activation as sd_listen_fds(3) reads it: LISTEN_PID must
+        // be this process; fd 3 is a TCP listener. Each connection's line
+        // gets "PID NAMES" back, but "crash", which ends it with status 1.
+        "activated" => {
+            use std::io::BufRead;
+            use std::os::fd::FromRawFd;
+            let pid: u32 = std::env::var("LISTEN_PID").unwrap().parse().unwrap();
+            assert_eq!(pid, std::process::id(), "LISTEN_PID");
+            assert_eq!(std::env::var("LISTEN_FDS").unwrap(), args[0]);
+            let names = std::env::var("LISTEN_FDNAMES").unwrap();
+            // SAFETY: fd 3 is the listening socket daemonic handed over.
+            let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(&stream)
+                    .read_line(&mut line)
+                    .unwrap();
+                if line.trim() == "crash" {
+                    std::process::exit(1);
+                }
+                writeln!(stream, "{pid} {names}").unwrap();
             }
         }
         other => panic!("no helper {other}"),
@@ -88,9 +116,10 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A privileged port nothing listens on now (bound and let go by root).
-fn free_privileged_port() -> u16 {
-    (600..1000)
+/// A privileged port in `range` nothing listens on now (bound and let go
+/// by root); each test has a range of its own, as they run in parallel.
+fn free_privileged_port(mut range: std::ops::Range<u16>) -> u16 {
+    range
         .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
         .expect("a free port below 1024")
 }
@@ -146,7 +175,7 @@ fn cap_lets_nobody_bind_a_privileged_port() {
     }
     let dir = TempDir::new("cap");
     let (pid_file, out) = (dir.join("d.pid"), dir.join("out"));
-    let port = free_privileged_port().to_string();
+    let port = free_privileged_port(600..800).to_string();
     let base = ["-p", arg(&pid_file), "-u", "nobody", "-o", arg(&out)];
 
     // The control: nobody alone may not.
@@ -319,6 +348,76 @@ fn runtime_dir_is_made_owned_and_removed() {
     assert!(!dir.exists(), "a failed start left /run/{name}");
 }
 
+/// systemd's socket activation under `--supervise`: a port below 1024 and
+/// a unix socket, bound as root and handed at fds 3 and 4 to a program
+/// running as nobody (without any capability), with LISTEN_PID its own
+/// PID; the supervisor keeps them, so a client that connects while the
+/// program restarts is answered by the next run, not refused.
+fn listen_hands_sockets_across_restarts() {
+    use std::io::BufRead;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !is_root() || !common::SUPERVISE {
+        println!("listen_hands_sockets_across_restarts: needs root and --supervise, skipped");
+        return;
+    }
+    let dir = TempDir::new("listen");
+    let (pid_file, out, unix) = (dir.join("s.pid"), dir.join("out"), dir.join("s.sock"));
+    let port = free_privileged_port(800..1000);
+    let tcp = format!("127.0.0.1:{port}");
+    let unix_address = format!("unix:{}", arg(&unix));
+    let started = start(
+        &[
+            "-p",
+            arg(&pid_file),
+            "--supervise",
+            "-u",
+            "nobody",
+            "--restart=0.5",
+            "--listen",
+            &tcp,
+            "--listen",
+            &unix_address,
+            "-o",
+            arg(&out),
+        ],
+        "activated",
+        &["2"],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut supervisor = Started::new(common::read_pid_file(&pid_file));
+    let ask = |line: &str| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        writeln!(stream, "{line}").unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut answer)
+            .unwrap();
+        answer
+    };
+    let first = ask("hi");
+    let (pid, names) = first.trim().split_once(' ').unwrap();
+    assert_eq!(names, format!("tcp-{port}:unix"));
+    let pid: i32 = pid.parse().unwrap();
+    assert_eq!(common::status(pid, "Uid"), "65534\t65534\t65534\t65534");
+    assert_eq!(common::status(pid, "CapEff"), "0000000000000000");
+    let meta = fs::metadata(&unix).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.permissions().mode() & 0o777),
+        (65534, 0o666)
+    );
+    assert!(std::os::unix::net::UnixStream::connect(&unix).is_ok());
+    // The program ends; for 0.5 s none runs. A client now still gets in.
+    let _ = ask("crash");
+    common::wait_until("the first run gone", || {
+        fs::metadata(format!("/proc/{pid}")).is_err() || common::stat(pid).state == 'Z'
+    });
+    let second = ask("hi again");
+    let (next, _) = second.trim().split_once(' ').unwrap();
+    assert_ne!(next.parse::<i32>().unwrap(), pid, "answered by a new run");
+    common::kill(supervisor.pid, libc::SIGTERM);
+    assert_eq!(supervisor.wait(), 0);
+}
+
 /// Each mistake is one line naming what is wrong (the file and line of an
 /// env file), status 1, and nothing starts: no process, no PID file. A
 /// FIFO given as an env file is refused without waiting for a writer.
@@ -337,6 +436,9 @@ fn bad_input_starts_nothing() {
     let malformed_said = format!("--env-file {}: line 3: expected KEY=VALUE", arg(&malformed));
     let quote_said = format!("--env-file {}: line 1: no closing quote", arg(&quote));
     let fifo_said = format!("--env-file {}: not a regular file", arg(&fifo));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_address = busy.local_addr().unwrap().to_string();
+    let busy_said = format!("--listen {busy_address}: cannot bind: Address");
     let missing = dir.join("missing.env");
     let missing_said = format!("--env-file {}: No such file or directory", arg(&missing));
     for (options, said) in [
@@ -361,6 +463,11 @@ fn bad_input_starts_nothing() {
             "--runtime-dir ../etc: expected one name, without / or ..",
         ),
         (vec!["--runtime-dir", "a/b"], "expected one name"),
+        (
+            vec!["--listen", "localhost:80"],
+            "--listen localhost:80: expected PORT, HOST:PORT",
+        ),
+        (vec!["--listen", "8080"], "--listen needs --supervise"),
     ] {
         let mut args = vec!["-p", arg(&pid_file)];
         args.extend(&options);
@@ -371,6 +478,27 @@ fn bad_input_starts_nothing() {
         assert!(
             common::processes_with(&token).is_empty(),
             "{options:?} started"
+        );
+    }
+    // A port in use: the start fails (status 3) before anything forks.
+    if common::SUPERVISE {
+        let output = daemonic(&[
+            "-p",
+            arg(&pid_file),
+            "--supervise",
+            "--listen",
+            &busy_address,
+            "--",
+            "/bin/sh",
+            "-c",
+            "exec sleep 60",
+            &token,
+        ]);
+        assert_one_line_error(&output, 3, &busy_said);
+        assert!(!pid_file.exists(), "a busy port left a PID file");
+        assert!(
+            common::processes_with(&token).is_empty(),
+            "a busy port started"
         );
     }
 }

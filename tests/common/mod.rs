@@ -65,6 +65,7 @@ pub fn takes(args: &[&str]) -> bool {
             "--limit",
             "--env-file",
             "--runtime-dir",
+            "--listen",
         ]
         .iter()
         .any(|option| arg.starts_with(option));

@@ -115,6 +115,11 @@ pub struct Start {
     pub limits: &'static mut [daemonic::Limit],
     #[cfg(feature = "harden")]
     pub limit_count: usize,
+    /// `--listen`s, in order (checked by `listen::parse`).
+    #[cfg(feature = "harden")]
+    pub listens: &'static mut [&'static CStr],
+    #[cfg(feature = "harden")]
+    pub listen_count: usize,
     /// `--env-file`s, in order.
     #[cfg(feature = "harden")]
     pub env_files: &'static mut [&'static CStr],
@@ -137,6 +142,11 @@ impl Start {
     #[cfg(feature = "harden")]
     pub fn limits(&self) -> &[daemonic::Limit] {
         &self.limits[..self.limit_count]
+    }
+
+    #[cfg(all(feature = "harden", feature = "supervise"))]
+    pub fn listens(&self) -> &[&'static CStr] {
+        &self.listens[..self.listen_count]
     }
 
     #[cfg(feature = "harden")]
@@ -204,6 +214,7 @@ enum Opt {
     EnvFile,
     RuntimeDir,
     Watchdog,
+    Listen,
 }
 
 /// Whether an option takes a value.
@@ -258,6 +269,7 @@ const OPTIONS: &[(&str, u8, Opt, Takes)] = &[
     ("env-file", 0, Opt::EnvFile, Takes::Value),
     ("runtime-dir", 0, Opt::RuntimeDir, Takes::Value),
     ("watchdog", 0, Opt::Watchdog, Takes::Value),
+    ("listen", 0, Opt::Listen, Takes::Value),
 ];
 
 /// One option as written, and its value if any.
@@ -398,7 +410,9 @@ fn built_without(opt: Opt, name: Name, line: &mut Line) -> Usage {
         | Opt::SyslogTag
         | Opt::SyslogStderr
         | Opt::SyslogSocket => b"logs",
-        Opt::Cap | Opt::NoNewPrivs | Opt::Limit | Opt::EnvFile | Opt::RuntimeDir => b"harden",
+        Opt::Cap | Opt::NoNewPrivs | Opt::Limit | Opt::EnvFile | Opt::RuntimeDir | Opt::Listen => {
+            b"harden"
+        }
         _ => b"supervise",
     };
     name.write(line)
@@ -441,8 +455,9 @@ pub fn parse(
     #[cfg(feature = "harden")]
     {
         let no_limit = daemonic::Limit::new(daemonic::Resource::Core, None, None);
-        let (Ok(limits), Ok(env_files)) = (
+        let (Ok(limits), Ok(env_files), Ok(listens)) = (
             sys::slab(options.len(), no_limit),
+            sys::slab(options.len(), c""),
             sys::slab(options.len(), c""),
         ) else {
             line.text(b"out of memory");
@@ -450,6 +465,7 @@ pub fn parse(
         };
         start.limits = limits;
         start.env_files = env_files;
+        start.listens = listens;
     }
     start.stop_timeout = DEFAULT_STOP_TIMEOUT;
     start.start_limit = DEFAULT_START_LIMIT;
@@ -648,6 +664,17 @@ pub fn parse(
                 start.runtime_dir = Some(value);
             }
             #[cfg(feature = "harden")]
+            Opt::Listen => {
+                if crate::listen::parse(text).is_none() {
+                    line.text(b"--listen ").text(text).text(
+                        b": expected PORT, HOST:PORT, [IPV6]:PORT (udp: before one for UDP) or unix:/PATH; addresses, not names",
+                    );
+                    return Err(Usage);
+                }
+                start.listens[start.listen_count] = value;
+                start.listen_count += 1;
+            }
+            #[cfg(feature = "harden")]
             Opt::EnvFile => {
                 start.env_files[start.env_file_count] = value;
                 start.env_file_count += 1;
@@ -753,6 +780,18 @@ fn check(
         error.text(b"--child-pidfile needs --supervise");
     } else if watchdog_given(start) && (!start.supervise || start.wait_ready.is_none()) {
         error.text(b"--watchdog needs --supervise and --wait-ready (the program says WATCHDOG=1 where it says READY=1)");
+    } else if listen_count(start) > 0 && !start.supervise {
+        error.text(b"--listen needs --supervise (it holds the sockets across restarts and knows each run's LISTEN_PID)");
+    } else if let Some(fd) = start
+        .ready_fd
+        .into_iter()
+        .chain(start.keep_fds().iter().copied())
+        .find(|fd| (3..3 + listen_count(start) as i32).contains(fd))
+    {
+        error
+            .text(b"fd ")
+            .num(fd.into())
+            .text(b" is where a --listen socket goes (3 up, in order): choose another for --ready-fd or --keep-fd");
     } else if watchdog_given(start) && start.ready_fd.is_some() {
         error.text(b"--watchdog needs the notification socket, not --ready-fd");
     } else if start.syslog.is_some() && !start.supervise {
@@ -792,6 +831,17 @@ fn check(
         return Ok(());
     }
     Err(Usage)
+}
+
+/// How many `--listen`s were given (none, in a build without `harden`).
+fn listen_count(start: &Start) -> usize {
+    #[cfg(feature = "harden")]
+    return start.listen_count;
+    #[cfg(not(feature = "harden"))]
+    {
+        let _ = start;
+        0
+    }
 }
 
 /// Whether `--watchdog` was given (never, in a build without the supervisor).

@@ -40,6 +40,8 @@ mod sys;
 mod values;
 // --supervise (feature `supervise`), with PID 1's duties (`pid1`) inside.
 #[cfg(feature = "supervise")]
+mod childenv;
+#[cfg(feature = "supervise")]
 mod supervise;
 #[cfg(feature = "supervise")]
 mod tree;
@@ -59,6 +61,8 @@ mod syslog;
 mod envfile;
 #[cfg(feature = "harden")]
 mod harden;
+#[cfg(feature = "harden")]
+mod listen;
 #[cfg(feature = "harden")]
 mod rundir;
 

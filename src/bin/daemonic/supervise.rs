@@ -16,6 +16,7 @@ use daemonic::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use daemonic::{Daemon, Errno, Error, Exec, ExitStatus, Readiness, Started, Step};
 
 use crate::args::{DEFAULT_WAIT, Start};
+use crate::childenv::ChildExec;
 use crate::ids::Ids;
 #[cfg(feature = "logs")]
 use crate::logfile;
@@ -23,7 +24,7 @@ use crate::out::Line;
 use crate::program::{self, Notify};
 use crate::pump::{self, Pump};
 use crate::sigconf::{self, Inherited};
-use crate::watchdog::{self, Ping, Watchdog};
+use crate::watchdog::{self, Ping};
 use crate::{exit, start, sys, tree};
 use daemonic::decimal::Decimal;
 
@@ -96,9 +97,14 @@ struct Program {
     /// its parent-death signal at exec), the lock stays held, a second
     /// start fails, and `--stop` finds it (see inspect.rs).
     lock: core::cell::Cell<RawFd>,
-    /// `--watchdog`: the period, and the program's `execve` arrays with
-    /// the slot for its `WATCHDOG_PID`.
-    watchdog: Option<Watchdog>,
+    /// `--watchdog`: how often the program must say `WATCHDOG=1`.
+    watchdog: Option<Duration>,
+    /// The program's `execve` arrays with slots for `WATCHDOG_PID` and
+    /// `LISTEN_PID` (its own PID), when it has either.
+    child_exec: Option<ChildExec>,
+    /// `--listen`'s sockets, the supervisor's for its life; each run gets
+    /// them at fds 3, 4, ...
+    listen: &'static [RawFd],
     /// `--runtime-dir NAME`: removed (or, as `-u`'s user, emptied) at exit.
     #[cfg(feature = "harden")]
     runtime_dir: Option<&'static CStr>,
@@ -139,6 +145,8 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
         Ok(program) => program,
         Err(Prepare::Unfit(unfit)) => return start::unfit_program(unfit, start),
         Err(Prepare::Failed(error)) => return start::report(&error),
+        #[cfg(feature = "harden")]
+        Err(Prepare::Listen(address, errno)) => return cannot_listen(address, errno),
     };
     if let Channel::Socket { socket, .. } = &program.readiness {
         start.keep_fds[start.kept] = socket.as_raw_fd();
@@ -180,6 +188,9 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
 
 /// Why the program could not be prepared.
 enum Prepare {
+    /// `--listen ADDR` could not be bound.
+    #[cfg(feature = "harden")]
+    Listen(&'static CStr, Errno),
     /// Not found, or no memory: said as a start would.
     Unfit(program::Unfit),
     /// The notification socket or the child PID file's path.
@@ -192,13 +203,21 @@ impl Program {
     #[inline(never)]
     fn prepare(start: &mut Start, ids: &Ids) -> Result<Program, Prepare> {
         let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
+        let mut pid_vars: [&[u8]; 2] = [b"", b""];
+        let mut pid_var_count = 0;
         if let Some(period) = start.watchdog {
-            // Before the --env entries, which may replace it.
             let entry = watchdog::usec_entry(period).map_err(failed(Step::Readiness))?;
-            let entries = sys::slab(start.env_count + 1, entry).map_err(failed(Step::Readiness))?;
-            entries[1..].copy_from_slice(start.env());
-            start.env_count = entries.len();
-            start.env = entries;
+            prepend_env(start, entry).map_err(failed(Step::Readiness))?;
+            pid_vars[pid_var_count] = b"WATCHDOG_PID=";
+            pid_var_count += 1;
+        }
+        #[cfg(feature = "harden")]
+        let listen = listen_sockets(start, ids)?;
+        #[cfg(not(feature = "harden"))]
+        let listen: &'static [RawFd] = &[];
+        if !listen.is_empty() {
+            pid_vars[pid_var_count] = b"LISTEN_PID=";
+            pid_var_count += 1;
         }
         let (readiness, notify) = match (start.ready_fd, start.wait_ready) {
             (Some(fd), _) => (Channel::Fd(fd), Notify::Remove),
@@ -218,17 +237,21 @@ impl Program {
             (None, None) => (Channel::None, Notify::Remove),
         };
         let exec = program::prepare(start, notify).map_err(Prepare::Unfit)?;
-        let watchdog = match start.watchdog {
-            Some(period) => Some(
+        let child_exec = match pid_var_count {
+            0 => None,
+            count => Some(
                 program::environment(start, notify)
-                    .and_then(|env| Watchdog::prepare(period, exec.program, start.program, env))
+                    .and_then(|env| {
+                        ChildExec::prepare(exec.program, start.program, env, &pid_vars[..count])
+                    })
                     .map_err(|errno| Prepare::Unfit(errno.into()))?,
             ),
-            None => None,
         };
         let program = Program {
             exec,
-            watchdog,
+            watchdog: start.watchdog,
+            child_exec,
+            listen,
             child_pid_file: None,
             readiness,
             wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
@@ -385,6 +408,83 @@ fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
 #[cfg(not(feature = "logs"))]
 fn output_pipes(_: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
     Ok([None, None])
+}
+
+/// `entry` before the environment's other entries (`--env` may replace it).
+fn prepend_env(start: &mut Start, entry: &'static CStr) -> Result<(), Errno> {
+    let entries = sys::slab(start.env_count + 1, entry)?;
+    entries[1..].copy_from_slice(start.env());
+    start.env_count = entries.len();
+    start.env = entries;
+    Ok(())
+}
+
+/// `--listen`'s sockets, bound as root before the user changes, each moved
+/// above the fds the program gets them at (3, 4, ...), so that placing one
+/// never overwrites another; `LISTEN_FDS` and `LISTEN_FDNAMES` for the
+/// program's environment. They are kept across the library's fd closing.
+#[cfg(feature = "harden")]
+fn listen_sockets(start: &mut Start, ids: &Ids) -> Result<&'static [RawFd], Prepare> {
+    use crate::listen;
+    let addresses = start.listens();
+    if addresses.is_empty() {
+        return Ok(&[]);
+    }
+    let failed = |errno| {
+        Prepare::Failed(Error::Os {
+            step: Step::Prepare,
+            errno,
+        })
+    };
+    let fds = sys::slab(addresses.len(), -1).map_err(failed)?;
+    let top = 3 + addresses.len() as i32;
+    let mut names = [0u8; 1024];
+    let mut names_len = 0;
+    for (at, &address) in addresses.iter().enumerate() {
+        let Some(parsed) = listen::parse(address.to_bytes()) else {
+            return Err(Prepare::Listen(address, Errno::INVAL));
+        };
+        let socket = listen::bind(parsed, ids.owner()).map_err(|e| Prepare::Listen(address, e))?;
+        // SAFETY: duplicates our own socket; the original closes at drop.
+        let high = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, top) };
+        if high < 0 {
+            return Err(Prepare::Listen(address, sys::errno()));
+        }
+        fds[at] = high;
+        let mut buf = [0; 16];
+        let name = listen::name(parsed, &mut buf);
+        if names_len + name.len() < names.len() {
+            if at > 0 {
+                names[names_len] = b':';
+                names_len += 1;
+            }
+            names[names_len..names_len + name.len()].copy_from_slice(name);
+            names_len += name.len();
+        }
+    }
+    let count = daemonic::decimal::Decimal::new(addresses.len() as u64);
+    let fds_entry = sys::c_string(&[b"LISTEN_FDS=", count.digits()]).map_err(failed)?;
+    let names_entry = sys::c_string(&[b"LISTEN_FDNAMES=", &names[..names_len]]).map_err(failed)?;
+    prepend_env(start, fds_entry).map_err(failed)?;
+    prepend_env(start, names_entry).map_err(failed)?;
+    for &fd in fds.iter() {
+        start.keep_fds[start.kept] = fd;
+        start.kept += 1;
+    }
+    Ok(fds)
+}
+
+/// Says why `--listen ADDR` could not be bound; a start's failure status.
+#[cfg(feature = "harden")]
+#[inline(never)]
+fn cannot_listen(address: &CStr, errno: Errno) -> i32 {
+    Line::daemonic()
+        .text(b"--listen ")
+        .c(address)
+        .text(b": cannot bind: ")
+        .errno(errno)
+        .eprint();
+    exit::COULD_NOT_START
 }
 
 /// Whether `path` is a regular file, or none yet (it is created as one).
@@ -634,9 +734,24 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
                 libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
             }
         }
-        if program.lock.get() >= 0 {
+        // --listen's sockets go to fds 3, 4, ...: what of ours sits there
+        // in this child moves above them first (the sockets themselves sit
+        // above, see Program::prepare; what else is there is close-on-exec
+        // and not the program's).
+        let top = 3 + program.listen.len() as i32;
+        let above = |fd: i32, command: i32| match (3..top).contains(&fd) {
+            true => libc::fcntl(fd, command, top),
+            false => fd,
+        };
+        let exec_write = above(exec_write.as_raw_fd(), libc::F_DUPFD_CLOEXEC);
+        let ready_write = ready_write.map(|w| above(w.as_raw_fd(), libc::F_DUPFD_CLOEXEC));
+        let lock = match program.lock.get() {
+            fd if fd >= 0 => above(fd, libc::F_DUPFD),
+            none => none,
+        };
+        if lock >= 0 {
             // In this child only: the supervisor's own fd stays close-on-exec.
-            libc::fcntl(program.lock.get(), libc::F_SETFD, 0);
+            libc::fcntl(lock, libc::F_SETFD, 0);
         }
         for output in program.outputs.iter().flatten() {
             let write = output.write.as_raw_fd();
@@ -648,18 +763,22 @@ fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&Owne
             }
         }
         if let (Channel::Fd(target), Some(write)) = (&program.readiness, ready_write) {
-            if write.as_raw_fd() == *target {
+            if write == *target {
                 libc::fcntl(*target, libc::F_SETFD, 0);
             } else {
-                libc::dup2(write.as_raw_fd(), *target);
+                libc::dup2(write, *target);
             }
         }
-        let errno = match &program.watchdog {
-            Some(watchdog) => watchdog.execute(),
+        // The copies dup2 makes are not close-on-exec.
+        for (at, &socket) in program.listen.iter().enumerate() {
+            libc::dup2(socket, 3 + at as i32);
+        }
+        let errno = match &program.child_exec {
+            Some(child_exec) => child_exec.execute(),
             None => program.exec.execute(),
         };
         let errno = errno.raw_os_error().to_ne_bytes();
-        libc::write(exec_write.as_raw_fd(), errno.as_ptr().cast(), 4);
+        libc::write(exec_write, errno.as_ptr().cast(), 4);
         libc::_exit(127)
     }
 }
@@ -854,7 +973,7 @@ impl<'p> Loop<'p> {
     fn record_start(&mut self) {
         let now = sys::now();
         self.window = next_window(self.window, self.program.start_limit.1, now);
-        self.watchdog_at = self.program.watchdog.as_ref().map(|w| now + w.period);
+        self.watchdog_at = self.program.watchdog.map(|period| now + period);
         self.watchdog_fired = false;
     }
 
@@ -921,14 +1040,14 @@ impl<'p> Loop<'p> {
     /// What the notification socket said: a ping moves the deadline on, a
     /// trigger brings it to now.
     fn heard_ping(&mut self, socket: RawFd) {
-        let (Some(watchdog), Some(_)) = (&self.program.watchdog, &self.child) else {
+        let (Some(period), Some(_)) = (self.program.watchdog, &self.child) else {
             // Between runs: read and drop.
             let _ = watchdog::heard(socket);
             return;
         };
         match watchdog::heard(socket) {
             Ping::Alive if !self.watchdog_fired => {
-                self.watchdog_at = Some(sys::now() + watchdog.period);
+                self.watchdog_at = Some(sys::now() + period);
             }
             Ping::Trigger => self.watchdog_at = Some(sys::now()),
             _ => {}

@@ -7,29 +7,15 @@
 //! crash. `WATCHDOG=trigger` asks for the same at once. The deadline runs
 //! from the program's readiness, as systemd's does.
 //!
-//! `WATCHDOG_PID` differs for each run, and nothing may be allocated in the
-//! forked child: the pointer arrays for `execve` are laid out before, with
-//! one slot for that entry, which each child points at a buffer on its own
-//! stack.
+//! `WATCHDOG_PID` differs for each run: see childenv.rs.
 
-use core::ffi::{CStr, c_char};
+use core::ffi::CStr;
 use core::time::Duration;
 
 use daemonic::Errno;
 use daemonic::fd::RawFd;
 
 use crate::sys;
-
-/// The program's `argv` and `envp` for `execve`, with the slot for
-/// `WATCHDOG_PID=`; raw pointers, written only in a forked child.
-pub struct Watchdog {
-    pub period: Duration,
-    program: &'static CStr,
-    argv: *const *const c_char,
-    envp: *mut *const c_char,
-    /// Where `WATCHDOG_PID=` goes in `envp` (the null follows it).
-    pid_slot: usize,
-}
 
 /// What the notification socket said since it was last read.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,59 +25,6 @@ pub enum Ping {
     /// `WATCHDOG=trigger`: stop it now, as a missed deadline.
     Trigger,
     Nothing,
-}
-
-impl Watchdog {
-    /// Lays out `program`, `args` and `env` (which holds `WATCHDOG_USEC`),
-    /// before any fork.
-    pub fn prepare(
-        period: Duration,
-        program: &'static CStr,
-        args: &[&'static CStr],
-        env: &[&'static CStr],
-    ) -> Result<Watchdog, Errno> {
-        let argv = sys::slab(args.len() + 1, core::ptr::null::<c_char>())?;
-        for (slot, arg) in argv.iter_mut().zip(args) {
-            *slot = arg.as_ptr();
-        }
-        // The entries, WATCHDOG_PID's slot, the null.
-        let envp = sys::slab(env.len() + 2, core::ptr::null::<c_char>())?;
-        for (slot, entry) in envp.iter_mut().zip(env) {
-            *slot = entry.as_ptr();
-        }
-        Ok(Watchdog {
-            period,
-            program,
-            argv: argv.as_ptr(),
-            envp: envp.as_mut_ptr(),
-            pid_slot: env.len(),
-        })
-    }
-
-    /// In a forked child: `execve` with `WATCHDOG_PID` set to this process.
-    /// Returns only on failure.
-    ///
-    /// # Safety
-    ///
-    /// Only in a child of `fork`, whose copy of the arrays nobody else uses;
-    /// nothing is allocated.
-    pub unsafe fn execute(&self) -> Errno {
-        let mut entry = [0u8; 32];
-        let prefix = b"WATCHDOG_PID=";
-        entry[..prefix.len()].copy_from_slice(prefix);
-        let pid = daemonic::decimal::Decimal::pid(rustix::process::getpid());
-        let digits = pid.digits();
-        entry[prefix.len()..prefix.len() + digits.len()].copy_from_slice(digits);
-        // SAFETY: `envp` has `pid_slot + 2` slots (prepare), this child's
-        // own copy; `entry` lives on this stack until execve, NUL-terminated
-        // (32 bytes hold the prefix, 20 digits and the NUL); the arrays are
-        // null-terminated and point at C strings that live for the process.
-        unsafe {
-            *self.envp.add(self.pid_slot) = entry.as_ptr().cast();
-            libc::execve(self.program.as_ptr(), self.argv, self.envp);
-        }
-        sys::errno()
-    }
 }
 
 /// `WATCHDOG_USEC=N` for the program's environment.
