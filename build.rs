@@ -292,6 +292,10 @@ const CALLER_ONLY: &[&str] = &[
     // The caller renders the errors the daemon reports.
     "5error5Error6render",
     "5start16make_runtime_dir",
+    "5start8activate",
+    "6listen",
+    // A short-lived image of its own, before the program's execve.
+    "9activated",
     "5start18remove_runtime_dir",
     // Runs only before the fork: the supervisor's life goes on inside
     // supervise::run, which never returns to it.

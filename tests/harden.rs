@@ -348,16 +348,17 @@ fn runtime_dir_is_made_owned_and_removed() {
     assert!(!dir.exists(), "a failed start left /run/{name}");
 }
 
-/// systemd's socket activation under `--supervise`: a port below 1024 and
-/// a unix socket, bound as root and handed at fds 3 and 4 to a program
+/// systemd's socket activation: a port below 1024 (and under `--supervise`
+/// a unix socket too), bound as root and handed at fds 3 and 4 to a program
 /// running as nobody (without any capability), with LISTEN_PID its own
-/// PID; the supervisor keeps them, so a client that connects while the
-/// program restarts is answered by the next run, not refused.
+/// PID, plain and supervised; the supervisor keeps them, so a client that
+/// connects while the program restarts is answered by the next run, not
+/// refused.
 fn listen_hands_sockets_across_restarts() {
     use std::io::BufRead;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if !is_root() || !common::SUPERVISE {
-        println!("listen_hands_sockets_across_restarts: needs root and --supervise, skipped");
+    if !is_root() {
+        println!("listen_hands_sockets_across_restarts: needs root, skipped");
         return;
     }
     let dir = TempDir::new("listen");
@@ -365,6 +366,34 @@ fn listen_hands_sockets_across_restarts() {
     let port = free_privileged_port(800..1000);
     let tcp = format!("127.0.0.1:{port}");
     let unix_address = format!("unix:{}", arg(&unix));
+    let ask = |line: &str| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        writeln!(stream, "{line}").unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut answer)
+            .unwrap();
+        answer
+    };
+    // Plain: the daemon itself is the program, its PID LISTEN_PID (the
+    // start executes it through daemonic, which sets it).
+    let started = start(
+        &["-p", arg(&pid_file), "-u", "nobody", "--listen", &tcp],
+        "activated",
+        &["1"],
+    );
+    assert!(started.status.success(), "{}", stderr(&started));
+    let mut daemon = Started::new(common::read_pid_file(&pid_file));
+    let answer = ask("hi");
+    assert_eq!(answer, format!("{} tcp-{port}\n", daemon.pid));
+    assert_eq!(
+        common::status(daemon.pid, "Uid"),
+        "65534\t65534\t65534\t65534"
+    );
+    assert_eq!(daemon.stop(libc::SIGTERM) & 0x7f, libc::SIGTERM);
+    if !common::SUPERVISE {
+        return;
+    }
     let started = start(
         &[
             "-p",
@@ -385,15 +414,6 @@ fn listen_hands_sockets_across_restarts() {
     );
     assert!(started.status.success(), "{}", stderr(&started));
     let mut supervisor = Started::new(common::read_pid_file(&pid_file));
-    let ask = |line: &str| {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        writeln!(stream, "{line}").unwrap();
-        let mut answer = String::new();
-        std::io::BufReader::new(stream)
-            .read_line(&mut answer)
-            .unwrap();
-        answer
-    };
     let first = ask("hi");
     let (pid, names) = first.trim().split_once(' ').unwrap();
     assert_eq!(names, format!("tcp-{port}:unix"));
@@ -467,7 +487,6 @@ fn bad_input_starts_nothing() {
             vec!["--listen", "localhost:80"],
             "--listen localhost:80: expected PORT, HOST:PORT",
         ),
-        (vec!["--listen", "8080"], "--listen needs --supervise"),
     ] {
         let mut args = vec!["-p", arg(&pid_file)];
         args.extend(&options);
@@ -481,11 +500,10 @@ fn bad_input_starts_nothing() {
         );
     }
     // A port in use: the start fails (status 3) before anything forks.
-    if common::SUPERVISE {
+    {
         let output = daemonic(&[
             "-p",
             arg(&pid_file),
-            "--supervise",
             "--listen",
             &busy_address,
             "--",

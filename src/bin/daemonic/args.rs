@@ -144,7 +144,7 @@ impl Start {
         &self.limits[..self.limit_count]
     }
 
-    #[cfg(all(feature = "harden", feature = "supervise"))]
+    #[cfg(feature = "harden")]
     pub fn listens(&self) -> &[&'static CStr] {
         &self.listens[..self.listen_count]
     }
@@ -780,8 +780,6 @@ fn check(
         error.text(b"--child-pidfile needs --supervise");
     } else if watchdog_given(start) && (!start.supervise || start.wait_ready.is_none()) {
         error.text(b"--watchdog needs --supervise and --wait-ready (the program says WATCHDOG=1 where it says READY=1)");
-    } else if listen_count(start) > 0 && !start.supervise {
-        error.text(b"--listen needs --supervise (it holds the sockets across restarts and knows each run's LISTEN_PID)");
     } else if let Some(fd) = start
         .ready_fd
         .into_iter()

@@ -58,6 +58,8 @@ mod pump;
 mod syslog;
 // Hardening and activation (feature `harden`).
 #[cfg(feature = "harden")]
+mod activated;
+#[cfg(feature = "harden")]
 mod envfile;
 #[cfg(feature = "harden")]
 mod harden;
@@ -171,6 +173,13 @@ fn arguments(
 }
 
 fn run(args: &'static [&'static CStr]) -> i32 {
+    // The daemon of a `--listen` start without `--supervise` (activated.rs).
+    #[cfg(feature = "harden")]
+    if let [mode, rest @ ..] = args {
+        if *mode == activated::MODE {
+            activated::run(rest);
+        }
+    }
     let mut start = args::Start::default();
     match parse(args, &mut start) {
         None => exit::USAGE,

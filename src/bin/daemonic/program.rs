@@ -100,6 +100,16 @@ pub fn environment(start: &Start, notify: Notify) -> Result<&'static [&'static C
     Ok(&entries[..len])
 }
 
+/// The program of `start`, found as [`prepare`] finds it.
+#[cfg(feature = "harden")]
+pub fn locate(start: &Start, notify: Notify) -> Result<&'static CStr, Unfit> {
+    let env = environment(start, notify)?;
+    let path_var = env
+        .iter()
+        .find_map(|entry| entry.to_bytes().strip_prefix(b"PATH="));
+    find(start.program[0], path_var).ok_or(Unfit::NotInPath)
+}
+
 /// `program` itself when it holds a `/`, else the first executable regular
 /// file of that name in the directories of `path` (the default search path
 /// without one; an empty entry is the working directory, as POSIX has it).

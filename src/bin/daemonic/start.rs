@@ -223,7 +223,13 @@ fn resolve_ids(start: &Start) -> Option<Ids> {
     ids
 }
 
-fn start_program(start: &Start, ids: &Ids, notify: Notify, socket: Option<&CStr>) -> i32 {
+fn start_program(start: &mut Start, ids: &Ids, notify: Notify, socket: Option<&CStr>) -> i32 {
+    #[cfg(feature = "harden")]
+    if !start.listens().is_empty() {
+        if let Err(status) = activate(start, ids, notify) {
+            return status;
+        }
+    }
     let exec = match program::prepare(start, notify) {
         Ok(exec) => exec,
         Err(unfit) => return unfit_program(unfit, start),
@@ -242,6 +248,65 @@ fn start_program(start: &Start, ids: &Ids, notify: Notify, socket: Option<&CStr>
         Ok(Started::Daemon(_)) => exit::COULD_NOT_START,
         Err(error) => refused(&error, &plan, start),
     }
+}
+
+/// `--listen` without `--supervise`: the sockets bound (as root) and put at
+/// fds 3, 4, ... of this process, which the daemon keeps; `LISTEN_FDS` and
+/// `LISTEN_FDNAMES` in the environment; and the program run through
+/// daemonic's own binary (`/proc/self/exe`), which sets `LISTEN_PID` to the
+/// daemon's PID (activated.rs). `Err` once the error is said.
+#[cfg(feature = "harden")]
+#[inline(never)]
+fn activate(start: &mut Start, ids: &Ids, notify: Notify) -> Result<(), i32> {
+    let program = program::locate(start, notify).map_err(|unfit| unfit_program(unfit, start))?;
+    let mut buf = [0u8; 4096];
+    // SAFETY: readlink writes at most `buf.len()` bytes into our buffer.
+    let len = unsafe {
+        libc::readlink(
+            c"/proc/self/exe".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let exe = match usize::try_from(len) {
+        Ok(len) if len < buf.len() => sys::c_string(&[&buf[..len]]).ok(),
+        _ => None,
+    };
+    let Some(exe) = exe else {
+        Line::daemonic()
+            .text(b"--listen without --supervise runs the program through /proc/self/exe, which is not there: use --supervise")
+            .eprint();
+        return Err(exit::COULD_NOT_START);
+    };
+    let bound = crate::listen::bind_all(start.listens(), ids.owner())
+        .map_err(|(address, errno)| crate::listen::cannot(address, errno))?;
+    for (at, &fd) in bound.fds.iter().enumerate() {
+        let target = 3 + at as i32;
+        // SAFETY: our own sockets onto fds this process does not need (the
+        // daemon closes all but the kept ones); dup2's copy is inheritable.
+        if unsafe { libc::dup2(fd, target) } < 0 {
+            return Err(crate::listen::cannot(start.listens()[at], sys::errno()));
+        }
+        start.keep_fds[start.kept] = target;
+        start.kept += 1;
+    }
+    let failed = |errno| {
+        report(&Error::Os {
+            step: Step::Prepare,
+            errno,
+        })
+    };
+    let entries = sys::slab(start.env_count + 2, bound.fds_entry).map_err(failed)?;
+    entries[1] = bound.names_entry;
+    entries[2..].copy_from_slice(start.env());
+    start.env_count = entries.len();
+    start.env = entries;
+    let argv = sys::slab(start.program.len() + 3, exe).map_err(failed)?;
+    argv[1] = crate::activated::MODE;
+    argv[2] = program;
+    argv[3..].copy_from_slice(start.program);
+    start.program = argv;
+    Ok(())
 }
 
 /// Says why the program cannot be executed.

@@ -146,7 +146,7 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
         Err(Prepare::Unfit(unfit)) => return start::unfit_program(unfit, start),
         Err(Prepare::Failed(error)) => return start::report(&error),
         #[cfg(feature = "harden")]
-        Err(Prepare::Listen(address, errno)) => return cannot_listen(address, errno),
+        Err(Prepare::Listen(address, errno)) => return crate::listen::cannot(address, errno),
     };
     if let Channel::Socket { socket, .. } = &program.readiness {
         start.keep_fds[start.kept] = socket.as_raw_fd();
@@ -419,72 +419,28 @@ fn prepend_env(start: &mut Start, entry: &'static CStr) -> Result<(), Errno> {
     Ok(())
 }
 
-/// `--listen`'s sockets, bound as root before the user changes, each moved
-/// above the fds the program gets them at (3, 4, ...), so that placing one
-/// never overwrites another; `LISTEN_FDS` and `LISTEN_FDNAMES` for the
-/// program's environment. They are kept across the library's fd closing.
+/// `--listen`'s sockets (listen::bind_all), kept across the library's fd
+/// closing; `LISTEN_FDS` and `LISTEN_FDNAMES` for the program.
 #[cfg(feature = "harden")]
 fn listen_sockets(start: &mut Start, ids: &Ids) -> Result<&'static [RawFd], Prepare> {
-    use crate::listen;
-    let addresses = start.listens();
-    if addresses.is_empty() {
+    if start.listens().is_empty() {
         return Ok(&[]);
     }
+    let bound = crate::listen::bind_all(start.listens(), ids.owner())
+        .map_err(|(address, errno)| Prepare::Listen(address, errno))?;
     let failed = |errno| {
         Prepare::Failed(Error::Os {
             step: Step::Prepare,
             errno,
         })
     };
-    let fds = sys::slab(addresses.len(), -1).map_err(failed)?;
-    let top = 3 + addresses.len() as i32;
-    let mut names = [0u8; 1024];
-    let mut names_len = 0;
-    for (at, &address) in addresses.iter().enumerate() {
-        let Some(parsed) = listen::parse(address.to_bytes()) else {
-            return Err(Prepare::Listen(address, Errno::INVAL));
-        };
-        let socket = listen::bind(parsed, ids.owner()).map_err(|e| Prepare::Listen(address, e))?;
-        // SAFETY: duplicates our own socket; the original closes at drop.
-        let high = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, top) };
-        if high < 0 {
-            return Err(Prepare::Listen(address, sys::errno()));
-        }
-        fds[at] = high;
-        let mut buf = [0; 16];
-        let name = listen::name(parsed, &mut buf);
-        if names_len + name.len() < names.len() {
-            if at > 0 {
-                names[names_len] = b':';
-                names_len += 1;
-            }
-            names[names_len..names_len + name.len()].copy_from_slice(name);
-            names_len += name.len();
-        }
-    }
-    let count = daemonic::decimal::Decimal::new(addresses.len() as u64);
-    let fds_entry = sys::c_string(&[b"LISTEN_FDS=", count.digits()]).map_err(failed)?;
-    let names_entry = sys::c_string(&[b"LISTEN_FDNAMES=", &names[..names_len]]).map_err(failed)?;
-    prepend_env(start, fds_entry).map_err(failed)?;
-    prepend_env(start, names_entry).map_err(failed)?;
-    for &fd in fds.iter() {
+    prepend_env(start, bound.fds_entry).map_err(failed)?;
+    prepend_env(start, bound.names_entry).map_err(failed)?;
+    for &fd in bound.fds.iter() {
         start.keep_fds[start.kept] = fd;
         start.kept += 1;
     }
-    Ok(fds)
-}
-
-/// Says why `--listen ADDR` could not be bound; a start's failure status.
-#[cfg(feature = "harden")]
-#[inline(never)]
-fn cannot_listen(address: &CStr, errno: Errno) -> i32 {
-    Line::daemonic()
-        .text(b"--listen ")
-        .c(address)
-        .text(b": cannot bind: ")
-        .errno(errno)
-        .eprint();
-    exit::COULD_NOT_START
+    Ok(bound.fds)
 }
 
 /// Whether `path` is a regular file, or none yet (it is created as one).
