@@ -289,19 +289,6 @@ fn running(pid: i32) -> bool {
         .is_ok_and(|_| !matches!(common::stat(pid).state, 'Z' | 'X'))
 }
 
-/// The supervisor's one child: the program.
-fn program_of(supervisor: i32) -> i32 {
-    let mut child = None;
-    common::wait_until("the supervisor's program", || {
-        let path = format!("/proc/{supervisor}/task/{supervisor}/children");
-        child = fs::read_to_string(path)
-            .ok()
-            .and_then(|text| text.split_whitespace().next()?.parse().ok());
-        child.is_some()
-    });
-    child.unwrap()
-}
-
 fn wait_stopped(pid: i32) {
     common::wait_until("the process stopped (state T)", || {
         common::stat(pid).state == 'T'
@@ -351,7 +338,7 @@ fn reload_keeps_the_daemon() {
     }
     // Supervised: the supervisor takes it and forwards it; both run on.
     let (mut supervisor, log) = trapping(&dir, &pid_file, &["--supervise"]);
-    let program = program_of(supervisor.pid);
+    let program = common::program_of(supervisor.pid);
     let reload = daemonic(&["--signal", "HUP", "-p", arg(&pid_file)]);
     assert_eq!(reload.status.code(), Some(0), "{}", stderr(&reload));
     common::wait_until("HUP forwarded", || log_of(&log) == "HUP\n");
@@ -386,7 +373,7 @@ fn stopped_supervised_program_stops_on_its_signal() {
     let pid_file = dir.join("s.pid");
     for stopped in ["program", "supervisor"] {
         let (mut supervisor, log) = trapping(&dir, &pid_file, &["--supervise", "--timeout", "60"]);
-        let program = program_of(supervisor.pid);
+        let program = common::program_of(supervisor.pid);
         let target = if stopped == "program" {
             program
         } else {
@@ -891,7 +878,7 @@ fn setuid_program_outlives_its_supervisor() {
     let output = daemonic(&words(&options, &env, arg(&copy), &[]));
     assert!(output.status.success(), "start: {}", stderr(&output));
     let mut supervisor = Started::new(common::read_pid_file(&pid_file));
-    let program = program_of(supervisor.pid);
+    let program = common::program_of(supervisor.pid);
     common::wait_until("the program executed, set-uid", || {
         common::status(program, "Uid").split_whitespace().nth(1) == Some("65533")
     });
@@ -948,7 +935,7 @@ fn a_lock_handed_on_by_a_live_taker_is_not_a_survivor() {
             .id() as i32,
     );
     // flock's child, not ours: killed by its PID, reaped by flock.
-    let command = program_of(flock.pid);
+    let command = common::program_of(flock.pid);
     common::wait_until("the lock is held", || {
         !Command::new("flock")
             .args(["-n", "-x", arg(&pid_file), "true"])

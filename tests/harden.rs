@@ -148,19 +148,6 @@ fn open_files_limits(pid: i32) -> Vec<String> {
         .collect()
 }
 
-/// The supervisor's one child.
-fn program_of(supervisor: i32) -> i32 {
-    let mut child = None;
-    common::wait_until("the supervisor's program", || {
-        let path = format!("/proc/{supervisor}/task/{supervisor}/children");
-        child = fs::read_to_string(path)
-            .ok()
-            .and_then(|text| text.split_whitespace().next()?.parse().ok());
-        child.is_some()
-    });
-    child.unwrap()
-}
-
 // ---- the tests ------------------------------------------------------------
 
 /// systemd's AmbientCapabilities=CAP_NET_BIND_SERVICE with User=nobody:
@@ -208,7 +195,7 @@ fn cap_lets_nobody_bind_a_privileged_port() {
         assert!(started.status.success(), "{}", stderr(&started));
         let mut daemon = Started::new(common::read_pid_file(&pid_file));
         let program = if supervise {
-            program_of(daemon.pid)
+            common::program_of(daemon.pid)
         } else {
             daemon.pid
         };

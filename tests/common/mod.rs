@@ -419,6 +419,19 @@ fn parse_stat(text: &str) -> Stat {
 }
 
 /// A line's value from `/proc/PID/status`, e.g. `Umask`.
+/// A supervisor's one child, once it has one.
+pub fn program_of(supervisor: i32) -> i32 {
+    let mut child = None;
+    wait_until("the supervisor's program", || {
+        let path = format!("/proc/{supervisor}/task/{supervisor}/children");
+        child = fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok());
+        child.is_some()
+    });
+    child.unwrap()
+}
+
 /// Processes whose command line holds `token` (zombies too).
 pub fn processes_with(token: &str) -> Vec<i32> {
     let mut found = Vec::new();

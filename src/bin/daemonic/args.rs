@@ -139,6 +139,17 @@ impl Start {
         &self.env[..self.env_count]
     }
 
+    /// `entry` before the environment's other entries, so that an `--env`
+    /// for the same name replaces it (the last one wins).
+    #[cfg(any(feature = "harden", feature = "supervise"))]
+    pub fn prepend_env(&mut self, entry: &'static CStr) -> Result<(), daemonic::Errno> {
+        let entries = sys::slab(self.env_count + 1, entry)?;
+        entries[1..].copy_from_slice(self.env());
+        self.env_count = entries.len();
+        self.env = entries;
+        Ok(())
+    }
+
     #[cfg(feature = "harden")]
     pub fn limits(&self) -> &[daemonic::Limit] {
         &self.limits[..self.limit_count]

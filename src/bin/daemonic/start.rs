@@ -160,39 +160,32 @@ fn read_env_files(start: &mut Start) -> Result<(), ()> {
 #[inline(never)]
 fn make_runtime_dir(start: &mut Start, ids: &Ids, name: &'static CStr) -> Result<bool, i32> {
     let failed = |errno| {
-        let mut message = Line::daemonic();
-        message
-            .text(b"failed to make the runtime directory ")
-            .c(crate::rundir::PARENT)
-            .text(b"/")
-            .c(name)
-            .text(b": ")
-            .errno(errno)
-            .eprint();
+        runtime_dir_said(b"failed to make the runtime directory ", name, errno);
         exit::COULD_NOT_START
     };
     let made = crate::rundir::create(name, ids.owner()).map_err(failed)?;
     let entry = crate::rundir::path(name)
         .and_then(|path| sys::c_string(&[b"RUNTIME_DIRECTORY=", path.to_bytes()]))
-        .and_then(|entry| {
-            // Before the --env entries, which may replace it.
-            let entries = sys::slab(start.env_count + 1, entry)?;
-            entries[1..].copy_from_slice(start.env());
-            Ok(entries)
-        });
-    match entry {
-        Ok(entries) => {
-            start.env_count = entries.len();
-            start.env = entries;
-            Ok(made)
+        .and_then(|entry| start.prepend_env(entry));
+    entry.map(|()| made).map_err(|errno| {
+        if made {
+            remove_runtime_dir(name);
         }
-        Err(errno) => {
-            if made {
-                remove_runtime_dir(name);
-            }
-            Err(failed(errno))
-        }
-    }
+        failed(errno)
+    })
+}
+
+/// `what /run/NAME: error`.
+#[cfg(feature = "harden")]
+fn runtime_dir_said(what: &[u8], name: &CStr, errno: Errno) {
+    Line::daemonic()
+        .text(what)
+        .c(crate::rundir::PARENT)
+        .text(b"/")
+        .c(name)
+        .text(b": ")
+        .errno(errno)
+        .eprint();
 }
 
 /// Removes `/run/NAME` with what it holds, saying what cannot be removed.
@@ -200,14 +193,7 @@ fn make_runtime_dir(start: &mut Start, ids: &Ids, name: &'static CStr) -> Result
 #[inline(never)]
 pub fn remove_runtime_dir(name: &CStr) {
     if let Err(errno) = crate::rundir::remove(name) {
-        Line::daemonic()
-            .text(b"cannot remove the runtime directory ")
-            .c(crate::rundir::PARENT)
-            .text(b"/")
-            .c(name)
-            .text(b": ")
-            .errno(errno)
-            .eprint();
+        runtime_dir_said(b"cannot remove the runtime directory ", name, errno);
     }
 }
 
@@ -296,11 +282,8 @@ fn activate(start: &mut Start, ids: &Ids, notify: Notify) -> Result<(), i32> {
             errno,
         })
     };
-    let entries = sys::slab(start.env_count + 2, bound.fds_entry).map_err(failed)?;
-    entries[1] = bound.names_entry;
-    entries[2..].copy_from_slice(start.env());
-    start.env_count = entries.len();
-    start.env = entries;
+    start.prepend_env(bound.names_entry).map_err(failed)?;
+    start.prepend_env(bound.fds_entry).map_err(failed)?;
     let argv = sys::slab(start.program.len() + 3, exe).map_err(failed)?;
     argv[1] = crate::activated::MODE;
     argv[2] = program;

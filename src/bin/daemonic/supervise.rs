@@ -207,7 +207,7 @@ impl Program {
         let mut pid_var_count = 0;
         if let Some(period) = start.watchdog {
             let entry = watchdog::usec_entry(period).map_err(failed(Step::Readiness))?;
-            prepend_env(start, entry).map_err(failed(Step::Readiness))?;
+            start.prepend_env(entry).map_err(failed(Step::Readiness))?;
             pid_vars[pid_var_count] = b"WATCHDOG_PID=";
             pid_var_count += 1;
         }
@@ -410,15 +410,6 @@ fn output_pipes(_: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
     Ok([None, None])
 }
 
-/// `entry` before the environment's other entries (`--env` may replace it).
-fn prepend_env(start: &mut Start, entry: &'static CStr) -> Result<(), Errno> {
-    let entries = sys::slab(start.env_count + 1, entry)?;
-    entries[1..].copy_from_slice(start.env());
-    start.env_count = entries.len();
-    start.env = entries;
-    Ok(())
-}
-
 /// `--listen`'s sockets (listen::bind_all), kept across the library's fd
 /// closing; `LISTEN_FDS` and `LISTEN_FDNAMES` for the program.
 #[cfg(feature = "harden")]
@@ -434,8 +425,8 @@ fn listen_sockets(start: &mut Start, ids: &Ids) -> Result<&'static [RawFd], Prep
             errno,
         })
     };
-    prepend_env(start, bound.fds_entry).map_err(failed)?;
-    prepend_env(start, bound.names_entry).map_err(failed)?;
+    start.prepend_env(bound.fds_entry).map_err(failed)?;
+    start.prepend_env(bound.names_entry).map_err(failed)?;
     for &fd in bound.fds.iter() {
         start.keep_fds[start.kept] = fd;
         start.kept += 1;
