@@ -239,31 +239,13 @@ fn start_program(start: &mut Start, ids: &Ids, notify: Notify, socket: Option<&C
 /// `--listen` without `--supervise`: the sockets bound (as root) and put at
 /// fds 3, 4, ... of this process, which the daemon keeps; `LISTEN_FDS` and
 /// `LISTEN_FDNAMES` in the environment; and the program run through
-/// daemonic's own binary (`/proc/self/exe`), which sets `LISTEN_PID` to the
-/// daemon's PID (activated.rs). `Err` once the error is said.
+/// daemonic's own binary (opened from `/proc/self/exe`), which sets
+/// `LISTEN_PID` to the daemon's PID (activated.rs). `Err` once the error
+/// is said.
 #[cfg(feature = "harden")]
 #[inline(never)]
 fn activate(start: &mut Start, ids: &Ids, notify: Notify) -> Result<(), i32> {
     let program = program::locate(start, notify).map_err(|unfit| unfit_program(unfit, start))?;
-    let mut buf = [0u8; 4096];
-    // SAFETY: readlink writes at most `buf.len()` bytes into our buffer.
-    let len = unsafe {
-        libc::readlink(
-            c"/proc/self/exe".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let exe = match usize::try_from(len) {
-        Ok(len) if len < buf.len() => sys::c_string(&[&buf[..len]]).ok(),
-        _ => None,
-    };
-    let Some(exe) = exe else {
-        Line::daemonic()
-            .text(b"--listen without --supervise runs the program through /proc/self/exe, which is not there: use --supervise")
-            .eprint();
-        return Err(exit::COULD_NOT_START);
-    };
     let bound = crate::listen::bind_all(start.listens(), ids.owner())
         .map_err(|(address, errno)| crate::listen::cannot(address, errno))?;
     for (at, &fd) in bound.fds.iter().enumerate() {
@@ -276,6 +258,25 @@ fn activate(start: &mut Start, ids: &Ids, notify: Notify) -> Result<(), i32> {
         start.keep_fds[start.kept] = target;
         start.kept += 1;
     }
+    // daemonic's own binary, opened now, as root: executed through
+    // /proc/self/fd/N by the daemon, after its user changed, whatever
+    // directory it lies in (`-u`'s user may not reach it).
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+    let exe = rustix::fs::open(c"/proc/self/exe", flags, rustix::fs::Mode::empty())
+        .ok()
+        .map(daemonic::fd::IntoRawFd::into_raw_fd)
+        .and_then(|fd| {
+            let number = daemonic::decimal::Decimal::new(fd as u64);
+            start.keep_fds[start.kept] = fd;
+            start.kept += 1;
+            sys::c_string(&[b"/proc/self/fd/", number.digits()]).ok()
+        });
+    let Some(exe) = exe else {
+        Line::daemonic()
+            .text(b"--listen without --supervise runs the program through /proc/self/exe, which is not there: use --supervise")
+            .eprint();
+        return Err(exit::COULD_NOT_START);
+    };
     let failed = |errno| {
         report(&Error::Os {
             step: Step::Prepare,
