@@ -142,6 +142,8 @@ fn main() {
             target.os
         );
     }
+    // docs.rs passes --cfg docsrs (Cargo.toml's metadata).
+    println!("cargo::rustc-check-cfg=cfg(docsrs)");
     for capability in CAPABILITIES {
         println!("cargo::rustc-check-cfg=cfg({})", capability.cfg);
         if (capability.has)(&target) {

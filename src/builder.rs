@@ -1,6 +1,8 @@
 //! With `std`: a builder that owns its data and a `daemonize` that returns
 //! only in the daemon.
 
+#![cfg_attr(docsrs, doc(cfg(feature = "std")))]
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
@@ -61,6 +63,7 @@ pub enum OwnedProgramReadiness {
 /// # let _ = &mut daemon;
 /// ```
 #[derive(Debug)]
+#[must_use = "a Daemonize does nothing until started, and each option returns the changed builder"]
 pub struct Daemonize {
     pub(crate) working_directory: PathBuf,
     pub(crate) umask: u32,

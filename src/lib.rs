@@ -94,6 +94,8 @@
 //! }
 //! ```
 #![cfg_attr(all(not(feature = "std"), not(test)), no_std)]
+// docs.rs (Cargo.toml's metadata) marks what needs a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // The docs point at the std builder; without `std` it does not exist.
 #![cfg_attr(not(feature = "std"), allow(rustdoc::broken_intra_doc_links))]

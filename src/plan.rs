@@ -99,7 +99,24 @@ pub enum ProgramReadiness<'a> {
 ///     Err(error) => eprintln!("mydaemon: {error}"),
 /// }
 /// ```
+///
+/// Each option returns the changed plan (a `Plan` is `Copy`): a call whose
+/// result is dropped changes nothing, and the compiler says so.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let plan = daemonic::Plan::new();
+/// plan.umask(0o077); // dropped: `plan` keeps 0o022
+/// ```
+///
+/// ```
+/// #![deny(unused_must_use)]
+/// let plan = daemonic::Plan::new();
+/// let plan = plan.umask(0o077);
+/// # let _ = plan;
+/// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "a Plan does nothing until started, and each option returns the changed plan"]
 pub struct Plan<'a> {
     pub(crate) working_directory: &'a CStr,
     pub(crate) umask: u32,

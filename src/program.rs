@@ -1,5 +1,7 @@
 //! With `std`: a program prepared for `execve` before any fork.
 
+#![cfg_attr(docsrs, doc(cfg(feature = "std")))]
+
 use std::ffi::{CString, OsStr, OsString, c_char};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
