@@ -193,15 +193,7 @@ fn bind_unix(path: &CStr, owner: Option<(u32, u32)>) -> Result<OwnedFd, Errno> {
         rustix::fs::Mode::from_raw_mode(0o666),
         AtFlags::empty(),
     )?;
-    if let Some((uid, gid)) = owner {
-        rustix::fs::chownat(
-            CWD,
-            path,
-            Some(rustix::fs::Uid::from_raw(uid)),
-            Some(rustix::fs::Gid::from_raw(gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?;
-    }
+    sys::give_to(path, owner)?;
     rustix::net::listen(&fd, BACKLOG)?;
     Ok(fd)
 }

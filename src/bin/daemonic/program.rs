@@ -181,18 +181,9 @@ pub fn private_dir(owner: Option<(u32, u32)>) -> Result<(&'static CStr, &'static
             Ok(()) => {
                 // The program runs as `-u`'s user: the directory is its
                 // (and root's) to reach, nobody else's.
-                if let Some((uid, gid)) = owner {
-                    let chowned = rustix::fs::chownat(
-                        rustix::fs::CWD,
-                        dir,
-                        Some(rustix::fs::Uid::from_raw(uid)),
-                        Some(rustix::fs::Gid::from_raw(gid)),
-                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-                    );
-                    if let Err(errno) = chowned {
-                        let _ = rustix::fs::rmdir(dir);
-                        return Err(errno);
-                    }
+                if let Err(errno) = sys::give_to(dir, owner) {
+                    let _ = rustix::fs::rmdir(dir);
+                    return Err(errno);
                 }
                 let socket = sys::c_string(&[dir.to_bytes(), b"/notify"])?;
                 return Ok((dir, socket));

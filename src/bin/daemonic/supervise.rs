@@ -456,15 +456,7 @@ fn bind(path: &CStr, owner: Option<(u32, u32)>) -> Result<OwnedFd, Errno> {
         None,
     )?;
     rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
-    if let Some((uid, gid)) = owner {
-        rustix::fs::chownat(
-            rustix::fs::CWD,
-            path,
-            Some(rustix::fs::Uid::from_raw(uid)),
-            Some(rustix::fs::Gid::from_raw(gid)),
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )?;
-    }
+    sys::give_to(path, owner)?;
     Ok(socket)
 }
 

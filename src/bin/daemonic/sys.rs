@@ -267,6 +267,21 @@ pub fn environ() -> impl Iterator<Item = &'static CStr> {
 
 /// Decimal digits into a number, without sign; `None` for anything else
 /// or beyond `max` (the library's parser: at most 19 digits).
+/// Hands `path` (never followed if a link) to `owner`, `(uid, gid)`, if
+/// any: what daemonic makes as root for the daemon's user (`Ids::owner`).
+pub fn give_to(path: &CStr, owner: Option<(u32, u32)>) -> Result<(), Errno> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        path,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+}
+
 pub fn parse_u64(digits: &[u8], max: u64) -> Option<u64> {
     daemonic::decimal::parse(digits).filter(|&n| n <= max)
 }
