@@ -14,13 +14,19 @@ use std::time::{Duration, Instant};
 
 use common::{Started, TempDir, assert_one_line_error, stderr, stdout};
 
+/// This binary by a path of its own, so that `common::public_copy` makes
+/// it a second copy, for the set-uid test alone.
+const SETUID_COPY_OF: &str = "/proc/self/exe";
+
 fn main() {
     // A helper runs where /proc may be missing: it needs no public copy.
     if std::env::var_os(common::HELPER_ENV).is_some() {
         return common::main(helpers, tests());
     }
     let exe = std::env::current_exe().unwrap();
-    common::main_with_public_copies(helpers, tests(), &[&exe]);
+    // Two copies: the second, reached by another path to the same binary,
+    // is the one the set-uid test makes set-uid (setuid_copy).
+    common::main_with_public_copies(helpers, tests(), &[&exe, Path::new(SETUID_COPY_OF)]);
 }
 
 fn tests() -> Vec<common::Test> {
@@ -866,11 +872,10 @@ fn setuid_program_outlives_its_supervisor() {
     let pid_file = dir.join("s.pid");
     // A copy of this binary, set-uid to a user of no account: run by
     // nobody, it changes its effective user at exec.
-    // A copy of its own: the shared public copy, made set-uid, would run
-    // the other tests' programs as 65533.
-    let public = common::public_copy(&std::env::current_exe().unwrap());
-    let copy = public.with_file_name("setuid-copy");
-    fs::copy(&public, &copy).unwrap();
+    // A copy of its own (made before the tests started, as every copy
+    // must be): the shared public copy, made set-uid, would run the other
+    // tests' programs as 65533.
+    let copy = common::public_copy(Path::new(SETUID_COPY_OF));
     std::os::unix::fs::chown(&copy, Some(65533), Some(65533)).unwrap();
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
     let env = format!("--env={}=sleep", common::HELPER_ENV);
