@@ -31,6 +31,15 @@ use crate::report::{self, Record};
 /// a daemon forked from a multithreaded host another thread may have held
 /// that lock at the fork. It is a few hundred bytes, returned when the
 /// daemon exits.
+///
+/// It is `Send`: a daemon may hand it to the thread or task that serves
+/// (an async runtime started after the start) and drop it there; its
+/// methods are system calls on what it owns.
+///
+/// ```
+/// fn send<T: Send>() {}
+/// send::<daemonic::Daemon<'static>>();
+/// ```
 #[derive(Debug)]
 pub struct Daemon<'a> {
     pid: Pid,

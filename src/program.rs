@@ -36,6 +36,15 @@ pub struct Program {
     envp: Vec<*const c_char>,
 }
 
+// SAFETY: `argv` and `envp` point only into the C strings this value owns
+// (`path`, `_args`, `_env`, whose heap buffers do not move when the value
+// does), are written once in `new` and only read after: moving the value
+// to another thread, or reading it from several, is as sound as for the
+// owned strings themselves.
+unsafe impl Send for Program {}
+// SAFETY: see `Send` above: shared access only reads.
+unsafe impl Sync for Program {}
+
 impl Program {
     /// `program` (searched for in the `PATH` of `env` when it has no `/`)
     /// with `args` after `argv[0]`, and exactly the environment `env`.
