@@ -96,7 +96,10 @@ fn helpers(name: &str, args: Vec<String>) {
                 .open(&args[0])
                 .unwrap();
             let parent = std::os::unix::process::parent_id();
-            writeln!(log, "run {} {parent}", std::process::id()).unwrap();
+            // One write: a reader never sees half a line (writeln! may
+            // write it in pieces).
+            let line = format!("run {} {parent}\n", std::process::id());
+            log.write_all(line.as_bytes()).unwrap();
             std::process::exit(args[1].parse().unwrap());
         }
         "sleep" => std::thread::sleep(Duration::from_secs(60)),
@@ -511,7 +514,7 @@ fn start_limit_gives_up_as_set() {
         assert!(started.status.success(), "{}", stderr(&started));
         // The supervisor may be gone with its PID file by now: its PID is
         // the program's parent, on each line.
-        common::wait_until("the first run", || runs(&log) > 0);
+        common::wait_until("the first run", || log_of(&log).contains('\n'));
         let supervisor: i32 = log_of(&log)
             .split_whitespace()
             .nth(2)
