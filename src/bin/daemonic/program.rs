@@ -40,16 +40,26 @@ impl From<Errno> for Unfit {
 
 /// The program of `start` with its environment, ready for `execve`.
 pub fn prepare(start: &Start, notify: Notify) -> Result<Exec<'static>, Unfit> {
+    prepare_with_env(start, notify).map(|(exec, _)| exec)
+}
+
+/// As [`prepare`], with the environment's entries it laid out (for arrays
+/// of one's own over them, as childenv.rs makes).
+pub fn prepare_with_env(
+    start: &Start,
+    notify: Notify,
+) -> Result<(Exec<'static>, &'static [&'static CStr]), Unfit> {
     let env = environment(start, notify)?;
     let path_var = env
         .iter()
         .find_map(|entry| entry.to_bytes().strip_prefix(b"PATH="));
     let program = find(start.program[0], path_var).ok_or(Unfit::NotInPath)?;
-    Ok(Exec {
+    let exec = Exec {
         program,
         args: array(start.program)?,
         env: Environment::Exact(array(env)?),
-    })
+    };
+    Ok((exec, env))
 }
 
 /// A null-terminated pointer array over `strings`.
@@ -68,7 +78,7 @@ fn key(entry: &CStr) -> &[u8] {
 /// The caller's environment (none with `--clear-env`), with every `--env`
 /// applied in order (a later one for the same name wins) and
 /// `NOTIFY_SOCKET` as `notify` says.
-pub fn environment(start: &Start, notify: Notify) -> Result<&'static [&'static CStr], Errno> {
+fn environment(start: &Start, notify: Notify) -> Result<&'static [&'static CStr], Errno> {
     let inherited = if start.clear_env {
         0
     } else {
@@ -103,11 +113,7 @@ pub fn environment(start: &Start, notify: Notify) -> Result<&'static [&'static C
 /// The program of `start`, found as [`prepare`] finds it.
 #[cfg(feature = "harden")]
 pub fn locate(start: &Start, notify: Notify) -> Result<&'static CStr, Unfit> {
-    let env = environment(start, notify)?;
-    let path_var = env
-        .iter()
-        .find_map(|entry| entry.to_bytes().strip_prefix(b"PATH="));
-    find(start.program[0], path_var).ok_or(Unfit::NotInPath)
+    prepare(start, notify).map(|exec| exec.program)
 }
 
 /// `program` itself when it holds a `/`, else the first executable regular

@@ -236,14 +236,11 @@ impl Program {
             // NOTIFY_SOCKET itself; the program must not answer for it.
             (None, None) => (Channel::None, Notify::Remove),
         };
-        let exec = program::prepare(start, notify).map_err(Prepare::Unfit)?;
+        let (exec, env) = program::prepare_with_env(start, notify).map_err(Prepare::Unfit)?;
         let child_exec = match pid_var_count {
             0 => None,
             count => Some(
-                program::environment(start, notify)
-                    .and_then(|env| {
-                        ChildExec::prepare(exec.program, start.program, env, &pid_vars[..count])
-                    })
+                ChildExec::prepare(exec.program, start.program, env, &pid_vars[..count])
                     .map_err(|errno| Prepare::Unfit(errno.into()))?,
             ),
         };
