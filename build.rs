@@ -272,107 +272,230 @@ fn longest_repeat(text: &[u8], at: usize) -> (usize, usize) {
 /// Inserted into the linker's default script, not replacing it.
 const DISCARD_UNWIND_TABLES: &str = "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin*.o *crtend*.o) *(.eh_frame) } } INSERT AFTER .text;\n";
 
-/// Functions of the command only its first process runs, before any fork
-/// or for `--stop`, `--status` and `--help`: the command line, user
-/// lookups, the checks and messages of a refused start, and the library's
-/// caller side (its checks, the PID file's lock, awaiting the daemon's
-/// report, the exec path's clone). Named by the part of their symbol that
-/// both manglings share (`8daemonic7control` in `_ZN8daemonic7control4stop`
-/// and in `_RNvNtCs.._8daemonic7control4stop`). `ci/size` fails when a
-/// name matches no function (renamed, or inlined everywhere).
-const CALLER_ONLY: &[&str] = &[
-    "5parse",
-    "10print_help",
-    "13out_of_memory",
-    "4args",
-    "7control",
-    "9supervise7Program7prepare",
-    "9supervise12output_pipes",
-    "7envfile",
-    "5start14read_env_files",
-    "5start8start_as",
-    // The caller renders the errors the daemon reports.
-    "5error5Error6render",
-    "5start16make_runtime_dir",
-    "5start8activate",
-    "6listen",
-    // A short-lived image of its own, before the program's execve.
-    "9activated",
-    "5start18remove_runtime_dir",
-    // Runs only before the fork: the supervisor's life goes on inside
-    // supervise::run, which never returns to it.
-    "5start3run",
-    "7inspect",
-    "6pinned",
-    "8schedule",
-    "7signame",
-    "6values",
-    "3etc",
-    "3ids",
-    "5start11resolve_ids",
-    "5start4plan",
-    "5start7refused",
-    "5start13unfit_program",
-    "5start6report",
-    "5start9status_of",
-    "5start5doing",
-    "7program7prepare",
-    "7program5array",
-    "7program3key",
-    "7program11environment",
-    "7program11private_dir",
-    "5proof",
-    "6caller",
-    "4plan4Plan5check",
-    "5setup5Setup7prepare",
-    "7pidfile4lock",
-    "7pidfile7held_by",
-    "7pidfile11open_parent",
-    "7pidfile16open_long_prefix",
-    "7pidfile17check_trustworthy",
-    "5start13start_vforked",
-    "8sequence13start_vforked",
-    "4fork8vfork_on",
+/// Functions a supervisor runs from its start to its idle wait, detached
+/// (the steps after the fork) or as PID 1 (`--foreground --supervise`),
+/// and while its program exits. Named by the part of their symbol that
+/// both manglings share (`8daemonic5parse` in `_ZN8daemonic5parse` and in
+/// `_RNvCs.._8daemonic5parse`); a `*` stands for the `$LT$impl..` part of
+/// a method's name. Found by tracing those runs (`ci/layout` prints what a
+/// run executes outside these lists); `ci/size` fails when a name matches
+/// no function (renamed, or inlined everywhere) and when a supervisor maps
+/// any page of code it should not run.
+const RESIDENT: &[&str] = &[
+    // The start, which the daemon's side of a fork returns through.
+    "5start38_*5start",
+    // The steps after the fork.
+    "4fork4fork",
+    "4fork8exit_now",
+    "8sequence11new_session",
+    "8sequence12daemon_steps",
+    "5setup15off_overwritten",
+    "5setup5Setup12move_own_fds",
+    "5stdio5Stdio4path",
+    "5stdio14place_borrowed",
+    "3fds11close_range",
+    "6report4pipe",
+    "6report4send",
+    "6report6Record6encode",
+    "6report17write_all_at_once",
+    "7pidfile8open_dir",
+    "7pidfile9file_name",
+    "7pidfile9lock_soon",
+    "7pidfile15names_same_file",
+    "6daemon6Daemon5ready",
+    "8sequence6finish",
+    // The loop, and a program's end.
+    "9supervise3run",
+    "9supervise5spawn",
+    "9supervise9supervise",
+    "9supervise9exit_code",
+    "9supervise4Loop3new",
+    "9supervise4Loop3run",
+    "9supervise4Loop12record_start",
+    "9supervise8SignalFd4next",
+    "9supervise17await_first_ready",
+    "9supervise18give_back_terminal",
+    "9supervise21remove_child_pid_file",
+    "6daemon6Daemon15remove_pid_file",
+    "4tree4reap",
+    "4tree6exited",
+    "4tree8children",
+    "4tree8end_rest",
+    "4tree11reap_others",
+    "4tree12others_alive",
+    "6procfs",
+    "7decimal",
+    "3sys3now",
+    "3sys8readable",
+    "3sys9parse_pid",
+    "3sys9parse_u64",
+    "9supervise7Program18remove_private_dir",
+    "4time13monotonic_now",
+    "4time8Deadline5after",
+    "4time8Deadline9remaining",
+    "3sys3map",
+    "3sys4slab",
+    "3sys6getenv",
+    "3sys13zeroed_memory",
+    "3sys17forget_dead_stack",
+    "3out4Line4text",
+    "3out4Line8daemonic",
 ];
 
-/// Read-only data only the command's first process reads, named as
-/// [`CALLER_ONLY`] names code: `--help`'s packed text and the name tables
-/// of the parser. Placed with that code.
+/// Functions only PID 1 runs of all a supervisor runs: its command line and
+/// the start before the loop, which a detached supervisor's caller ran.
+/// Named as [`RESIDENT`] names them.
+const PID1_START: &[&str] = &[
+    "5parse",
+    "4args5Start3env",
+    "4args5Start7listens",
+    "4args5Start8keep_fds",
+    "4args5Start9env_files",
+    "4args6Parser5short",
+    "4args6Parser9following",
+    "5start3run",
+    "5start4plan",
+    "5start8start_as",
+    "5start11resolve_ids",
+    "5start14read_env_files",
+    "4plan4Plan5check",
+    "5setup5Setup7prepare",
+    "7program3key",
+    "7program5array",
+    "7program11environment",
+    "7program16prepare_with_env",
+    "9supervise7Program7prepare",
+    "9supervise12output_pipes",
+];
+
+/// The C library's functions those runs execute, by the name of the
+/// section musl builds each into (`.text.NAME`, the name it is defined by,
+/// not a weak alias: `__sigaction`, not `sigaction`): its start and exit,
+/// signals, fork, waiting, a few string functions (not the clock: the
+/// command reads it by system call, not through the vDSO). Its few
+/// functions in assembly (`memcpy`, the signal return) have plain `.text`
+/// sections and stay with this code.
+const RESIDENT_LIBC: &[&str] = &[
+    "main",
+    "_start_c",
+    "__libc_start_main",
+    "libc_start_main_stage2",
+    "libc_start_init",
+    "__init_libc",
+    "__init_tp",
+    "__copy_tls",
+    "static_init_tls",
+    "__do_init",
+    "__do_fini",
+    "libc_exit_fini",
+    "__getauxval",
+    "getenv",
+    "exit",
+    "_Exit",
+    "_exit",
+    "fork",
+    "_Fork",
+    "__post_Fork",
+    "__lock",
+    "__unlock",
+    "__errno_location",
+    "__syscall_ret",
+    "syscall",
+    "__syscall_cp",
+    "sccp",
+    "read",
+    "poll",
+    "isatty",
+    "setpgid",
+    "waitpid",
+    "waitid",
+    "signal",
+    "__sigaction",
+    "__libc_sigaction",
+    "sigemptyset",
+    "sigaddset",
+    "sigprocmask",
+    "pthread_sigmask",
+    "signalfd",
+    "__block_all_sigs",
+    "__block_app_sigs",
+    "__restore_sigs",
+    "memcmp",
+    "bcmp",
+    "strlen",
+    "strcmp",
+    "strncmp",
+    "__strchrnul",
+    "dummy",
+    "dummy1",
+];
+
+/// Read-only data a supervisor does not read while all is well, named as
+/// [`RESIDENT`] names code: `--help`'s packed text, name tables and jump
+/// tables of the parser's refusals, the caller's, and those that describe
+/// a failed step. Placed with the code a supervisor does not run.
 const CALLER_ONLY_DATA: &[&str] = &[
     "4help6PACKED",
     "6harden9RESOURCES",
     "12capabilities5NAMES",
-    // Their jump tables.
-    "5parse",
     "5start7refused",
+    "5start9status_of",
+    "4args13built_without",
+    "6caller",
+    // The tables that name a failed step: read when one fails.
+    "5error",
 ];
 
-/// Places [`CALLER_ONLY`] code and what is never expected to run (panics)
-/// at the end of the binary's code, instead of amid the rest. The kernel
-/// maps a binary's pages in aligned blocks of 64 KiB as they are first
-/// touched ("fault-around"), so a supervisor that runs code from every
-/// block holds the whole binary resident; with this layout all it runs,
-/// and the read-only data it reads, lie in the first block, and the
-/// caller's code (about a third of the text) is never mapped into it.
-/// GNU ld puts read-only data in the code's segment, after the code: the
-/// caller's code goes after the data. rust-lld gives read-only data a
-/// segment of its own: after the code. Measured by ci/size as the
-/// supervisor's peak RSS; the file grows only by an alignment (80 bytes).
-fn place_caller_only_code(script: &mut String, lld: bool) {
-    script.push_str("SECTIONS { .text.caller_only : {");
-    for name in CALLER_ONLY {
+/// Methods of these types (named `_ZN..$LT$daemonic..TYPE..`, not by a
+/// path of daemonic's) run only when something failed or for the caller.
+const COLD_IMPLS: &[&str] = &["error..", "inspect..", "control.."];
+
+/// Lays out the code for a small resident supervisor. The kernel maps a
+/// binary's pages in aligned blocks of 64 KiB as they are first touched
+/// ("fault-around"), within one mapping; a supervisor that runs a function
+/// from each block holds the whole binary resident. So [`RESIDENT`] code
+/// goes first, the read-only data after it; then, each after a gap in the
+/// addresses (which makes the linker start a segment and the kernel a
+/// mapping of its own there: a fault in one maps nothing of the next),
+/// [`PID1_START`], then everything else (the rest of the command's and
+/// the C library's code, panics, `--help`'s text, musl's error texts). A
+/// detached supervisor maps the first part, PID 1 the first two. The gaps
+/// cost no bytes of the file (each part's file offset keeps its address's
+/// place in the page). rust-lld (the aarch64 boards' linker) puts
+/// read-only data first and gets the order without the gaps. Measured by
+/// ci/size as the supervisor's peak RSS, detached and as PID 1.
+fn place_resident_code_first(script: &mut String, lld: bool) {
+    script.push_str("SECTIONS { .text.resident : {");
+    for name in RESIDENT {
         script.push_str(&format!(" *(.text.*8daemonic{name}*)"));
     }
+    for name in RESIDENT_LIBC {
+        script.push_str(&format!(" *(.text.{name})"));
+    }
+    script.push_str(" } } INSERT BEFORE .text;\n");
+    // The gap: 64 KiB, as GNU ld starts a segment only past a gap of its
+    // maximum page size.
+    let (after, gap) = if lld {
+        (".text", "")
+    } else {
+        (".rodata", " . + 0x10000")
+    };
+    script.push_str(&format!("SECTIONS {{ .text.pid1_start{gap} : {{"));
+    for name in PID1_START {
+        script.push_str(&format!(" *(.text.*8daemonic{name}*)"));
+    }
+    script.push_str(&format!(" }} .text.rest{gap} : {{"));
     for name in CALLER_ONLY_DATA {
         script.push_str(&format!(" *(.rodata.*8daemonic{name}*)"));
     }
-    // musl's strerror texts: the caller's messages name OS errors; a
-    // supervisor does only when something fails.
+    // The trait methods that render an error into bytes (generic, so named
+    // by their type, not by a path of daemonic's).
+    for name in COLD_IMPLS {
+        script.push_str(&format!(" *(.text.*$LT$daemonic..{name}*)"));
+    }
     script.push_str(" *(.rodata.errmsgstr .rodata.errmsgidx)");
-    let after = if lld { ".text" } else { ".rodata" };
-    script.push_str(&format!(
-        " *(.text.unlikely .text.unlikely.*) }} }} INSERT AFTER {after};\n"
-    ));
+    script.push_str(" *(.text.unlikely .text.unlikely.*) *(.text.*8daemonic*) *libc.a:*(.text.*)");
+    script.push_str(&format!(" }} }} INSERT AFTER {after};\n"));
 }
 
 /// The `daemonic` command without `std` never unwinds (it builds only
@@ -381,7 +504,7 @@ fn place_caller_only_code(script: &mut String, lld: bool) {
 /// backtraces, so its unwind tables are dead weight: about 15 KB of a
 /// 100 KB static binary (README, "Building tiny"). With `std`, std's panic
 /// message may walk the stack: kept. The same script lays out its code for
-/// a small resident supervisor ([`place_caller_only_code`]).
+/// a small resident supervisor ([`place_resident_code_first`]).
 fn link_tiny_command(target: &Target) {
     let wanted = env::var_os("CARGO_FEATURE_CLI").is_some()
         && env::var_os("CARGO_FEATURE_STD").is_none()
@@ -393,21 +516,21 @@ fn link_tiny_command(target: &Target) {
     // are; a C compiler driver wants them behind -Wl.
     let lld = env::var("RUSTC_LINKER").is_ok_and(|linker| linker.ends_with("lld"));
     let mut text = String::from(DISCARD_UNWIND_TABLES);
-    place_caller_only_code(&mut text, lld);
+    place_resident_code_first(&mut text, lld);
     let script = std::path::Path::new(&out_dir).join("tiny-command.ld");
     if std::fs::write(&script, text).is_err() {
         return;
     }
-    // The link map beside it: ci/size checks against it that every name
-    // in CALLER_ONLY still matches a function, in the build with every mode
-    // (named apart: the builds of each mode's out directory may link in
-    // any order).
-    let full = env::var_os("CARGO_FEATURE_FULL").is_some();
-    let map = script.with_file_name(if full {
-        "tiny-command-full.map"
-    } else {
-        "tiny-command.map"
-    });
+    // The link map beside it, named by the build's mode (the builds of each
+    // mode's out directory may link in any order): ci/size checks against
+    // the `full` and `pid1` maps that every name in RESIDENT and PID1_START
+    // still matches a function in one of them.
+    let mode = ["FULL", "PID1", "SUPERVISE", "HARDEN"]
+        .into_iter()
+        .find(|mode| env::var_os(format!("CARGO_FEATURE_{mode}")).is_some())
+        .unwrap_or("CLI")
+        .to_lowercase();
+    let map = script.with_file_name(format!("tiny-command-{mode}.map"));
     let (script, map) = (script.display(), map.display());
     if lld {
         println!("cargo::rustc-link-arg-bin=daemonic=-T");

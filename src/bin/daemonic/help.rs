@@ -3,8 +3,8 @@
 //! into a stack buffer on the one path that prints it.
 
 /// help.txt as build.rs packed it. A `static`, so that it has a symbol
-/// of its own, by which build.rs links it with the caller's code
-/// (`CALLER_ONLY_DATA`), outside what a supervisor maps.
+/// of its own, by which build.rs links it with the code a supervisor never
+/// runs (`CALLER_ONLY_DATA`), outside what a supervisor maps.
 static PACKED: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/help.packed")).len()] =
     *include_bytes!(concat!(env!("OUT_DIR"), "/help.packed"));
 

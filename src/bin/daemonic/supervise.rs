@@ -198,8 +198,8 @@ enum Prepare {
 }
 
 impl Program {
-    /// Out of line: the caller alone runs it, and build.rs links it with
-    /// the caller's code (CALLER_ONLY), outside the supervisor's pages.
+    /// Out of line: only the start runs it, and build.rs links it with what
+    /// PID 1 alone runs (PID1_START), outside a detached supervisor's pages.
     #[inline(never)]
     fn prepare(start: &mut Start, ids: &Ids) -> Result<Program, Prepare> {
         let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
