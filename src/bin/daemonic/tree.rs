@@ -220,13 +220,30 @@ fn wait_until_alone(
 
 /// This process's children, from `/proc/thread-self/children` (the
 /// supervisor has one thread), into `pids`; empty when it cannot be read.
+/// Room for [`MAX_CHILDREN`] PIDs of seven digits and their spaces: a
+/// smaller buffer than a page, a page less of a PID 1's stack.
 fn children(pids: &mut [i32; MAX_CHILDREN]) -> &[i32] {
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; MAX_CHILDREN * 8];
     let Some(text) = read_small(c"/proc/thread-self/children", &mut buf) else {
         return &[];
     };
+    let full = text.len() == MAX_CHILDREN * 8;
+    pids_in(text, full, pids)
+}
+
+/// The PIDs in `text`, a list separated by spaces, into `pids` (as many
+/// as fit). When `text` filled its buffer, the last word may be a PID cut
+/// short (`123` of `1234`), another process's: it is left out, as nothing
+/// is signalled or reaped that is not proven a child.
+fn pids_in<'p>(text: &[u8], full: bool, pids: &'p mut [i32; MAX_CHILDREN]) -> &'p [i32] {
+    let whole = if full {
+        let end = text.iter().rposition(|&b| b == b' ' || b == b'\n');
+        &text[..end.unwrap_or(0)]
+    } else {
+        text
+    };
     let mut count = 0;
-    for word in text.split(|&b| b == b' ' || b == b'\n') {
+    for word in whole.split(|&b| b == b' ' || b == b'\n') {
         if let Some(pid) = sys::parse_pid(word) {
             if count < pids.len() {
                 pids[count] = pid;
@@ -253,4 +270,28 @@ fn group_has_live_member(group: i32, except: i32) -> Option<bool> {
         !found
     })?;
     Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_of_a_cut_list() {
+        let mut pids = [0; MAX_CHILDREN];
+        assert_eq!(pids_in(b"12 345 6789 ", false, &mut pids), [12, 345, 6789]);
+        assert_eq!(pids_in(b"12 345 6789", false, &mut pids), [12, 345, 6789]);
+        // A buffer filled to its end: "6789" may be the start of "67890".
+        assert_eq!(pids_in(b"12 345 6789", true, &mut pids), [12, 345]);
+        assert_eq!(pids_in(b"12 345 ", true, &mut pids), [12, 345]);
+        assert_eq!(pids_in(b"123456", true, &mut pids), [] as [i32; 0]);
+        // More than fit: the first MAX_CHILDREN.
+        let mut long = [0u8; MAX_CHILDREN * 8 + 8];
+        for (at, word) in long.chunks_mut(8).enumerate() {
+            word.copy_from_slice(format!("{:7} ", 1_000_000 + at).as_bytes());
+        }
+        let got = pids_in(&long, false, &mut pids);
+        assert_eq!(got.len(), MAX_CHILDREN);
+        assert_eq!(got[MAX_CHILDREN - 1], 1_000_000 + MAX_CHILDREN as i32 - 1);
+    }
 }
