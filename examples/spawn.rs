@@ -30,17 +30,14 @@ fn main() {
     let (Some(pid_file), Some(program)) = (args.next(), args.next()) else {
         usage()
     };
-    let error = builder
-        .pid_file(pid_file)
-        .exec(program, args)
-        .daemonize()
-        .err()
-        .unwrap_or(daemonic::Error::Vanished {
-            pid: None,
-            caller_threads: None,
-        });
+    // With exec, the daemon becomes the program: only errors come back,
+    // those found before anything forked (the program's are printed by
+    // daemonize, which then exits).
+    let Err(error) = builder.pid_file(pid_file).exec(program, args).daemonize() else {
+        unreachable!("an executed daemon does not return here")
+    };
     eprintln!("spawn: {error}");
-    exit(1)
+    exit(daemonic::EXIT_START_FAILED)
 }
 
 fn usage() -> ! {

@@ -35,6 +35,21 @@ pub enum OwnedStdio {
     Fd(OwnedFd),
 }
 
+/// An open file as a stream of the daemon ([`OwnedStdio::Fd`]): a log
+/// opened by the program's own rules (`OpenOptions`), or one end of a pipe.
+impl From<std::fs::File> for OwnedStdio {
+    fn from(file: std::fs::File) -> OwnedStdio {
+        OwnedStdio::Fd(OwnedFd::from(file))
+    }
+}
+
+/// An open fd as a stream of the daemon ([`OwnedStdio::Fd`]).
+impl From<OwnedFd> for OwnedStdio {
+    fn from(fd: OwnedFd) -> OwnedStdio {
+        OwnedStdio::Fd(fd)
+    }
+}
+
 /// How the caller learns that an executed program is ready: the builder's
 /// form of [`ProgramReadiness`], which makes and removes the socket itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +72,7 @@ pub enum OwnedProgramReadiness {
 ///     .daemonize()
 ///     .unwrap_or_else(|error| {
 ///         eprintln!("mydaemon: {error}");
-///         std::process::exit(2);
+///         std::process::exit(daemonic::EXIT_START_FAILED);
 ///     });
 /// // Only the daemon gets here; the caller exited 0 once it was ready.
 /// # let _ = &mut daemon;
@@ -170,6 +185,23 @@ impl Daemonize {
     pub fn stderr(mut self, redirect: OwnedStdio) -> Self {
         self.stderr = redirect;
         self
+    }
+
+    /// Standard output and standard error both appended to the file at
+    /// `path` (created 0640), as the command's `--output` does: each
+    /// stream opens it for appending, so their writes never overwrite
+    /// each other's.
+    ///
+    /// ```no_run
+    /// let daemon = daemonic::Daemonize::new()
+    ///     .output("/var/log/mydaemon.log")
+    ///     .daemonize();
+    /// # let _ = daemon;
+    /// ```
+    pub fn output(self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        self.stdout(OwnedStdio::File(path.clone()))
+            .stderr(OwnedStdio::File(path))
     }
 
     /// The PID file (default: none), opened `O_NOFOLLOW` and locked with
@@ -372,43 +404,40 @@ impl Daemonize {
         self
     }
 
-    /// Turns this process into a daemon. Returns only in the daemon: the
-    /// calling process exits 0 once the daemon is ready, or prints the error
-    /// (`PROGRAM: failed to STEP: OS ERROR`) on its standard error and exits
-    /// with [`EXIT_START_FAILED`]. With [`exec`](Self::exec), the daemon
-    /// becomes the program, and this returns nowhere but in errors.
+    /// Turns this process into a daemon. Returns in the daemon, or with the
+    /// errors found before anything forked; once a daemon was forked, the
+    /// calling process exits: 0 when the daemon is ready, or
+    /// [`EXIT_START_FAILED`] after printing why it failed
+    /// (`PROGRAM: failed to STEP FILE: OS ERROR`) on its standard error.
+    /// With [`exec`](Self::exec), the daemon becomes the program, and this
+    /// returns nowhere but in errors.
+    ///
+    /// ```no_run
+    /// let daemon = daemonic::Daemonize::new()
+    ///     .pid_file("/run/mydaemon.pid")
+    ///     .daemonize()
+    ///     .unwrap_or_else(|error| {
+    ///         // Nothing forked: a bad option, an unknown user, a PID file
+    ///         // held or in a missing directory, named in the message.
+    ///         eprintln!("mydaemon: {error}");
+    ///         std::process::exit(daemonic::EXIT_START_FAILED);
+    ///     });
+    /// // Only the daemon gets here.
+    /// # drop(daemon);
+    /// ```
     ///
     /// # Errors
     ///
-    /// In the calling process, for input found bad before anything forked:
-    /// a path with a NUL byte ([`Error::InteriorNul`]), an unknown user or
-    /// group, an invalid option ([`Error::Invalid`]), a PID file held by a
-    /// running daemon ([`Error::AlreadyRunning`]) or by a process it does not
-    /// name ([`Error::LockedByOther`]), one root must not trust
-    /// ([`Error::UntrustedPidFile`]). With [`Detach::Never`]
-    /// (or [`Detach::Auto`] deciding so) every error is returned, as there
-    /// is no separate caller.
-    pub fn daemonize(self) -> Result<Daemon<'static>, Error> {
-        let in_place = self.resolved_detach() == Detach::Never;
-        // For the caller's message; never freed in the daemon, which must
-        // not call the allocator.
-        let names = core::mem::ManuallyDrop::new(Names::of(&self));
-        let error = match self.start() {
-            Ok(Started::Daemon(daemon)) => return Ok(daemon),
+    /// In the calling process, before anything forked: see [`StartError`]
+    /// ([`StartError::forked`] is false). With [`Detach::Never`] (or
+    /// [`Detach::Auto`] deciding so) nothing forks, and every error is
+    /// returned.
+    pub fn daemonize(self) -> Result<Daemon<'static>, StartError> {
+        match self.start() {
+            Ok(Started::Daemon(daemon)) => Ok(daemon),
             Ok(Started::Parent(_)) => std::process::exit(0),
-            Err(error) => error,
-        };
-        // In the caller from here: freeing is fine.
-        let names = core::mem::ManuallyDrop::into_inner(names);
-        match error {
-            // Refused before anything forked: the program may know better.
-            error @ (Error::Invalid { .. }
-            | Error::InteriorNul { .. }
-            | Error::AlreadyRunning { .. }
-            | Error::LockedByOther { .. }
-            | Error::UntrustedPidFile { .. }) => Err(error),
-            error if in_place => Err(error),
-            error => report_and_exit(&names.describe(&error)),
+            Err(error) if error.forked() => report_and_exit(&error.to_string()),
+            Err(error) => Err(error),
         }
     }
 
@@ -426,8 +455,8 @@ impl Daemonize {
     ///
     /// # Errors
     ///
-    /// In the calling process: see [`Error`]; nothing is left running.
-    pub fn start(mut self) -> Result<Started<'static>, Error> {
+    /// In the calling process: see [`StartError`]; nothing is left running.
+    pub fn start(mut self) -> Result<Started<'static>, StartError> {
         let detach = self.resolved_detach();
         let settings = (
             self.umask,
@@ -442,8 +471,17 @@ impl Daemonize {
             self.notify_fd,
         );
         let (capabilities, no_new_privileges) = (self.capabilities, self.no_new_privileges);
+        // For the caller's messages; never freed in the daemon, which must
+        // not call the allocator.
+        let names = core::mem::ManuallyDrop::new(Names::of(&self));
         // The builder's own strings are freed here, in the caller.
-        let mut prepared = Prepared::new(&mut self)?;
+        let mut prepared = match Prepared::new(&mut self) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let names = core::mem::ManuallyDrop::into_inner(names);
+                return Err(StartError::new(error, false, &names));
+            }
+        };
         drop(self);
         let (umask, readiness, ready_timeout, inherited_fds) = settings;
         let exec = prepared.program.as_ref().map(Program::exec);
@@ -504,22 +542,38 @@ impl Daemonize {
         let _ = std::io::Write::flush(&mut std::io::stdout());
         // The daemon lets go of the borrowed strings before it takes them
         // over; the caller never gets past this statement.
-        let daemon = match plan.start() {
+        let daemon = match plan.start_telling_when() {
             Ok(Started::Daemon(daemon)) => daemon.forget_paths(),
             Ok(Started::Parent(parent)) => {
                 prepared.remove_private_dir();
+                drop(core::mem::ManuallyDrop::into_inner(names));
                 return Ok(Started::Parent(parent));
             }
-            Err(error) => {
+            Err(failed) => {
                 prepared.remove_private_dir();
-                return Err(error);
+                let names = core::mem::ManuallyDrop::into_inner(names);
+                return Err(StartError::new(failed.error, failed.forked, &names));
             }
         };
-        // The fds given for the streams now sit on 0, 1 and 2: close the
-        // originals (a system call, no allocation).
+        // The fds given for the streams now sit on 0, 1 and 2. The
+        // originals: one that was the stream's own number is the stream
+        // now; one kept by number, the caller's to keep; the others the
+        // sequence closed with every inherited fd (under
+        // `InheritedFds::Close`: closing them again would close whatever
+        // took the number since, and std aborts on the EBADF), else they
+        // are closed here (a system call, no allocation).
+        let closed = inherited_fds == InheritedFds::Close;
         for stream in &mut prepared.streams {
-            if let PreparedStdio::Fd(_) = stream {
-                *stream = PreparedStdio::Null;
+            if let PreparedStdio::Fd(fd) = stream {
+                let number = std::os::fd::AsRawFd::as_raw_fd(fd);
+                if closed || number <= 2 || prepared.keep_fds.contains(&number) {
+                    let fd = core::mem::replace(stream, PreparedStdio::Null);
+                    if let PreparedStdio::Fd(fd) = fd {
+                        let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+                    }
+                } else {
+                    *stream = PreparedStdio::Null;
+                }
             }
         }
         let pid_file = prepared.pid_file.take();
@@ -556,6 +610,90 @@ impl Daemonize {
             Detach::Auto => Detach::Always,
             fixed => fixed,
         }
+    }
+}
+
+/// A failed start of a [`Daemonize`]: the [`Error`], and a message that
+/// names what it failed on (`failed to write the PID file /run/x.pid: No
+/// such file or directory`), so that the error keeps its file, program or
+/// user through `?` into a `Box<dyn std::error::Error>` or an
+/// `anyhow::Error`. Its [`source`](std::error::Error::source) is the
+/// [`Error`], which [`error`](Self::error) gives to match on.
+///
+/// ```
+/// use daemonic::{Daemonize, Error, Step};
+///
+/// fn start() -> Result<(), Box<dyn std::error::Error>> {
+///     Daemonize::new()
+///         .pid_file("/nonexistent/dir/app.pid")
+///         .detach(daemonic::Detach::Always)
+///         .daemonize()?;
+///     Ok(())
+/// }
+/// let message = start().unwrap_err().to_string();
+/// assert!(message.contains("/nonexistent/dir/app.pid"), "{message}");
+/// ```
+#[derive(Debug)]
+pub struct StartError {
+    error: Error,
+    message: String,
+    forked: bool,
+}
+
+impl StartError {
+    fn new(error: Error, forked: bool, names: &Names) -> StartError {
+        StartError {
+            message: names.describe(&error),
+            error,
+            forked,
+        }
+    }
+
+    /// The error, without the names: to match on its kind
+    /// (`Error::AlreadyRunning`, a [`Step`](crate::Step)).
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error, without the names.
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// Whether a daemon had been forked when the start failed: it reported
+    /// a failed step, ended or was not ready in time (and has been ended;
+    /// nothing is left running). False for what was found before anything
+    /// forked: a bad option, an unknown user, a held or untrusted PID file.
+    pub fn forked(&self) -> bool {
+        self.forked
+    }
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// For `?` in functions that return the library's [`Error`]: the names go.
+impl From<StartError> for Error {
+    fn from(error: StartError) -> Error {
+        error.error
+    }
+}
+
+/// For `?` in functions that return [`std::io::Error`]: the kind of the
+/// [`Error`]'s conversion, the message with its names.
+impl From<StartError> for std::io::Error {
+    fn from(error: StartError) -> std::io::Error {
+        let kind = std::io::Error::from(error.error).kind();
+        std::io::Error::new(kind, error.message)
     }
 }
 

@@ -144,7 +144,7 @@ mod prepare;
 mod program;
 
 #[cfg(feature = "std")]
-pub use builder::{Daemonize, EXIT_START_FAILED, OwnedProgramReadiness, OwnedStdio};
+pub use builder::{Daemonize, EXIT_START_FAILED, OwnedProgramReadiness, OwnedStdio, StartError};
 pub use capabilities::Capabilities;
 pub use daemon::Daemon;
 pub use error::{Context, Described, Error, ExitStatus, Step, write_os_error};

@@ -22,6 +22,35 @@ use crate::setup::{self, Setup};
 use crate::time::Deadline;
 use crate::{report, sequence};
 
+/// A failed start, and when it failed.
+pub(crate) struct Failed {
+    pub(crate) error: Error,
+    /// A daemon had been forked (it has ended since; nothing is left).
+    /// Read by the builder, which returns only what came before.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) forked: bool,
+}
+
+impl Failed {
+    /// A failure a forked daemon reported, or the caller saw in it.
+    fn forked(error: Error) -> Failed {
+        Failed {
+            error,
+            forked: true,
+        }
+    }
+}
+
+/// What `?` makes of an error: one found before anything forked.
+impl From<Error> for Failed {
+    fn from(error: Error) -> Failed {
+        Failed {
+            error,
+            forked: false,
+        }
+    }
+}
+
 impl<'a> Plan<'a> {
     /// Starts the daemon: returns [`Started::Parent`] in the calling process
     /// once the daemon is ready, and [`Started::Daemon`] in the daemon (with
@@ -50,6 +79,13 @@ impl<'a> Plan<'a> {
     /// In the caller only: see [`Error`]. Every error means no daemon is
     /// running and no PID file was left by this start.
     pub fn start(&self) -> Result<Started<'a>, Error> {
+        self.start_telling_when().map_err(|failed| failed.error)
+    }
+
+    /// [`start`](Self::start), telling apart the errors found before
+    /// anything forked from those of a daemon that was forked (and has
+    /// ended since): the builder returns the first and reports the second.
+    pub(crate) fn start_telling_when(&self) -> Result<Started<'a>, Failed> {
         self.check()?;
         // Where a cloned daemon records its step: declared before `setup`,
         // which points at it, so that it outlives it.
@@ -58,10 +94,10 @@ impl<'a> Plan<'a> {
         let mut setup = Setup::prepare(self)?;
         if let Err(error) = setup.move_own_fds(self) {
             setup.remove_pid_file(self);
-            return Err(error);
+            return Err(error.into());
         }
         if !self.detaches() {
-            return sequence::run_in_place(self, setup).map(Started::Daemon);
+            return Ok(Started::Daemon(sequence::run_in_place(self, setup)?));
         }
         // Until the fork, a failure leaves the PID file to this process.
         let failed = |setup: &Setup, step: Step, errno| {
@@ -73,7 +109,7 @@ impl<'a> Plan<'a> {
             Ok(writer) => writer,
             Err(error) => {
                 setup.remove_pid_file(self);
-                return Err(error);
+                return Err(error.into());
             }
         };
         #[cfg(daemonic_clone_vm)]
@@ -91,8 +127,8 @@ impl<'a> Plan<'a> {
                 let session_leader = forked.map_err(|e| failed(&setup, Step::Fork, e))?;
                 drop(writer);
                 setup.program_ready_writer = None;
-                let pid =
-                    caller::await_report(self, reader, session_leader, &mut setup, killed_at)?;
+                let pid = caller::await_report(self, reader, session_leader, &mut setup, killed_at)
+                    .map_err(Failed::forked)?;
                 return Ok(Started::Parent(Parent { pid }));
             }
         }
@@ -104,7 +140,8 @@ impl<'a> Plan<'a> {
             Forked::Parent(session_leader) => {
                 drop(writer);
                 setup.program_ready_writer = None;
-                let pid = caller::await_report(self, reader, session_leader, &mut setup, None)?;
+                let pid = caller::await_report(self, reader, session_leader, &mut setup, None)
+                    .map_err(Failed::forked)?;
                 Ok(Started::Parent(Parent { pid }))
             }
             Forked::Child => {

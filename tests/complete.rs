@@ -132,6 +132,7 @@ fn std_tests() -> Vec<common::Test> {
             "unflushed_output_is_written_once",
             unflushed_output_is_written_once,
         ),
+        ("both_streams_into_one_log", both_streams_into_one_log),
         (
             "tokio_runtime_built_in_the_daemon",
             tokio_runtime_built_in_the_daemon,
@@ -157,6 +158,8 @@ fn helpers(name: &str, args: Vec<String>) {
         "builder-user" => builder_user(&args),
         #[cfg(feature = "std")]
         "builder-print" => builder_print(&args),
+        #[cfg(feature = "std")]
+        "builder-output" => builder_output(&args),
         other => panic!("no helper {other}"),
     }
 }
@@ -247,20 +250,18 @@ fn close_with_strategy(args: &[String]) {
 /// `builder-user USER PID_FILE`: the std builder resolving a user by name.
 #[cfg(feature = "std")]
 fn builder_user(args: &[String]) {
-    let builder = || {
-        daemonic::Daemonize::new()
-            .user(&args[0])
-            .pid_file(&args[1])
-            .readiness(daemonic::Readiness::Manual)
-    };
-    match builder().daemonize() {
+    let builder = daemonic::Daemonize::new()
+        .user(&args[0])
+        .pid_file(&args[1])
+        .readiness(daemonic::Readiness::Manual);
+    match builder.daemonize() {
         Ok(mut daemon) => {
             let _ = daemon.ready();
             std::thread::sleep(Duration::from_secs(60));
         }
         Err(error) => {
-            // The same description again, to name what failed.
-            println!("refused message={}", builder().describe(&error));
+            // The error names what failed (the user) by itself.
+            println!("refused message={error}");
             std::process::exit(2);
         }
     }
@@ -279,6 +280,32 @@ fn builder_print(args: &[String]) {
         .daemonize();
     println!("in the daemon");
     let _ = std::io::stdout().flush();
+    drop(daemon);
+}
+
+/// `builder-output LOG PID_FILE output|file`: daemonizes with both
+/// streams into LOG, by `output(LOG)` or by an open file (`From<File>`),
+/// writes a line to each and ends.
+#[cfg(feature = "std")]
+fn builder_output(args: &[String]) {
+    use std::io::Write;
+    let builder = daemonic::Daemonize::new().pid_file(&args[1]);
+    let builder = match args[2].as_str() {
+        "output" => builder.output(&args[0]),
+        _ => {
+            let log = fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&args[0])
+                .unwrap();
+            let again = log.try_clone().unwrap();
+            builder.stdout(log.into()).stderr(again.into())
+        }
+    };
+    let daemon = builder.daemonize().unwrap();
+    let _ = writeln!(std::io::stdout(), "to stdout");
+    let _ = std::io::stdout().flush();
+    let _ = writeln!(std::io::stderr(), "to stderr");
     drop(daemon);
 }
 
@@ -624,6 +651,28 @@ fn unflushed_output_is_written_once() {
     assert_eq!(stdout(&output), "before the fork");
     common::wait_until("the daemon wrote and ended", || !pid_file.exists());
     assert_eq!(fs::read_to_string(&out).unwrap(), "in the daemon\n");
+}
+
+/// `Daemonize::output` and an open `File` as a stream: both streams of the
+/// daemon end up in the one log, neither line over the other.
+#[cfg(feature = "std")]
+fn both_streams_into_one_log() {
+    for how in ["output", "file"] {
+        let dir = TempDir::new("output");
+        let (log, pid_file) = (dir.join("log"), dir.join("d.pid"));
+        fs::write(&log, "before\n").unwrap();
+        let output = common::run(&mut common::helper(
+            "builder-output",
+            &[log.to_str().unwrap(), pid_file.to_str().unwrap(), how],
+        ));
+        assert!(output.status.success(), "{how}: {output:?}");
+        common::wait_until("the daemon wrote and ended", || !pid_file.exists());
+        assert_eq!(
+            fs::read_to_string(&log).unwrap(),
+            "before\nto stdout\nto stderr\n",
+            "{how}"
+        );
+    }
 }
 
 /// examples/tokio_echo: daemonized first, then its runtime built: it

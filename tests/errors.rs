@@ -47,6 +47,11 @@ fn tests() -> Vec<common::Test> {
         "builder_caller_prints_step_and_error",
         builder_caller_prints_step_and_error,
     ));
+    #[cfg(feature = "std")]
+    tests.push((
+        "builder_returns_what_it_finds_before_the_fork",
+        builder_returns_what_it_finds_before_the_fork,
+    ));
     tests
 }
 
@@ -60,8 +65,9 @@ fn helpers(name: &str, args: Vec<String>) {
 }
 
 #[cfg(feature = "std")]
-/// `builder PID_FILE [UMASK]`: daemonizes through the std builder; prints
-/// `refused forks=N message=...` if `daemonize` returns an error.
+/// `builder PID_FILE [UMASK|- [WORKING_DIRECTORY]]`: daemonizes through
+/// the std builder; prints `refused forks=N forked=BOOL message=...` and
+/// exits 2 if `daemonize` returns an error.
 fn builder_helper(args: Vec<String>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static FORKS: AtomicUsize = AtomicUsize::new(0);
@@ -72,15 +78,19 @@ fn builder_helper(args: Vec<String>) {
     unsafe { libc::pthread_atfork(Some(count_fork), None, None) };
     // An argument cannot carry a NUL byte: `%00` stands for one.
     let mut builder = daemonic::Daemonize::new().pid_file(args[0].replace("%00", "\0"));
-    if let Some(mask) = args.get(1) {
+    if let Some(mask) = args.get(1).filter(|mask| *mask != "-") {
         builder = builder.umask(u32::from_str_radix(mask, 8).unwrap());
+    }
+    if let Some(dir) = args.get(2) {
+        builder = builder.working_directory(dir);
     }
     match builder.daemonize() {
         Ok(daemon) => drop(daemon),
         Err(error) => {
             println!(
-                "refused forks={} message={error}",
-                FORKS.load(Ordering::SeqCst)
+                "refused forks={} forked={} message={error}",
+                FORKS.load(Ordering::SeqCst),
+                error.forked()
             );
             std::process::exit(2);
         }
@@ -285,6 +295,48 @@ fn bad_umask_is_refused_before_fork() {
     assert!(
         text.contains("message=invalid umask: has bits above 0o777"),
         "{text}"
+    );
+    assert!(!pid_file.exists());
+}
+
+/// `daemonize`'s one rule: what it finds before anything forks comes back
+/// to the program as an error naming the file (here a PID file in a missing
+/// directory: the program goes on, prints and exits 2 itself); a forked
+/// daemon's failure is printed by the caller, which exits 1 and never
+/// returns into the program.
+#[cfg(feature = "std")]
+fn builder_returns_what_it_finds_before_the_fork() {
+    let dir = TempDir::new("rule");
+    let pid_file = dir.join("missing/p.pid");
+    let output = common::run(&mut common::helper(
+        "builder",
+        &[pid_file.to_str().unwrap()],
+    ));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert_eq!(field(&text, "forks"), Some("0"), "{text}");
+    assert_eq!(field(&text, "forked"), Some("false"), "{text}");
+    let expected = format!(
+        "message=failed to write the PID file {}: No such file or directory",
+        pid_file.display()
+    );
+    assert!(text.contains(&expected), "{text}");
+
+    let pid_file = dir.join("p.pid");
+    let missing = dir.join("nowhere");
+    let output = common::run(&mut common::helper(
+        "builder",
+        &[pid_file.to_str().unwrap(), "-", missing.to_str().unwrap()],
+    ));
+    assert_eq!(output.status.code(), Some(daemonic::EXIT_START_FAILED));
+    assert_eq!(stdout(&output), "", "returned into the program");
+    let said = common::stderr(&output);
+    assert!(
+        said.contains(&format!(
+            "failed to change directory (chdir) to {}: No such file or directory",
+            missing.display()
+        )),
+        "{said}"
     );
     assert!(!pid_file.exists());
 }

@@ -115,7 +115,7 @@ fn helper(api: &str, args: Vec<String>) {
                     let _ = daemon.notify_status("failing");
                     daemon.fail(daemonic::Errno::ADDRINUSE);
                 }
-                outcome => caller_reports(dir, outcome.err(), &socket),
+                outcome => caller_reports(dir, outcome.err().map(daemonic::Error::from), &socket),
             }
         }
         "plan-fail" => {

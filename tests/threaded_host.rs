@@ -230,7 +230,8 @@ fn start_one<'a>(
             .pid_file(dir.join("d.pid"))
             .working_directory(dir)
             .ready_timeout(Some(timeout))
-            .start();
+            .start()
+            .map_err(daemonic::Error::from);
     }
     let _ = (mode, dir, timeout);
     plan.start()
