@@ -348,6 +348,30 @@ impl<'a> Daemon<'a> {
 
 #[cfg(feature = "std")]
 impl Daemon<'_> {
+    /// As [`fail_at`](Daemon::fail_at), from a [`std::io::Error`]: its OS
+    /// error number travels, or `EIO` for an error that has none (one made
+    /// with [`std::io::Error::other`]: its text stays here, as the report is
+    /// a fixed-size record that nothing allocates for).
+    ///
+    /// ```no_run
+    /// let mut daemon = daemonic::Daemonize::new()
+    ///     .readiness(daemonic::Readiness::Manual)
+    ///     .daemonize()?;
+    /// match std::net::TcpListener::bind("0.0.0.0:80") {
+    ///     Ok(_listener) => daemon.ready().ok(),
+    ///     // The caller prints: failed to initialize (bind 0.0.0.0:80):
+    ///     // Address already in use (os error 98)
+    ///     Err(error) => daemon.fail_io("bind 0.0.0.0:80", &error),
+    /// };
+    /// # Ok::<(), daemonic::StartError>(())
+    /// ```
+    pub fn fail_io(self, context: &str, error: &std::io::Error) -> ! {
+        let errno = error
+            .raw_os_error()
+            .map_or(Errno::IO, Errno::from_raw_os_error);
+        self.fail_at(context, errno)
+    }
+
     /// The same handle without the paths it borrowed from the plan.
     pub(crate) fn forget_paths(mut self) -> Daemon<'static> {
         Daemon {

@@ -51,6 +51,8 @@ fn tests() -> Vec<common::Test> {
         ("silent_daemon_is_an_error", silent_daemon_is_an_error),
     ];
     #[cfg(feature = "std")]
+    tests.push(("io_failure_names_what_failed", io_failure_names_what_failed));
+    #[cfg(feature = "std")]
     tests.push((
         "sleeper_detaches_from_terminal_and_session",
         sleeper_detaches_from_terminal_and_session,
@@ -481,6 +483,43 @@ fn program_failure_names_what_failed() {
     assert!(text.contains(&expected), "{text}");
     assert_eq!(field(&text, "left"), Some("0"), "{text}");
     assert!(!pid_file.exists(), "PID file left behind");
+}
+
+/// `fail_io`: an `io::Error`'s OS error travels with the context; one
+/// without a number arrives as EIO.
+#[cfg(feature = "std")]
+fn io_failure_names_what_failed() {
+    for (then, errno, name) in [
+        (
+            format!("fail-io:{}", libc::EADDRINUSE),
+            libc::EADDRINUSE,
+            "EADDRINUSE",
+        ),
+        ("fail-io:other".to_string(), libc::EIO, "EIO"),
+    ] {
+        let dir = TempDir::new("failio");
+        let pid_file = dir.join("f.pid");
+        let output = plan(&[
+            &format!("pid_file={}", pid_file.display()),
+            "readiness=manual",
+            &format!("then={then}"),
+            "subreaper=1",
+        ]);
+        let text = stdout(&output);
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        assert_eq!(
+            field(&text, "errno"),
+            Some(errno.to_string().as_str()),
+            "{text}"
+        );
+        let expected = format!(
+            "message=failed to initialize (bind 127.0.0.1:80): {}",
+            common::errno_text(errno, name)
+        );
+        assert!(text.contains(&expected), "{text}");
+        assert_eq!(field(&text, "left"), Some("0"), "{text}");
+        assert!(!pid_file.exists(), "PID file left behind");
+    }
 }
 
 fn silent_daemon_is_an_error() {

@@ -287,6 +287,16 @@ pub fn run(args: Vec<String>) {
                 let errno = daemonic::Errno::from_raw_os_error(errno.parse().unwrap());
                 daemon.fail_at("bind 127.0.0.1:80", errno);
             }
+            // fail_io from a std::io::Error: an OS error's number, or
+            // `other` (no number: EIO).
+            #[cfg(feature = "std")]
+            if let Some(errno) = then.strip_prefix("fail-io:") {
+                let error = match errno {
+                    "other" => std::io::Error::other("no OS error"),
+                    errno => std::io::Error::from_raw_os_error(errno.parse().unwrap()),
+                };
+                daemon.fail_io("bind 127.0.0.1:80", &error);
+            }
             if let Some(errno) = then.strip_prefix("fail:") {
                 daemon.fail(daemonic::Errno::from_raw_os_error(errno.parse().unwrap()));
             }
