@@ -9,6 +9,11 @@ const DISCARD_UNWIND_TABLES: &str = "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtb
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    // The C library once more, last on the link line: a build without LTO
+    // (the debug profile) keeps the prebuilt `core`'s calls to `memcmp`,
+    // which the linker meets after the `-lc` the program's `#[link]` adds
+    // (a static libc.a gives only what was asked for before it).
+    println!("cargo::rustc-link-arg=-lc");
     let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     let Some(out_dir) = env::var_os("OUT_DIR").filter(|_| linux) else {
         return;

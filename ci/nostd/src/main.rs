@@ -14,10 +14,11 @@ use daemonic::{Plan, Readiness, Started};
 #[link(name = "c")]
 unsafe extern "C" {}
 
-// The prebuilt `core` of ARM EHABI targets carries unwind tables that name
-// these personality routines; with panic = "abort" nothing unwinds, so
-// nothing ever calls them.
-#[cfg(target_arch = "arm")]
+// The prebuilt `core` carries unwind tables that name a personality
+// routine (ARM EHABI's name two more), kept by a build without LTO (the
+// debug profile); with panic = "abort" nothing unwinds, so nothing ever
+// calls them.
+#[cfg(any(debug_assertions, target_arch = "arm"))]
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
 #[cfg(target_arch = "arm")]
