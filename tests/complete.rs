@@ -133,6 +133,7 @@ fn std_tests() -> Vec<common::Test> {
             unflushed_output_is_written_once,
         ),
         ("both_streams_into_one_log", both_streams_into_one_log),
+        ("quickstart_serves_and_stops", quickstart_serves_and_stops),
         (
             "tokio_runtime_built_in_the_daemon",
             tokio_runtime_built_in_the_daemon,
@@ -673,6 +674,49 @@ fn both_streams_into_one_log() {
             "{how}"
         );
     }
+}
+
+/// examples/quickstart, README's library quick start: ready once bound,
+/// it answers; SIGTERM ends it and its PID file; a start it cannot make
+/// names the file.
+#[cfg(feature = "std")]
+fn quickstart_serves_and_stops() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("quickstart");
+    let (pid_file, log) = (dir.join("q.pid"), dir.join("q.log"));
+    let output = common::run(common::example("quickstart").arg(&pid_file).arg(&log));
+    assert!(output.status.success(), "{output:?}");
+    let daemon = common::read_pid_file(&pid_file);
+    // Ready means bound: the port is in the log before the caller returned.
+    let said = fs::read_to_string(&log).unwrap();
+    let port = said
+        .trim()
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|port| port.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"echo me").unwrap();
+    let mut answer = [0; 7];
+    client.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"echo me");
+    // SAFETY: the daemon this test started, named by its PID file.
+    unsafe { libc::kill(daemon, libc::SIGTERM) };
+    common::wait_until("the daemon ended with its PID file", || !pid_file.exists());
+    assert!(
+        fs::read_to_string(&log)
+            .unwrap()
+            .ends_with("stopping on signal Some(15)\n")
+    );
+    let missing = dir.join("missing/q.pid");
+    let output = common::run(common::example("quickstart").arg(&missing).arg(&log));
+    assert_eq!(output.status.code(), Some(daemonic::EXIT_START_FAILED));
+    assert!(
+        common::stderr(&output).contains(&format!(
+            "failed to write the PID file {}",
+            missing.display()
+        )),
+        "{output:?}"
+    );
 }
 
 /// examples/tokio_echo: daemonized first, then its runtime built: it
