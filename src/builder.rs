@@ -650,7 +650,7 @@ impl StartError {
     }
 
     /// The error, without the names: to match on its kind
-    /// (`Error::AlreadyRunning`, a [`Step`](crate::Step)).
+    /// (`Error::AlreadyRunning`, a [`Step`]).
     pub fn error(&self) -> &Error {
         &self.error
     }
