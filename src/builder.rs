@@ -452,6 +452,9 @@ impl Daemonize {
     /// argument and environment vectors built, all before anything forks,
     /// so the daemon allocates nothing. Standard output is flushed first,
     /// so that text `print!` left in std's buffer is not written twice.
+    /// When the daemon will change its [`user`](Self::user) and then not be
+    /// able to remove its PID file (a directory only root may write), a
+    /// warning says so on standard error first.
     ///
     /// # Errors
     ///
@@ -482,6 +485,9 @@ impl Daemonize {
                 return Err(StartError::new(error, false, &names));
             }
         };
+        if let Some(warning) = prepared.pid_file_left_warning() {
+            eprintln!("{}: warning: {warning}", program_name());
+        }
         drop(self);
         let (umask, readiness, ready_timeout, inherited_fds) = settings;
         let exec = prepared.program.as_ref().map(Program::exec);

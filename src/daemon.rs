@@ -406,7 +406,42 @@ impl Daemon<'static> {
 }
 
 impl Drop for Daemon<'_> {
+    /// Removes the PID file; when that fails (a daemon that changed its user
+    /// and may not write the file's directory), says so on its standard
+    /// error instead of leaving the file silently.
     fn drop(&mut self) {
-        let _ = self.remove_pid_file();
+        if let Err(errno) = self.remove_pid_file() {
+            self.say_pid_file_left(errno);
+        }
+    }
+}
+
+impl Daemon<'_> {
+    /// `daemonic: PID file PATH left behind: OS ERROR` on standard error,
+    /// built in a stack buffer (nothing allocates in the daemon), in one
+    /// write. Out of line: its buffer is on the stack only while it runs.
+    #[cold]
+    #[inline(never)]
+    fn say_pid_file_left(&self, errno: Errno) {
+        let Some(path) = self.pid_path.as_ref() else {
+            return;
+        };
+        let mut line = [0u8; 4096 + 256];
+        let mut len = 0;
+        let mut put = |bytes: &[u8], line: &mut [u8]| {
+            let n = bytes.len().min(line.len() - len);
+            line[len..len + n].copy_from_slice(&bytes[..n]);
+            len += n;
+        };
+        put(b"daemonic: PID file ", &mut line);
+        put(path.as_c_str().to_bytes(), &mut line);
+        put(b" left behind: ", &mut line);
+        let mut words = [0u8; 192];
+        put(crate::error::write_os_error(errno, &mut words), &mut line);
+        put(b"\n", &mut line);
+        // SAFETY: fd 2 is the daemon's standard error, which the sequence
+        // set up (at worst /dev/null); it is only borrowed for the write.
+        let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
+        let _ = rustix::io::write(stderr, &line[..len]);
     }
 }

@@ -39,6 +39,44 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// Why the daemon, once it has changed its user, will not be able to
+    /// remove its PID file, if it will not: the file's directory is not
+    /// writable by that user (as owner, by its group or supplementary
+    /// groups, or by everyone), or is sticky and someone else's (the file
+    /// itself is the caller's: written before the change). ACLs are not
+    /// read: this decides a warning, never the start.
+    pub(crate) fn pid_file_left_warning(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let (uid, path) = (self.uid?, self.pid_file.as_ref()?);
+        if uid == rustix::process::geteuid().as_raw() {
+            return None;
+        }
+        let path = Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let meta = std::fs::metadata(dir).ok()?;
+        let mode = meta.mode();
+        let in_group = |gid: u32| {
+            self.gid == Some(gid) || self.groups.as_ref().is_some_and(|all| all.contains(&gid))
+        };
+        let writable = (meta.uid() == uid && mode & 0o200 != 0)
+            || (in_group(meta.gid()) && mode & 0o020 != 0)
+            || mode & 0o002 != 0;
+        let why = if !writable {
+            "its directory is not writable by that user"
+        } else if mode & 0o1000 != 0 && meta.uid() != uid {
+            "its directory is sticky and not that user's"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "the daemon, running as uid {uid}, will not be able to remove its PID file {} ({why}): remove it once the daemon has stopped (daemonic --stop does), or put it in a directory that user owns",
+            path.display()
+        ))
+    }
+
     pub(crate) fn new(builder: &mut Daemonize) -> Result<Prepared, Error> {
         let Ids { uid, gid, groups } = resolve_ids(builder.user.as_ref(), builder.group.as_ref())?;
         let mut prepared = Prepared {

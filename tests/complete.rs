@@ -135,6 +135,10 @@ fn std_tests() -> Vec<common::Test> {
         ("both_streams_into_one_log", both_streams_into_one_log),
         ("quickstart_serves_and_stops", quickstart_serves_and_stops),
         (
+            "pid_file_left_after_the_drop_is_said",
+            pid_file_left_after_the_drop_is_said,
+        ),
+        (
             "tokio_runtime_built_in_the_daemon",
             tokio_runtime_built_in_the_daemon,
         ),
@@ -161,6 +165,8 @@ fn helpers(name: &str, args: Vec<String>) {
         "builder-print" => builder_print(&args),
         #[cfg(feature = "std")]
         "builder-output" => builder_output(&args),
+        #[cfg(feature = "std")]
+        "builder-left" => builder_left(&args),
         other => panic!("no helper {other}"),
     }
 }
@@ -307,6 +313,19 @@ fn builder_output(args: &[String]) {
     let _ = writeln!(std::io::stdout(), "to stdout");
     let _ = std::io::stdout().flush();
     let _ = writeln!(std::io::stderr(), "to stderr");
+    drop(daemon);
+}
+
+/// `builder-left USER PID_FILE LOG`: daemonizes as USER with both streams
+/// into LOG, then ends at once, dropping its handle.
+#[cfg(feature = "std")]
+fn builder_left(args: &[String]) {
+    let daemon = daemonic::Daemonize::new()
+        .user(&args[0])
+        .pid_file(&args[1])
+        .output(&args[2])
+        .daemonize()
+        .unwrap();
     drop(daemon);
 }
 
@@ -717,6 +736,45 @@ fn quickstart_serves_and_stops() {
         )),
         "{output:?}"
     );
+}
+
+/// A daemon that changes its user and then may not remove its PID file
+/// (root's directory) is said to leave it: by the caller before the fork,
+/// on its standard error, and by the daemon when its handle drops, in its
+/// log; the file is left, not silently.
+#[cfg(feature = "std")]
+fn pid_file_left_after_the_drop_is_said() {
+    if !is_root() {
+        println!("skipped: needs root to change the user");
+        return;
+    }
+    let dir = TempDir::new("left");
+    let (pid_file, log) = (dir.join("d.pid"), dir.join("log"));
+    let output = common::run(&mut common::helper(
+        "builder-left",
+        &["nobody", pid_file.to_str().unwrap(), log.to_str().unwrap()],
+    ));
+    assert!(output.status.success(), "{output:?}");
+    let warned = common::stderr(&output);
+    assert!(
+        warned.contains(&format!(
+            "warning: the daemon, running as uid 65534, will not be able to remove its PID file {} (its directory is not writable by that user)",
+            pid_file.display()
+        )),
+        "{warned}"
+    );
+    common::wait_until("the daemon said it left its PID file", || {
+        fs::read_to_string(&log).is_ok_and(|said| said.contains("left behind"))
+    });
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        format!(
+            "daemonic: PID file {} left behind: {}\n",
+            pid_file.display(),
+            common::errno_text(libc::EACCES, "EACCES")
+        )
+    );
+    assert!(pid_file.exists());
 }
 
 /// examples/tokio_echo: daemonized first, then its runtime built: it
