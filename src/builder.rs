@@ -101,6 +101,7 @@ pub struct Daemonize {
     pub(crate) env_clear: bool,
     pub(crate) env_changes: Vec<(OsString, Option<OsString>)>,
     pub(crate) detach: Detach,
+    pub(crate) allow_threads: bool,
     pub(crate) readiness: Readiness,
     pub(crate) notify_socket: Option<Option<PathBuf>>,
     pub(crate) notify_fd: Option<RawFd>,
@@ -141,6 +142,7 @@ impl Daemonize {
             env_clear: false,
             env_changes: Vec::new(),
             detach: plan.detach,
+            allow_threads: plan.allow_threads,
             readiness: plan.readiness,
             notify_socket: None,
             notify_fd: None,
@@ -404,6 +406,15 @@ impl Daemonize {
         self
     }
 
+    /// Whether to start from a process with other threads a daemon that
+    /// returns into this program (default `false`: refused before the
+    /// fork, [`Error::Threaded`]). As [`Plan::allow_threads`], which says
+    /// why and what to do instead.
+    pub fn allow_threads(mut self, allow: bool) -> Self {
+        self.allow_threads = allow;
+        self
+    }
+
     /// Turns this process into a daemon. Returns in the daemon, or with the
     /// errors found before anything forked; once a daemon was forked, the
     /// calling process exits: 0 when the daemon is ready, or
@@ -473,7 +484,11 @@ impl Daemonize {
             self.nice,
             self.notify_fd,
         );
-        let (capabilities, no_new_privileges) = (self.capabilities, self.no_new_privileges);
+        let (capabilities, no_new_privileges, allow_threads) = (
+            self.capabilities,
+            self.no_new_privileges,
+            self.allow_threads,
+        );
         // For the caller's messages; never freed in the daemon, which must
         // not call the allocator.
         let names = core::mem::ManuallyDrop::new(Names::of(&self));
@@ -506,6 +521,7 @@ impl Daemonize {
             .limits(&prepared.limits)
             .no_new_privileges(no_new_privileges)
             .detach(detach)
+            .allow_threads(allow_threads)
             .readiness(readiness)
             .ready_timeout(ready_timeout);
         if let Some(path) = prepared.pid_file.as_deref() {

@@ -404,37 +404,8 @@ fn read_exactly(reader: &OwnedFd, buf: &mut [u8]) -> Option<()> {
 fn vanished(pid: Option<Pid>) -> Error {
     Error::Vanished {
         pid,
-        caller_threads: threads().filter(|&n| n > 1),
+        caller_threads: crate::fork::threads().filter(|&n| n > 1),
     }
-}
-
-/// How many threads this process has: `num_threads`, the 20th field of
-/// `/proc/self/stat` (read into a stack buffer).
-#[cfg(daemonic_procfs)]
-fn threads() -> Option<u32> {
-    use rustix::fs::{Mode, OFlags};
-    let file = rustix::fs::open(
-        c"/proc/self/stat",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let mut buf = [0u8; 1024];
-    let len = rustix::io::read(&file, &mut buf).ok()?;
-    let text = &buf[..len];
-    // After the command name (which may hold spaces and parentheses):
-    // field 3, the state, is the first; field 20 the eighteenth.
-    let after_name = &text[text.iter().rposition(|&b| b == b')')? + 1..];
-    let field = after_name
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(17)?;
-    u32::try_from(crate::decimal::parse(field)?).ok()
-}
-
-#[cfg(not(daemonic_procfs))]
-fn threads() -> Option<u32> {
-    None
 }
 
 /// A pidfd for `pid`, where the system has them.

@@ -273,6 +273,13 @@ pub enum Error {
         /// Which option held the path.
         option: &'static str,
     },
+    /// Refused before the fork: the caller has `threads` threads, which a
+    /// daemon returning into its code would not have (see
+    /// [`Plan::allow_threads`](crate::Plan::allow_threads)).
+    Threaded {
+        /// The caller's threads, the calling one included.
+        threads: u32,
+    },
 }
 
 impl Error {
@@ -436,6 +443,17 @@ impl Error {
                 out.text(option);
                 out.text(": ");
                 out.text(reason);
+            }
+            Error::Threaded { threads } => {
+                out.text(
+                    "refusing to fork a daemon that returns into this program from a process with ",
+                );
+                out.signed(i64::from(*threads));
+                out.text(
+                    " threads: the daemon would have only the calling one, and locks the others \
+                     hold stay taken; start before any thread (before an async runtime), or exec \
+                     a program, or allow_threads if the daemon needs none of them",
+                );
             }
             Error::AlreadyRunning { pid: Some(pid) } => {
                 out.text("already running as PID ");
@@ -840,7 +858,7 @@ impl From<Error> for std::io::Error {
         match error {
             Error::Os { errno, .. } => std::io::Error::new(errno.kind(), error),
             Error::NotReady { .. } => std::io::Error::new(std::io::ErrorKind::TimedOut, error),
-            Error::InteriorNul { .. } | Error::Invalid { .. } => {
+            Error::InteriorNul { .. } | Error::Invalid { .. } | Error::Threaded { .. } => {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, error)
             }
             Error::AlreadyRunning { .. } | Error::LockedByOther { .. } => {

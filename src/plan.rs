@@ -139,6 +139,7 @@ pub struct Plan<'a> {
     /// The program, and the code that executes it (see [`ExecPaths`]).
     pub(crate) exec: Option<(Exec<'a>, &'static ExecPaths)>,
     pub(crate) detach: Detach,
+    pub(crate) allow_threads: bool,
     pub(crate) readiness: Readiness,
     pub(crate) notify_socket: Option<&'a CStr>,
     pub(crate) notify_fd: Option<RawFd>,
@@ -185,6 +186,7 @@ impl<'a> Plan<'a> {
             privilege_steps: None,
             exec: None,
             detach: Detach::Always,
+            allow_threads: false,
             readiness: Readiness::WhenStarted,
             notify_socket: None,
             notify_fd: None,
@@ -379,6 +381,24 @@ impl<'a> Plan<'a> {
     /// Whether to fork (default [`Detach::Always`]).
     pub const fn detach(mut self, detach: Detach) -> Self {
         self.detach = detach;
+        self
+    }
+
+    /// Whether to start a daemon that returns into this program's code
+    /// from a process with other threads (default `false`: refused before
+    /// the fork with [`Error::Threaded`]). `fork` copies only the calling
+    /// thread: the daemon has none of the others (an async runtime's
+    /// workers, a logger's), and locks they held stay taken in it, so code
+    /// that waits on them hangs. The safe patterns: start before any thread
+    /// (before building a runtime: `#[tokio::main]` builds one first), or
+    /// [`exec`](Self::exec) a program (allowed, as nothing of this program
+    /// runs in the daemon), or stay in place ([`Detach::Never`]). Allow it
+    /// only for code after the start that needs none of the other threads
+    /// and none of their locks (the default allocators of glibc and Rust on
+    /// it prepare for the fork; see [why nothing may allocate after
+    /// fork](crate#why-nothing-may-allocate-after-fork)).
+    pub const fn allow_threads(mut self, allow: bool) -> Self {
+        self.allow_threads = allow;
         self
     }
 

@@ -87,6 +87,7 @@ impl<'a> Plan<'a> {
     /// ended since): the builder returns the first and reports the second.
     pub(crate) fn start_telling_when(&self) -> Result<Started<'a>, Failed> {
         self.check()?;
+        self.check_threads()?;
         // Where a cloned daemon records its step: declared before `setup`,
         // which points at it, so that it outlives it.
         #[cfg(daemonic_clone_vm)]
@@ -164,6 +165,20 @@ impl<'a> Plan<'a> {
     fn vforks(&self) -> Option<StartVforked> {
         let (_, paths) = self.exec?;
         (self.reset_signals && self.program_readiness.is_none()).then_some(paths.start_vforked)
+    }
+
+    /// Refuses to fork a daemon that returns into the caller's code from a
+    /// process with other threads, unless allowed
+    /// ([`Plan::allow_threads`]): counted from `/proc/self/stat` (where
+    /// there is no `/proc`, nothing is refused).
+    fn check_threads(&self) -> Result<(), Error> {
+        if self.allow_threads || self.exec.is_some() || !self.detaches() {
+            return Ok(());
+        }
+        match crate::fork::threads() {
+            Some(threads) if threads > 1 => Err(Error::Threaded { threads }),
+            _ => Ok(()),
+        }
     }
 
     /// Whether this start forks, deciding [`Detach::Auto`].

@@ -540,12 +540,28 @@ fn silent_daemon_is_an_error() {
     assert_eq!(field(&text, "left"), Some("0"), "{text}");
     assert!(!pid_file.exists(), "PID file left behind");
     // Started from a process with other threads (say, a runtime started too
-    // early), the error names the likely reason.
+    // early): refused before the fork, naming the way out.
     let output = plan(&[
         &format!("pid_file={}", pid_file.display()),
         "readiness=manual",
         "then=drop",
         "threads=3",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(field(&text, "forks"), Some("0"), "{text}");
+    assert!(
+        text.contains("from a process with 4 threads: the daemon would have only the calling one"),
+        "{text}"
+    );
+    assert!(!pid_file.exists(), "PID file left behind");
+    // Allowed, the daemon that vanishes gets an error that names the likely
+    // reason.
+    let output = plan(&[
+        &format!("pid_file={}", pid_file.display()),
+        "readiness=manual",
+        "then=drop",
+        "threads=3",
+        "allow_threads=1",
     ]);
     let text = stdout(&output);
     assert!(

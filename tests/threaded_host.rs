@@ -90,6 +90,10 @@ fn tests() -> Vec<common::Test> {
         "builder_daemons_drop_their_handle_under_load",
         builder_daemons_drop_their_handle_under_load,
     ));
+    tests.push((
+        "threaded_caller_is_refused_unless_allowed",
+        threaded_caller_is_refused_unless_allowed,
+    ));
     tests
 }
 
@@ -99,7 +103,8 @@ fn tests() -> Vec<common::Test> {
 /// `builder` daemons do the same through `Daemonize` (owned paths, a PID
 /// file the drop removes); MODE `exec` daemons execute `/bin/true`; MODE
 /// `control` daemons allocate before they report ready, and the run stops
-/// at the first hang.
+/// at the first hang. Every mode but `exec` allows the host's threads;
+/// `library-refused` and `builder-refused` do not, and are refused.
 fn helper(name: &str, args: Vec<String>) {
     assert_eq!(name, "host");
     let starts: usize = args[0].parse().unwrap();
@@ -141,9 +146,14 @@ fn start_many(starts: usize, mode: &str) -> String {
     } else {
         Duration::from_secs(5)
     };
+    // These daemons drop their handle and end: they need none of the host's
+    // threads, so they may start from it (an exec needs no allowing; the
+    // `-refused` modes check that the default refuses).
+    let allow = mode != "exec" && !mode.ends_with("-refused");
     let mut plan = daemonic::Plan::new()
         .readiness(readiness)
-        .ready_timeout(Some(timeout));
+        .ready_timeout(Some(timeout))
+        .allow_threads(allow);
     // The exec variant: each daemon becomes /bin/true, which exits at once.
     let mut argv_slots = [std::ptr::null(); 2];
     let mut env_slots = [std::ptr::null(); 1];
@@ -161,7 +171,7 @@ fn start_many(starts: usize, mode: &str) -> String {
     let (mut ready, mut hangs, mut errors, mut reaped, mut attempts) = (0, 0, 0, 0, 0);
     for _ in 0..starts {
         attempts += 1;
-        let started = start_one(&plan, mode, &dir, timeout);
+        let started = start_one(&plan, mode, &dir, timeout, allow);
         match started {
             Ok(daemonic::Started::Daemon(mut daemon)) => {
                 if control {
@@ -223,17 +233,19 @@ fn start_one<'a>(
     mode: &str,
     dir: &std::path::Path,
     timeout: Duration,
+    allow: bool,
 ) -> Result<daemonic::Started<'a>, daemonic::Error> {
     #[cfg(feature = "std")]
-    if mode == "builder" {
+    if mode.starts_with("builder") {
         return daemonic::Daemonize::new()
             .pid_file(dir.join("d.pid"))
             .working_directory(dir)
             .ready_timeout(Some(timeout))
+            .allow_threads(allow)
             .start()
             .map_err(daemonic::Error::from);
     }
-    let _ = (mode, dir, timeout);
+    let _ = (mode, dir, timeout, allow);
     plan.start()
 }
 
@@ -278,6 +290,43 @@ fn every_start_ready_and_reaped(mode: &str, starts: usize) {
     assert_eq!(count("ready"), starts, "{tally}");
     assert_eq!(count("reaped"), starts, "{tally}");
     assert_eq!(count("leftover"), 0, "{tally}");
+}
+
+/// By default a daemon that would return into the code of a process with
+/// other threads is refused before anything forks, saying how many threads
+/// and what to do; the plan and the builder alike. (An exec needs no
+/// allowing: `exec_starts_under_load_never_hang` starts from the same host
+/// without it.)
+fn threaded_caller_is_refused_unless_allowed() {
+    let mut modes = vec!["library-refused"];
+    if cfg!(feature = "std") {
+        modes.push("builder-refused");
+    }
+    for mode in modes {
+        let mut command = common::helper("host", &["3", mode]);
+        command.stdout(std::process::Stdio::null());
+        let output = common::run_keeping_stdout_for(&mut command, Duration::from_secs(60));
+        let text = common::stderr(&output);
+        let tally = text
+            .lines()
+            .find(|line| line.starts_with("attempts="))
+            .unwrap_or("");
+        let count = |key| field(tally, key).unwrap().parse::<usize>().unwrap();
+        assert_eq!(count("errors"), 3, "{mode}: {text}");
+        assert_eq!(
+            count("ready") + count("hangs") + count("leftover"),
+            0,
+            "{mode}: {text}"
+        );
+        // Nine threads: the main one and eight loading.
+        assert!(
+            text.contains(
+                "refusing to fork a daemon that returns into this program from a process with 9 threads"
+            ),
+            "{mode}: {text}"
+        );
+        assert!(text.contains("or allow_threads"), "{mode}: {text}");
+    }
 }
 
 fn control_allocating_after_fork_hangs() {

@@ -199,6 +199,9 @@ pub fn run(args: Vec<String>) {
             env,
         });
     }
+    if options.get("allow_threads").is_some_and(|v| v == "1") {
+        plan = plan.allow_threads(true);
+    }
     match options.get("detach").map(String::as_str) {
         Some("never") => plan = plan.detach(Detach::Never),
         Some("auto") => plan = plan.detach(Detach::Auto),
