@@ -298,7 +298,7 @@ const RESIDENT: &[&str] = &[
     "6report4send",
     "6report6Record6encode",
     "6report17write_all_at_once",
-    "7pidfile8open_dir",
+    "9parentdir8open_dir",
     "7pidfile9file_name",
     "7pidfile9lock_soon",
     "7pidfile15names_same_file",

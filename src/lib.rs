@@ -119,6 +119,7 @@ mod exec;
 pub mod fds;
 mod fork;
 mod notify;
+mod parentdir;
 mod pidfile;
 mod plan;
 mod privileges;
@@ -133,6 +134,7 @@ mod start;
 mod stdio;
 mod stop;
 mod time;
+mod trust;
 
 #[cfg(feature = "std")]
 mod builder;

@@ -15,21 +15,19 @@
 use core::ffi::CStr;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, Stat};
 use rustix::io::{self, Errno};
 use rustix::process::Pid;
 
 use crate::decimal::{self, Decimal};
 use crate::error::{Error, Step, os};
+use crate::parentdir::open_parent;
 use crate::proof;
+use crate::trust::{check_directory, check_trustworthy, mode};
 
 /// Mode of a new PID file (before the umask): readable by all, so `kill $(cat
 /// FILE)` works for whoever may signal the daemon, writable by its owner only.
 const PID_FILE_MODE: u32 = 0o644;
-
-/// The longest directory part of a PID file path we resolve (Linux's
-/// `PATH_MAX`); the copy lives on the caller's stack before the fork.
-const DIR_PATH_MAX: usize = 4096;
 
 /// A PID file opened and locked by the caller.
 #[derive(Debug)]
@@ -204,73 +202,6 @@ fn open_or_create(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(OwnedFd, bool
     }
 }
 
-pub(crate) fn check_trustworthy(stat: &Stat, root: bool) -> Result<(), Error> {
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err(Error::Invalid {
-            option: "pid_file",
-            reason: "is not a regular file",
-        });
-    }
-    if stat.st_mode & 0o002 != 0 {
-        return Err(Error::Invalid {
-            option: "pid_file",
-            reason: "is writable by everyone",
-        });
-    }
-    if root {
-        check_root_may_trust(stat)?;
-    }
-    Ok(())
-}
-
-/// What root demands of a PID file whose PID it may signal: no other user
-/// can have written it (start-stop-daemon: "matching only on non-root
-/// pidfile ... is insecure").
-pub(crate) fn check_root_may_trust(stat: &Stat) -> Result<(), Error> {
-    let untrusted = |reason| Error::UntrustedPidFile {
-        reason,
-        uid: stat.st_uid,
-        mode: mode_bits(stat),
-    };
-    if stat.st_uid != 0 {
-        return Err(untrusted("root does not use a PID file another user owns"));
-    }
-    if stat.st_mode & 0o022 != 0 {
-        return Err(untrusted(
-            "root does not use a PID file its group or others can write",
-        ));
-    }
-    Ok(())
-}
-
-/// What root demands of the PID file's directory: others cannot replace
-/// the file (write access without the sticky bit lets them).
-pub(crate) fn check_directory(stat: &Stat) -> Result<(), Error> {
-    const STICKY: u32 = 0o1000;
-    let mode = mode_bits(stat);
-    if mode & 0o002 != 0 && mode & STICKY == 0 {
-        return Err(Error::UntrustedPidFile {
-            reason: "root does not use a PID file in a directory others can write to without the sticky bit",
-            uid: stat.st_uid,
-            mode,
-        });
-    }
-    Ok(())
-}
-
-/// `st_mode` as a `u32`: it is a `u16` on macOS and the BSDs.
-#[allow(clippy::unnecessary_cast)]
-fn mode_bits(stat: &Stat) -> u32 {
-    stat.st_mode as u32
-}
-
-/// Permission bits (at most `0o7777`) as this system's [`Mode`]: its
-/// `mode_t` is a `u16` on macOS and the BSDs.
-#[allow(clippy::unnecessary_cast)]
-pub(crate) fn mode(bits: u32) -> Mode {
-    Mode::from_raw_mode((bits & 0o7777) as rustix::fs::RawMode)
-}
-
 /// Whether `name` in `dir` is still the file `stat` describes.
 fn names_same_file(dir: BorrowedFd<'_>, name: &CStr, stat: &Stat) -> bool {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -292,48 +223,6 @@ fn read_owner(file: &OwnedFd) -> Option<Pid> {
         crate::time::sleep(core::time::Duration::from_millis(2));
     }
     None
-}
-
-/// Opens the directory part of `path` (`.` when there is none).
-pub(crate) fn open_parent(path: &CStr) -> io::Result<OwnedFd> {
-    let bytes = path.to_bytes();
-    match bytes.iter().rposition(|&b| b == b'/') {
-        None => open_dir(c"."),
-        Some(0) => open_dir(c"/"),
-        Some(slash) if slash < SHORT_DIR_PATH => open_prefix::<SHORT_DIR_PATH>(&bytes[..slash]),
-        Some(slash) => open_long_prefix(&bytes[..slash]),
-    }
-}
-
-/// Directory parts up to this long are copied in a small buffer: a page
-/// of stack touched here would be copied into the daemon by fork and stay
-/// resident in it.
-const SHORT_DIR_PATH: usize = 256;
-
-/// Opens `dir`, copied with a NUL into a buffer of `N` bytes.
-fn open_prefix<const N: usize>(dir: &[u8]) -> io::Result<OwnedFd> {
-    if dir.len() >= N {
-        return Err(Errno::NAMETOOLONG);
-    }
-    let mut buf = [0u8; N];
-    buf[..dir.len()].copy_from_slice(dir);
-    // `path` has no interior NUL, so neither has its prefix.
-    open_dir(CStr::from_bytes_until_nul(&buf).map_err(|_| Errno::INVAL)?)
-}
-
-/// A long directory part, out of line so that its page-sized buffer is on
-/// the stack only when needed.
-#[inline(never)]
-fn open_long_prefix(dir: &[u8]) -> io::Result<OwnedFd> {
-    open_prefix::<DIR_PATH_MAX>(dir)
-}
-
-fn open_dir(dir: &CStr) -> io::Result<OwnedFd> {
-    #[cfg(daemonic_o_path)]
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    #[cfg(not(daemonic_o_path))]
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    rustix::fs::open(dir, flags, Mode::empty())
 }
 
 /// The last component of `path`, a suffix of it (no copy), or `None` when
@@ -430,42 +319,6 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
-    }
-
-    /// The directory opened is the path's own, for a short directory part,
-    /// a long one (past the small buffer) and none; one past `PATH_MAX` is
-    /// refused, not cut.
-    #[test]
-    fn open_parent_opens_the_directory_part() {
-        use std::os::unix::fs::MetadataExt;
-        let same = |fd: &OwnedFd, dir: &std::path::Path| {
-            let opened = rustix::fs::fstat(fd).unwrap();
-            let dir = std::fs::metadata(dir).unwrap();
-            (opened.st_dev as u64, opened.st_ino as u64) == (dir.dev(), dir.ino())
-        };
-        let base =
-            std::env::temp_dir().join(std::format!("daemonic-parent-{}", std::process::id()));
-        let long = base.join("d".repeat(200)).join("e".repeat(200));
-        std::fs::create_dir_all(&long).unwrap();
-        for dir in [&base, &long] {
-            let file =
-                std::ffi::CString::new(dir.join("x.pid").into_os_string().into_encoded_bytes());
-            let fd = open_parent(&file.unwrap()).unwrap();
-            assert!(same(&fd, dir), "{dir:?}");
-        }
-        assert!(long.as_os_str().len() > SHORT_DIR_PATH);
-        assert!(same(
-            &open_parent(c"x.pid").unwrap(),
-            std::path::Path::new(".")
-        ));
-        assert!(same(
-            &open_parent(c"/x.pid").unwrap(),
-            std::path::Path::new("/")
-        ));
-        let too_long =
-            std::ffi::CString::new(std::format!("/{}/x.pid", "a".repeat(DIR_PATH_MAX))).unwrap();
-        assert_eq!(open_parent(&too_long).err(), Some(Errno::NAMETOOLONG));
-        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

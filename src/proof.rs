@@ -26,35 +26,10 @@ use rustix::io;
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-use core::ffi::CStr;
-
-use crate::error::{Error, Step, os};
-use crate::pidfile;
+pub use crate::trust::check_pid_file;
 
 #[cfg(daemonic_procfs)]
 use crate::decimal::{self, Decimal};
-
-/// Checks that the PID file `file`, opened at `path`, may be acted on: a
-/// regular file not everyone can write and, when this process is root, one
-/// that no other user owns or can write, in a directory others cannot
-/// replace it in. The same rules [`Plan::pid_file`](crate::Plan::pid_file)
-/// applies before a start.
-///
-/// # Errors
-///
-/// [`Error::Invalid`] (not a regular file, writable by everyone),
-/// [`Error::UntrustedPidFile`] (as root), [`Error::Os`] when the file or
-/// its directory cannot be examined.
-pub fn check_pid_file(path: &CStr, file: BorrowedFd<'_>) -> Result<(), Error> {
-    let stat = rustix::fs::fstat(file).map_err(os(Step::PidFile))?;
-    let root = rustix::process::geteuid().is_root();
-    pidfile::check_trustworthy(&stat, root)?;
-    if root {
-        let dir = pidfile::open_parent(path).map_err(os(Step::PidFile))?;
-        pidfile::check_directory(&rustix::fs::fstat(&dir).map_err(os(Step::PidFile))?)?;
-    }
-    Ok(())
-}
 
 /// Whether process `pid` holds `file` (an fd of this process) open.
 ///
@@ -231,7 +206,7 @@ fn holds_stat(pid: Pid, wanted: &Stat) -> io::Result<bool> {
 fn each_fd_of(
     pid: Pid,
     wanted: &Stat,
-    mut visit: impl FnMut(&rustix::fd::OwnedFd, &CStr) -> bool,
+    mut visit: impl FnMut(&rustix::fd::OwnedFd, &core::ffi::CStr) -> bool,
 ) -> io::Result<bool> {
     let mut path = [0u8; 32];
     let fds = rustix::fs::open(
@@ -284,12 +259,12 @@ mod tests {
     fn this_process_holds_what_it_opened_and_not_what_it_did_not() {
         let dir = std::format!("/tmp/daemonic-proof-{}\0", std::process::id());
         let dir = core::ffi::CStr::from_bytes_with_nul(dir.as_bytes()).unwrap();
-        let _ = rustix::fs::mkdir(dir, crate::pidfile::mode(0o700));
+        let _ = rustix::fs::mkdir(dir, crate::trust::mode(0o700));
         let dir_fd =
             rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).unwrap();
-        let create = |name: &CStr| {
+        let create = |name: &core::ffi::CStr| {
             let flags = OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC;
-            rustix::fs::openat(&dir_fd, name, flags, crate::pidfile::mode(0o600)).unwrap()
+            rustix::fs::openat(&dir_fd, name, flags, crate::trust::mode(0o600)).unwrap()
         };
         let open = create(c"open");
         let me = rustix::process::getpid();
@@ -310,7 +285,7 @@ mod tests {
         let path = std::format!("/tmp/daemonic-heldlock-{}\0", std::process::id());
         let path = core::ffi::CStr::from_bytes_with_nul(path.as_bytes()).unwrap();
         let flags = OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC;
-        let locked = rustix::fs::open(path, flags, crate::pidfile::mode(0o600)).unwrap();
+        let locked = rustix::fs::open(path, flags, crate::trust::mode(0o600)).unwrap();
         let other =
             rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
         let me = rustix::process::getpid();

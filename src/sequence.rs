@@ -250,7 +250,7 @@ fn reset_signals(plan: &Plan<'_>) -> StepResult {
 
 /// Step 10: the file mode creation mask. `umask(2)` cannot fail.
 fn set_umask(plan: &Plan<'_>) {
-    rustix::process::umask(pidfile::mode(plan.umask));
+    rustix::process::umask(crate::trust::mode(plan.umask));
 }
 
 /// Step 9: the standard streams, opened before any `chroot` (their paths are

@@ -119,7 +119,7 @@ pub(crate) fn redirect(
             place_borrowed(fd.as_fd(), stream)
         }
         Stdio::File(path) => {
-            let mode = crate::pidfile::mode(OUTPUT_FILE_MODE);
+            let mode = crate::trust::mode(OUTPUT_FILE_MODE);
             let fd = rustix::fs::openat(dir, path, stream.open_flags(), mode)?;
             place_owned(fd, stream)
         }
