@@ -141,17 +141,21 @@ mod builder;
 #[cfg(feature = "std")]
 mod lookup;
 #[cfg(feature = "std")]
+mod options;
+#[cfg(feature = "std")]
 mod prepare;
 #[cfg(feature = "std")]
 mod program;
 
 #[cfg(feature = "std")]
-pub use builder::{Daemonize, EXIT_START_FAILED, OwnedProgramReadiness, OwnedStdio, StartError};
+pub use builder::{EXIT_START_FAILED, StartError};
 pub use capabilities::Capabilities;
 pub use daemon::Daemon;
 pub use error::{Context, Described, Error, ExitStatus, Step, write_os_error};
 pub use exec::{CStrArray, Environment, Exec};
 pub use fds::InheritedFds;
+#[cfg(feature = "std")]
+pub use options::{Daemonize, OwnedProgramReadiness, OwnedStdio};
 pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Plan, ProgramReadiness, Readiness};
 #[cfg(feature = "std")]
 pub use program::{Program, environment};

@@ -8,8 +8,8 @@ use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::builder::{Daemonize, OwnedProgramReadiness, OwnedStdio};
 use crate::lookup::{Ids, resolve_ids};
+use crate::options::{Daemonize, OwnedProgramReadiness, OwnedStdio};
 use crate::privileges::Credentials;
 use crate::{Error, Program, Stdio, Step, environment};
 
