@@ -30,7 +30,7 @@ pub fn run(args: &[&'static CStr]) -> ! {
         .errno(errno)
         .eprint();
     // SAFETY: ends this process; nothing is buffered.
-    unsafe { libc::_exit(crate::start::exec_status(errno)) }
+    unsafe { libc::_exit(crate::outcome::exec_status(errno)) }
 }
 
 fn execute(program: &CStr, argv: &[&'static CStr]) -> Errno {

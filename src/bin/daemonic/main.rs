@@ -29,6 +29,7 @@ mod help;
 mod ids;
 mod inspect;
 mod out;
+mod outcome;
 mod pinned;
 mod procfs;
 mod program;
@@ -36,6 +37,7 @@ mod schedule;
 mod sigconf;
 mod signame;
 mod start;
+mod startplan;
 mod sys;
 mod values;
 // --supervise (feature `supervise`), with PID 1's duties (`pid1`) inside.

@@ -3,77 +3,19 @@
 
 use core::ffi::CStr;
 
-use daemonic::{Detach, Errno, Error, Plan, ProgramReadiness, Started, Stdio, Step};
+#[cfg(feature = "harden")]
+use daemonic::Errno;
+use daemonic::{Error, ProgramReadiness, Started, Step};
 
 use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::{self, Ids};
-use crate::inspect::{Holder, inspect};
 use crate::out::Line;
-use crate::program::{self, Notify, Unfit};
+use crate::outcome::{refused, report, unfit_program};
+use crate::program::{self, Notify};
+use crate::startplan::plan;
 #[cfg(feature = "supervise")]
 use crate::supervise;
 use crate::{exit, sys};
-
-/// The daemon's description: everything but what to execute.
-pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {
-    let mut plan = Plan::new().keep_fds(start.keep_fds());
-    if let Some(path) = start.pid_file {
-        plan = plan.pid_file(path);
-    }
-    match start.chdir {
-        Some(dir) => plan = plan.working_directory(dir),
-        // In the foreground the program is the caller's command, as with
-        // tini: Docker's WORKDIR holds. Not inside a --chroot, where the
-        // old directory would lie outside the new root.
-        None if start.foreground && start.chroot.is_none() => {
-            plan = plan.working_directory(c".");
-        }
-        None => {}
-    }
-    if let Some(mask) = start.umask {
-        plan = plan.umask(mask);
-    }
-    // Detached, the streams go to /dev/null unless a file is named; in
-    // the foreground they stay where the caller has them: systemd's journal
-    // and a container's log read them there, as with tini.
-    let kept = if start.foreground {
-        Stdio::Inherit
-    } else {
-        Stdio::Null
-    };
-    plan = plan
-        .stdin(kept)
-        .stdout(start.stdout.map_or(kept, Stdio::File))
-        .stderr(start.stderr.map_or(kept, Stdio::File));
-    if let Some(uid) = ids.uid {
-        plan = plan.user(uid);
-    }
-    if let Some(gid) = ids.gid {
-        plan = plan.group(gid);
-    }
-    if let Some(groups) = ids.groups {
-        plan = plan.groups(groups);
-    }
-    if let Some(dir) = start.chroot {
-        plan = plan.chroot(dir);
-    }
-    if let Some(increment) = start.nice {
-        plan = plan.nice(increment);
-    }
-    if start.foreground {
-        plan = plan.detach(Detach::Never);
-    }
-    #[cfg(feature = "harden")]
-    {
-        if let Some(keep) = start.caps {
-            plan = plan.capabilities(keep);
-        }
-        plan = plan
-            .limits(start.limits())
-            .no_new_privileges(start.no_new_privs);
-    }
-    plan
-}
 
 #[inline(never)]
 pub fn run(start: &mut Start) -> i32 {
@@ -291,144 +233,4 @@ fn activate(start: &mut Start, ids: &Ids, notify: Notify) -> Result<(), i32> {
     argv[3..].copy_from_slice(start.program);
     start.program = argv;
     Ok(())
-}
-
-/// Says why the program cannot be executed.
-#[inline(never)]
-pub fn unfit_program(unfit: Unfit, start: &Start) -> i32 {
-    let mut message = Line::daemonic();
-    match unfit {
-        Unfit::NotInPath => message
-            .text(b"no program '")
-            .c(start.program[0])
-            .text(b"' in PATH"),
-        Unfit::NoMemory => message
-            .text(b"failed to prepare the program: ")
-            .errno(Errno::NOMEM),
-    };
-    message.eprint();
-    match unfit {
-        // In the foreground daemonic stands for the program: a shell's status.
-        Unfit::NotInPath if start.foreground => exit::NOT_FOUND,
-        _ => exit::COULD_NOT_START,
-    }
-}
-
-/// The program could not be executed, with nobody else to tell (in the
-/// foreground): says so and exits with a shell's status, 127 when it was
-/// not found, 126 when it was found but could not be executed, as shells,
-/// tini and docker report it.
-#[cfg(feature = "supervise")]
-pub fn exec_failed(program: &CStr, errno: Errno) -> ! {
-    Line::daemonic()
-        .text(b"failed to execute ")
-        .c(program)
-        .text(b": ")
-        .errno(errno)
-        .eprint();
-    // SAFETY: ends this process; nothing is buffered.
-    unsafe { libc::_exit(exec_status(errno)) }
-}
-
-/// 127 for a program not found, 126 for one that cannot be executed.
-pub fn exec_status(errno: Errno) -> i32 {
-    match errno {
-        Errno::NOENT | Errno::NOTDIR => exit::NOT_FOUND,
-        _ => exit::CANNOT_EXECUTE,
-    }
-}
-
-/// Prints why a start failed, naming the file or program involved, and
-/// gives the exit status.
-#[inline(never)]
-pub fn refused(error: &Error, plan: &Plan<'_>, start: &Start) -> i32 {
-    match error {
-        Error::Os { step, errno } if !(*step == Step::Readiness && *errno == Errno::TIMEDOUT) => {
-            // What failed on what: the plan names the path or program.
-            Line::daemonic().described(&plan.describe(error)).eprint();
-            match step {
-                Step::Exec if start.foreground => exec_status(*errno),
-                _ => status_of(error),
-            }
-        }
-        Error::NotReady {
-            last_step: Some(step),
-            ..
-        } => {
-            let mut message = Line::daemonic();
-            message.text(b"the daemon was not ready in time, still ");
-            doing(&mut message, *step, start);
-            message.text(b"; it was stopped").eprint();
-            exit::NOT_READY
-        }
-        Error::LockedByOther { .. } => {
-            let mut message = Line::daemonic();
-            message.error(error);
-            if let (Some(path), Holder::Survivors { .. }) = (
-                start.pid_file,
-                start.pid_file.map_or(Holder::Missing, inspect),
-            ) {
-                message
-                    .text(b"; it outlived the daemon that held the PID file (daemonic --stop -p ")
-                    .c(path)
-                    .text(b" stops it)");
-            }
-            message.eprint();
-            status_of(error)
-        }
-        error => report(error),
-    }
-}
-
-/// What the daemon was doing at `step`, with the path it was opening.
-fn doing(line: &mut Line, step: Step, start: &Start) {
-    let opening = |line: &mut Line, what: &[u8], path: Option<&CStr>| match path {
-        Some(path) => {
-            line.text(b"opening the ").text(what).text(b" ").c(path);
-        }
-        None => {
-            line.text(b"opening /dev/null for the ").text(what);
-        }
-    };
-    match step {
-        Step::RedirectStdout => opening(line, b"output file", start.stdout),
-        Step::RedirectStderr => opening(line, b"error file", start.stderr),
-        Step::RedirectStdin => opening(line, b"input", None),
-        Step::ChangeDirectory => {
-            line.text(b"changing directory to ")
-                .c(start.chdir.unwrap_or(c"/"));
-        }
-        step => {
-            line.text(b"trying to ").text(step.describe().as_bytes());
-        }
-    }
-}
-
-/// Prints the error and gives its exit status.
-#[inline(never)]
-pub fn report(error: &Error) -> i32 {
-    let mut message = Line::daemonic();
-    match error {
-        Error::Os {
-            step: Step::Readiness,
-            errno: Errno::TIMEDOUT,
-        } => message.text(b"the program was not ready in time; it was stopped"),
-        error => message.error(error),
-    };
-    message.eprint();
-    status_of(error)
-}
-
-pub fn status_of(error: &Error) -> i32 {
-    match error {
-        Error::AlreadyRunning { .. } | Error::LockedByOther { .. } => exit::ALREADY_RUNNING,
-        Error::UntrustedPidFile { .. } => exit::USAGE,
-        Error::NotReady { .. } => exit::NOT_READY,
-        Error::Os {
-            step: Step::Readiness,
-            errno: Errno::TIMEDOUT,
-        } => exit::NOT_READY,
-        Error::Invalid { .. } | Error::InteriorNul { .. } => exit::USAGE,
-        _ => exit::COULD_NOT_START,
-    }
 }

@@ -25,7 +25,7 @@ use crate::program::{self, Notify};
 use crate::pump::{self, Pump};
 use crate::sigconf::{self, Inherited};
 use crate::watchdog::{self, Ping};
-use crate::{exit, start, sys, tree};
+use crate::{exit, outcome, startplan, sys, tree};
 use daemonic::decimal::Decimal;
 
 /// The longest delay between restarts.
@@ -143,8 +143,8 @@ enum Channel {
 pub fn run(start: &mut Start, ids: &Ids) -> i32 {
     let program = match Program::prepare(start, ids) {
         Ok(program) => program,
-        Err(Prepare::Unfit(unfit)) => return start::unfit_program(unfit, start),
-        Err(Prepare::Failed(error)) => return start::report(&error),
+        Err(Prepare::Unfit(unfit)) => return outcome::unfit_program(unfit, start),
+        Err(Prepare::Failed(error)) => return outcome::report(&error),
         #[cfg(feature = "harden")]
         Err(Prepare::Listen(address, errno)) => return crate::listen::cannot(address, errno),
     };
@@ -158,7 +158,7 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
             start.kept += 1;
         }
     }
-    let mut plan = start::plan(start, ids)
+    let mut plan = startplan::plan(start, ids)
         .readiness(Readiness::Manual)
         // The supervisor's own wait ends first, with the precise error.
         .ready_timeout(Some(program.wait + Duration::from_secs(5)));
@@ -181,7 +181,7 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
         Ok(Started::Daemon(daemon)) => supervise(daemon, &program),
         Err(error) => {
             program.remove_private_dir();
-            start::refused(&error, &plan, start)
+            outcome::refused(&error, &plan, start)
         }
     }
 }
@@ -515,7 +515,7 @@ fn supervise(mut daemon: Daemon<'_>, program: &Program) -> ! {
         // No caller to tell: say it, with a shell's status.
         Err(errno) if program.foreground() => {
             give_back_terminal(program);
-            start::exec_failed(program.name, errno)
+            outcome::exec_failed(program.name, errno)
         }
         Err(errno) => daemon.fail_with(Error::Os {
             step: Step::Exec,
