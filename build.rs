@@ -284,6 +284,7 @@ const DISCARD_UNWIND_TABLES: &str = "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtb
 const RESIDENT: &[&str] = &[
     // The start, which the daemon's side of a fork returns through.
     "5start38_*5start",
+    "5start38_*8detaches",
     // The steps after the fork.
     "4fork4fork",
     "4fork8exit_now",
@@ -354,7 +355,7 @@ const PID1_START: &[&str] = &[
     "4args6Parser5short",
     "4args6Parser9following",
     "5start3run",
-    "5start4plan",
+    "9startplan4plan",
     "5start8start_as",
     "5start11resolve_ids",
     "5start14read_env_files",
@@ -438,17 +439,18 @@ const CALLER_ONLY_DATA: &[&str] = &[
     "4help6PACKED",
     "6harden9RESOURCES",
     "12capabilities5NAMES",
-    "5start7refused",
-    "5start9status_of",
+    "7outcome7refused",
+    "7outcome9status_of",
     "4args13built_without",
     "6caller",
-    // The tables that name a failed step: read when one fails.
+    // The tables that name a failed step and say it: read when one fails.
     "5error",
+    "7message",
 ];
 
 /// Methods of these types (named `_ZN..$LT$daemonic..TYPE..`, not by a
 /// path of daemonic's) run only when something failed or for the caller.
-const COLD_IMPLS: &[&str] = &["error..", "inspect..", "control.."];
+const COLD_IMPLS: &[&str] = &["error..", "message..", "inspect..", "control.."];
 
 /// Lays out the code for a small resident supervisor. The kernel maps a
 /// binary's pages in aligned blocks of 64 KiB as they are first touched

@@ -666,7 +666,7 @@ impl Names {
     }
 
     fn describe(&self, error: &Error) -> String {
-        use crate::error::Described;
+        use crate::message::Described;
         let subject = match (error, error.step()) {
             (Error::Invalid { option: "user", .. }, _) => id("uid", &self.user),
             (
@@ -681,8 +681,8 @@ impl Names {
     }
 
     /// What `step` acts on, if anything.
-    fn step_subject(&self, step: Option<Step>) -> Option<crate::error::Subject<'_>> {
-        use crate::error::Subject;
+    fn step_subject(&self, step: Option<Step>) -> Option<crate::message::Subject<'_>> {
+        use crate::message::Subject;
         match step {
             Some(Step::PidFile) => path(&self.pid_file),
             Some(Step::RedirectStdin) => path(&self.streams[0]),
@@ -703,13 +703,13 @@ impl Names {
     }
 }
 
-fn path(path: &Option<PathBuf>) -> Option<crate::error::Subject<'_>> {
+fn path(path: &Option<PathBuf>) -> Option<crate::message::Subject<'_>> {
     path.as_ref()
-        .map(|path| crate::error::Subject::Path(path.as_os_str().as_bytes()))
+        .map(|path| crate::message::Subject::Path(path.as_os_str().as_bytes()))
 }
 
-fn id<'a>(label: &'static str, id: &'a Option<Id>) -> Option<crate::error::Subject<'a>> {
-    use crate::error::Subject;
+fn id<'a>(label: &'static str, id: &'a Option<Id>) -> Option<crate::message::Subject<'a>> {
+    use crate::message::Subject;
     match id {
         Some(Id::Number(n)) => Some(Subject::Id(label, *n)),
         Some(Id::Name(name)) => Some(Subject::Path(name.as_bytes())),

@@ -436,8 +436,14 @@ impl Daemon<'_> {
         put(b"daemonic: PID file ", &mut line);
         put(path.as_c_str().to_bytes(), &mut line);
         put(b" left behind: ", &mut line);
+        // The OS error as the library's messages say it: with std in the C
+        // library's words, without as its name (its texts weigh 3 KB).
         let mut words = [0u8; 192];
-        put(crate::error::write_os_error(errno, &mut words), &mut line);
+        #[cfg(feature = "std")]
+        let words = crate::message::write_os_error(errno, &mut words);
+        #[cfg(not(feature = "std"))]
+        let words = crate::message::write_errno_name(errno, &mut words);
+        put(words, &mut line);
         put(b"\n", &mut line);
         // SAFETY: fd 2 is the daemon's standard error, which the sequence
         // set up (at worst /dev/null); it is only borrowed for the write.

@@ -118,6 +118,7 @@ mod exec;
 #[doc(hidden)]
 pub mod fds;
 mod fork;
+mod message;
 mod notify;
 mod parentdir;
 mod pidfile;
@@ -151,9 +152,10 @@ mod program;
 pub use builder::{EXIT_START_FAILED, StartError};
 pub use capabilities::Capabilities;
 pub use daemon::Daemon;
-pub use error::{Context, Described, Error, ExitStatus, Step, write_os_error};
+pub use error::{Context, Error, ExitStatus, Step};
 pub use exec::{CStrArray, Environment, Exec};
 pub use fds::InheritedFds;
+pub use message::{Described, write_os_error};
 #[cfg(feature = "std")]
 pub use options::{Daemonize, OwnedProgramReadiness, OwnedStdio};
 pub use plan::{DEFAULT_READY_TIMEOUT, DEFAULT_UMASK, Detach, Plan, ProgramReadiness, Readiness};

@@ -7,9 +7,10 @@ use core::time::Duration;
 use rustix::fd::RawFd;
 
 use crate::capabilities::{self, Capabilities};
-use crate::error::{Described, Error, Step, Subject};
+use crate::error::{Error, Step};
 use crate::exec::Exec;
 use crate::fds::InheritedFds;
+use crate::message::{Described, Subject};
 use crate::privileges::Credentials;
 use crate::resources::Limit;
 use crate::start::{EXEC_PATHS, ExecPaths};
