@@ -295,7 +295,6 @@ const RESIDENT: &[&str] = &[
     "5stdio5Stdio4path",
     "5stdio14place_borrowed",
     "3fds11close_range",
-    "6report4pipe",
     "6report4send",
     "6report6Record6encode",
     "6report17write_all_at_once",
@@ -307,7 +306,7 @@ const RESIDENT: &[&str] = &[
     "8sequence6finish",
     // The loop, and a program's end.
     "9supervise3run",
-    "9supervise5spawn",
+    "5spawn5spawn",
     "9supervise9supervise",
     "9supervise9exit_code",
     "9supervise4Loop3new",
@@ -316,7 +315,7 @@ const RESIDENT: &[&str] = &[
     "9supervise8SignalFd4next",
     "9supervise17await_first_ready",
     "9supervise18give_back_terminal",
-    "9supervise21remove_child_pid_file",
+    "5spawn21remove_child_pid_file",
     "6daemon6Daemon15remove_pid_file",
     "4tree4reap",
     "4tree6exited",
@@ -330,7 +329,7 @@ const RESIDENT: &[&str] = &[
     "3sys8readable",
     "3sys9parse_pid",
     "3sys9parse_u64",
-    "9supervise7Program18remove_private_dir",
+    "10supervised7Program18remove_private_dir",
     "4time13monotonic_now",
     "4time8Deadline5after",
     "4time8Deadline9remaining",
@@ -339,6 +338,7 @@ const RESIDENT: &[&str] = &[
     "3sys6getenv",
     "3sys13zeroed_memory",
     "3sys17forget_dead_stack",
+    "3sys4pipe",
     "3out4Line4text",
     "3out4Line8daemonic",
 ];
@@ -365,8 +365,8 @@ const PID1_START: &[&str] = &[
     "7program5array",
     "7program11environment",
     "7program16prepare_with_env",
-    "9supervise7Program7prepare",
-    "9supervise12output_pipes",
+    "10supervised7Program7prepare",
+    "10supervised12output_pipes",
 ];
 
 /// The C library's functions those runs execute, by the name of the

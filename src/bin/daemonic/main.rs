@@ -44,7 +44,11 @@ mod values;
 #[cfg(feature = "supervise")]
 mod childenv;
 #[cfg(feature = "supervise")]
+mod spawn;
+#[cfg(feature = "supervise")]
 mod supervise;
+#[cfg(feature = "supervise")]
+mod supervised;
 #[cfg(feature = "supervise")]
 mod tree;
 #[cfg(feature = "supervise")]

@@ -9,27 +9,20 @@
 //! signals arrive on a `signalfd`, children are reaped with `waitpid`, the
 //! restart delay is a `poll` timeout, messages are built in stack buffers.
 
-use core::ffi::CStr;
 use core::time::Duration;
 
 use daemonic::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use daemonic::{Daemon, Errno, Error, Exec, ExitStatus, Readiness, Started, Step};
+use daemonic::{Daemon, Errno, Error, Readiness, Started, Step};
 
-use crate::args::{DEFAULT_WAIT, Start};
-use crate::childenv::ChildExec;
+use crate::args::Start;
 use crate::ids::Ids;
-#[cfg(feature = "logs")]
-use crate::logfile;
 use crate::out::Line;
-use crate::program::{self, Notify};
-use crate::pump::{self, Pump};
-use crate::sigconf::{self, Inherited};
+use crate::pump::Pump;
+use crate::spawn::{Child, Heard, exited, hear, remove_child_pid_file, spawn};
+use crate::supervised::{Channel, OutputPipe, Prepare, Program};
 use crate::watchdog::{self, Ping};
 use crate::{exit, outcome, startplan, sys, tree};
-use daemonic::decimal::Decimal;
 
-/// The longest delay between restarts.
-const RESTART_CAP: Duration = Duration::from_secs(60);
 /// A program that ran this long before it failed starts the delays over.
 const STABLE_RUN: Duration = Duration::from_secs(10);
 /// The signals the supervisor does not forward: SIGCHLD (its own), the
@@ -56,87 +49,6 @@ const NOT_FORWARDED: [i32; 11] = [
 /// set whatever this says).
 fn forwarded(signal: i32) -> bool {
     signal != libc::SIGSTOP && !NOT_FORWARDED.contains(&signal)
-}
-
-/// The program to run and how, prepared before the first fork.
-struct Program {
-    exec: Exec<'static>,
-    child_pid_file: Option<&'static CStr>,
-    readiness: Channel,
-    wait: Duration,
-    restart: Option<Duration>,
-    /// The longest restart delay.
-    restart_cap: Duration,
-    /// At most this many starts within this long (`--start-limit`; 0:
-    /// never give up).
-    start_limit: (u32, Duration),
-    /// What a stop request sends the program's tree (`--stop-signal`).
-    stop_signal: i32,
-    /// Program statuses that count as 0 (`--success-exit`).
-    success_exits: [u64; 4],
-    /// `--foreground`: no caller hears a failure; the supervisor says it.
-    foreground: bool,
-    /// The program as given (`argv[0]`), for messages.
-    name: &'static CStr,
-    /// With `--foreground`: the signals the caller ignored and blocked,
-    /// which the program gets back (see sigconf.rs).
-    inherited: Option<Inherited>,
-    /// The terminal's foreground process group when the supervisor took
-    /// the terminal over (it was the foreground group of its controlling
-    /// terminal on fd 0): each run of the program is made the foreground
-    /// group, and the terminal goes back to this group when it exits.
-    terminal: core::cell::Cell<Option<i32>>,
-    /// How long a stopping program (and what it started) gets before
-    /// SIGKILL.
-    grace: Duration,
-    /// The supervisor's PID, which the program checks after asking for its
-    /// parent-death signal.
-    supervisor: core::cell::Cell<i32>,
-    /// The fd holding the PID file's lock (-1: none), which the program
-    /// inherits: should it outlive the supervisor (a set-uid program loses
-    /// its parent-death signal at exec), the lock stays held, a second
-    /// start fails, and `--stop` finds it (see inspect.rs).
-    lock: core::cell::Cell<RawFd>,
-    /// `--watchdog`: how often the program must say `WATCHDOG=1`.
-    watchdog: Option<Duration>,
-    /// The program's `execve` arrays with slots for `WATCHDOG_PID` and
-    /// `LISTEN_PID` (its own PID), when it has either.
-    child_exec: Option<ChildExec>,
-    /// `--listen`'s sockets, the supervisor's for its life; each run gets
-    /// them at fds 3, 4, ...
-    listen: &'static [RawFd],
-    /// `--runtime-dir NAME`: removed (or, as `-u`'s user, emptied) at exit.
-    #[cfg(feature = "harden")]
-    runtime_dir: Option<&'static CStr>,
-    /// `--rotate`, `--timestamps`, `--syslog`: the pipes the program's
-    /// output goes into (one, or with `--syslog-stderr` one per stream).
-    outputs: [Option<OutputPipe>; 2],
-}
-
-/// A pipe the program's output goes into, when the supervisor carries it.
-struct OutputPipe {
-    dest: pump::Dest,
-    /// Non-blocking: the supervisor's loop reads what is there.
-    read: OwnedFd,
-    /// The program's fd 1 and/or 2; the supervisor keeps it open, so that
-    /// a restarted program writes into the same pipe.
-    write: OwnedFd,
-    stdout: bool,
-    stderr: bool,
-}
-
-/// How the first run of the program says it is ready.
-enum Channel {
-    /// As soon as it is executed.
-    None,
-    /// `READY=1` on this bound socket, in this private directory.
-    Socket {
-        socket: OwnedFd,
-        dir: &'static CStr,
-        path: &'static CStr,
-    },
-    /// A newline on fd N (a pipe is made for each run).
-    Fd(RawFd),
 }
 
 #[inline(never)]
@@ -184,295 +96,6 @@ pub fn run(start: &mut Start, ids: &Ids) -> i32 {
             outcome::refused(&error, &plan, start)
         }
     }
-}
-
-/// Why the program could not be prepared.
-enum Prepare {
-    /// `--listen ADDR` could not be bound.
-    #[cfg(feature = "harden")]
-    Listen(&'static CStr, Errno),
-    /// Not found, or no memory: said as a start would.
-    Unfit(program::Unfit),
-    /// The notification socket or the child PID file's path.
-    Failed(Error),
-}
-
-impl Program {
-    /// Out of line: only the start runs it, and build.rs links it with what
-    /// PID 1 alone runs (PID1_START), outside a detached supervisor's pages.
-    #[inline(never)]
-    fn prepare(start: &mut Start, ids: &Ids) -> Result<Program, Prepare> {
-        let failed = |step| move |errno| Prepare::Failed(Error::Os { step, errno });
-        let mut pid_vars: [&[u8]; 2] = [b"", b""];
-        let mut pid_var_count = 0;
-        if let Some(period) = start.watchdog {
-            let entry = watchdog::usec_entry(period).map_err(failed(Step::Readiness))?;
-            start.prepend_env(entry).map_err(failed(Step::Readiness))?;
-            pid_vars[pid_var_count] = b"WATCHDOG_PID=";
-            pid_var_count += 1;
-        }
-        #[cfg(feature = "harden")]
-        let listen = listen_sockets(start, ids)?;
-        #[cfg(not(feature = "harden"))]
-        let listen: &'static [RawFd] = &[];
-        if !listen.is_empty() {
-            pid_vars[pid_var_count] = b"LISTEN_PID=";
-            pid_var_count += 1;
-        }
-        let (readiness, notify) = match (start.ready_fd, start.wait_ready) {
-            (Some(fd), _) => (Channel::Fd(fd), Notify::Remove),
-            (None, Some(_)) => {
-                let owner = ids.owner();
-                let (dir, path) = program::private_dir(owner).map_err(failed(Step::Readiness))?;
-                let socket = bind(path, owner).map_err(|errno| {
-                    program::remove_private_dir(dir, path);
-                    failed(Step::Readiness)(errno)
-                })?;
-                let entry = sys::c_string(&[b"NOTIFY_SOCKET=", path.to_bytes()])
-                    .map_err(failed(Step::Readiness))?;
-                (Channel::Socket { socket, dir, path }, Notify::Set(entry))
-            }
-            // The supervisor is the service's main process and tells a
-            // NOTIFY_SOCKET itself; the program must not answer for it.
-            (None, None) => (Channel::None, Notify::Remove),
-        };
-        let (exec, env) = program::prepare_with_env(start, notify).map_err(Prepare::Unfit)?;
-        let child_exec = match pid_var_count {
-            0 => None,
-            count => Some(
-                ChildExec::prepare(exec.program, start.program, env, &pid_vars[..count])
-                    .map_err(|errno| Prepare::Unfit(errno.into()))?,
-            ),
-        };
-        let program = Program {
-            exec,
-            watchdog: start.watchdog,
-            child_exec,
-            listen,
-            child_pid_file: None,
-            readiness,
-            wait: start.wait_ready.unwrap_or(DEFAULT_WAIT),
-            restart: start.restart,
-            restart_cap: start.restart_cap.unwrap_or(RESTART_CAP),
-            start_limit: start.start_limit,
-            stop_signal: start.stop_signal,
-            success_exits: start.success_exits,
-            foreground: start.foreground,
-            name: start.program[0],
-            // Read before the library resets the signals (in place, with
-            // --foreground).
-            inherited: start.foreground.then(sigconf::record),
-            terminal: core::cell::Cell::new(None),
-            grace: start.stop_timeout,
-            supervisor: core::cell::Cell::new(0),
-            lock: core::cell::Cell::new(-1),
-            #[cfg(feature = "harden")]
-            runtime_dir: start.runtime_dir,
-            outputs: [None, None],
-        };
-        let outputs = match output_pipes(start) {
-            Ok(outputs) => outputs,
-            Err(errno) => {
-                program.remove_private_dir();
-                return Err(failed(Step::RedirectStdout)(errno));
-            }
-        };
-        let child_pid_file = match start.child_pid_file {
-            Some(path) => Some(absolute(path).map_err(|errno| {
-                program.remove_private_dir();
-                failed(Step::Prepare)(errno)
-            })?),
-            None => None,
-        };
-        Ok(Program {
-            child_pid_file,
-            outputs,
-            ..program
-        })
-    }
-
-    /// `--foreground`: PID 1's supervisor. Only the `pid1` build has one
-    /// (the parser refuses it elsewhere); there the constant `false` takes
-    /// the terminal and signal code out of the binary.
-    fn foreground(&self) -> bool {
-        cfg!(feature = "pid1") && self.foreground
-    }
-
-    /// The group the terminal goes back to (PID 1's build only).
-    fn terminal(&self) -> Option<i32> {
-        self.terminal.get().filter(|_| cfg!(feature = "pid1"))
-    }
-
-    /// The caller's signal configuration for the program (PID 1's build
-    /// only).
-    fn inherited(&self) -> Option<&Inherited> {
-        self.inherited.as_ref().filter(|_| cfg!(feature = "pid1"))
-    }
-
-    fn remove_private_dir(&self) {
-        if let Channel::Socket { dir, path, .. } = &self.readiness {
-            program::remove_private_dir(dir, path);
-        }
-    }
-}
-
-/// The output pipes: the supervisor carries the program's output to a
-/// regular output file (so that a full disk or a deleted file loses
-/// nothing, see pump.rs) and to syslog. A device or FIFO named as output
-/// (a console, a terminal) stays the program's own, unless `--rotate` or
-/// `--timestamps` (which refuse one) or `--syslog` ask for the pump.
-#[cfg(feature = "logs")]
-#[inline(never)]
-fn output_pipes(start: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
-    let output = |dest, stdout, stderr| -> Result<Option<OutputPipe>, Errno> {
-        let (read, write) = pipe()?;
-        rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)?;
-        Ok(Some(OutputPipe {
-            dest,
-            read,
-            write,
-            stdout,
-            stderr,
-        }))
-    };
-    let carried = |path: Option<&'static CStr>| {
-        path.filter(|path| {
-            start.rotate.is_some()
-                || start.timestamps
-                || start.syslog.is_some()
-                || regular_or_new(path)
-        })
-    };
-    let file = |path: Option<&'static CStr>,
-                stdout: bool,
-                stderr: bool|
-     -> Result<Option<logfile::Config>, Errno> {
-        let Some(path) = path else {
-            return Ok(None);
-        };
-        Ok(Some(logfile::Config {
-            path: absolute(path)?,
-            rotate: start.rotate,
-            timestamps: start.timestamps,
-            stdout,
-            stderr,
-        }))
-    };
-    let (out_file, err_file) = (carried(start.stdout), carried(start.stderr));
-    // One file for both streams, or one each.
-    let (out_file, err_file) = match (out_file, err_file) {
-        (Some(a), Some(b)) if a == b => (file(Some(a), true, true)?, None),
-        (a, b) => (file(a, true, false)?, file(b, false, true)?),
-    };
-    let program = start.program[0].to_bytes();
-    let name = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
-    let syslog = |priority| crate::syslog::Config {
-        socket: start.syslog_socket.unwrap_or(c"/dev/log"),
-        tag: start.syslog_tag.unwrap_or(name),
-        priority,
-    };
-    let main = start.syslog.map(syslog);
-    // Standard error apart: at a syslog severity of its own, or to a file
-    // of its own.
-    let err_syslog = start.syslog_stderr.map(syslog);
-    // One pipe when both streams go to the same places.
-    let one_pipe =
-        err_syslog.is_none() && err_file.is_none() && out_file.as_ref().is_none_or(|f| f.stderr);
-    let first = pump::Dest {
-        file: out_file,
-        syslog: main,
-    };
-    let second = pump::Dest {
-        file: err_file,
-        syslog: err_syslog.or(main),
-    };
-    let wanted = |dest: &pump::Dest| dest.file.is_some() || dest.syslog.is_some();
-    let pipe_for = |dest: pump::Dest, stdout, stderr| match wanted(&dest) {
-        true => output(dest, stdout, stderr),
-        false => Ok(None),
-    };
-    Ok(if one_pipe {
-        [pipe_for(first, true, true)?, None]
-    } else {
-        [
-            pipe_for(first, true, false)?,
-            pipe_for(second, false, true)?,
-        ]
-    })
-}
-
-/// Built without `logs`, the program writes its files itself.
-#[cfg(not(feature = "logs"))]
-fn output_pipes(_: &Start) -> Result<[Option<OutputPipe>; 2], Errno> {
-    Ok([None, None])
-}
-
-/// `--listen`'s sockets (listen::bind_all), kept across the library's fd
-/// closing; `LISTEN_FDS` and `LISTEN_FDNAMES` for the program.
-#[cfg(feature = "harden")]
-fn listen_sockets(start: &mut Start, ids: &Ids) -> Result<&'static [RawFd], Prepare> {
-    if start.listens().is_empty() {
-        return Ok(&[]);
-    }
-    let bound = crate::listen::bind_all(start.listens(), ids.owner())
-        .map_err(|(address, errno)| Prepare::Listen(address, errno))?;
-    let failed = |errno| {
-        Prepare::Failed(Error::Os {
-            step: Step::Prepare,
-            errno,
-        })
-    };
-    start.prepend_env(bound.fds_entry).map_err(failed)?;
-    start.prepend_env(bound.names_entry).map_err(failed)?;
-    for &fd in bound.fds.iter() {
-        start.keep_fds[start.kept] = fd;
-        start.kept += 1;
-    }
-    Ok(bound.fds)
-}
-
-/// Whether `path` is a regular file, or none yet (it is created as one).
-#[cfg(feature = "logs")]
-fn regular_or_new(path: &CStr) -> bool {
-    match rustix::fs::stat(path) {
-        Ok(stat) => {
-            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile
-        }
-        Err(_) => true,
-    }
-}
-
-/// An `AF_UNIX` datagram socket bound at `path`, close-on-exec.
-/// Owned by `owner` (the program's user, who must be able to write to it).
-fn bind(path: &CStr, owner: Option<(u32, u32)>) -> Result<OwnedFd, Errno> {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    let socket = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
-    sys::give_to(path, owner)?;
-    Ok(socket)
-}
-
-/// `path` against the working directory, for a file the supervisor writes
-/// after its `chdir`. Out of line: its buffer is not to stay on the
-/// supervisor's stack (see `parse` in main.rs).
-#[inline(never)]
-fn absolute(path: &'static CStr) -> Result<&'static CStr, Errno> {
-    if path.to_bytes().starts_with(b"/") {
-        return Ok(path);
-    }
-    let mut cwd = [0u8; 4096];
-    // The system call itself (it returns the length, NUL included): the C
-    // library's getcwd carries a malloc path for a null buffer.
-    // SAFETY: getcwd writes at most `cwd.len()` bytes into our buffer.
-    let len = sys::check(unsafe { libc::syscall(libc::SYS_getcwd, cwd.as_mut_ptr(), cwd.len()) })?
-        as usize;
-    let len = len.saturating_sub(1);
-    sys::c_string(&[&cwd[..len], b"/", path.to_bytes()])
 }
 
 /// The supervisor's life, in the daemon. Never returns.
@@ -595,132 +218,8 @@ fn give_back_terminal(program: &Program) {
     }
 }
 
-/// A running program.
-struct Child {
-    pid: i32,
-    /// When it started (monotonic).
-    started: Duration,
-    /// The read end of its readiness pipe (`--ready-fd`), first run only.
-    ready_pipe: Option<OwnedFd>,
-}
-
-/// Forks and executes the program; the exec's failure comes back through a
-/// close-on-exec pipe. Writes the child PID file.
-fn spawn(program: &Program) -> Result<Child, Errno> {
-    let (exec_read, exec_write) = pipe()?;
-    let ready = match program.readiness {
-        Channel::Fd(_) => Some(pipe()?),
-        _ => None,
-    };
-    // SAFETY: the child makes only async-signal-safe calls on memory
-    // prepared before the fork (this process is single-threaded anyway).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(sys::errno());
-    }
-    if pid == 0 {
-        exec_child(program, &exec_write, ready.as_ref().map(|(_, w)| w));
-    }
-    // The child does the same; whichever runs first, the group exists before
-    // anything signals it. EACCES once the child has executed: done by then.
-    // SAFETY: setpgid on our own child.
-    unsafe { libc::setpgid(pid, pid) };
-    drop(exec_write);
-    let mut errno = [0u8; 4];
-    // SAFETY: reads at most 4 bytes into our buffer.
-    let got = unsafe { libc::read(exec_read.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
-    if got == 4 {
-        reap(pid);
-        return Err(Errno::from_raw_os_error(i32::from_ne_bytes(errno)));
-    }
-    write_child_pid_file(program, pid);
-    Ok(Child {
-        pid,
-        started: sys::now(),
-        ready_pipe: ready.map(|(read, _)| read),
-    })
-}
-
-/// In the forked child: default signals, readiness fd in place, `execve`;
-/// on failure the errno goes back through the pipe.
-fn exec_child(program: &Program, exec_write: &OwnedFd, ready_write: Option<&OwnedFd>) -> ! {
-    // SAFETY: plain system calls on valid fds and prepared, null-terminated
-    // vectors; `_exit` ends the child whatever happens.
-    unsafe {
-        if !tree::detach_program(program.supervisor.get()) {
-            libc::_exit(127);
-        }
-        // The program's group takes the terminal, as a shell gives a job
-        // the terminal (SIGTTOU is ignored here, so the call from what is
-        // still a background group goes through); else `tac`, `bash -m`
-        // or an interactive shell stop themselves on their first read.
-        if let Some(_original) = program.terminal() {
-            libc::tcsetpgrp(0, libc::getpid());
-        }
-        // What the supervisor ignores for itself, the program gets at its
-        // default; then, as a container's entry point, what the caller had.
-        for signal in [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU] {
-            libc::signal(signal, libc::SIG_DFL);
-        }
-        match program.inherited() {
-            Some(inherited) => inherited.restore(),
-            None => {
-                let mut empty: libc::sigset_t = core::mem::zeroed();
-                libc::sigemptyset(&mut empty);
-                libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
-            }
-        }
-        // --listen's sockets go to fds 3, 4, ...: what of ours sits there
-        // in this child moves above them first (the sockets themselves sit
-        // above, see Program::prepare; what else is there is close-on-exec
-        // and not the program's).
-        let top = 3 + program.listen.len() as i32;
-        let above = |fd: i32, command: i32| match (3..top).contains(&fd) {
-            true => libc::fcntl(fd, command, top),
-            false => fd,
-        };
-        let exec_write = above(exec_write.as_raw_fd(), libc::F_DUPFD_CLOEXEC);
-        let ready_write = ready_write.map(|w| above(w.as_raw_fd(), libc::F_DUPFD_CLOEXEC));
-        let lock = match program.lock.get() {
-            fd if fd >= 0 => above(fd, libc::F_DUPFD),
-            none => none,
-        };
-        if lock >= 0 {
-            // In this child only: the supervisor's own fd stays close-on-exec.
-            libc::fcntl(lock, libc::F_SETFD, 0);
-        }
-        for output in program.outputs.iter().flatten() {
-            let write = output.write.as_raw_fd();
-            if output.stdout {
-                libc::dup2(write, 1);
-            }
-            if output.stderr {
-                libc::dup2(write, 2);
-            }
-        }
-        if let (Channel::Fd(target), Some(write)) = (&program.readiness, ready_write) {
-            if write == *target {
-                libc::fcntl(*target, libc::F_SETFD, 0);
-            } else {
-                libc::dup2(write, *target);
-            }
-        }
-        // The copies dup2 makes are not close-on-exec.
-        for (at, &socket) in program.listen.iter().enumerate() {
-            libc::dup2(socket, 3 + at as i32);
-        }
-        let errno = match &program.child_exec {
-            Some(child_exec) => child_exec.execute(),
-            None => program.exec.execute(),
-        };
-        let errno = errno.raw_os_error().to_ne_bytes();
-        libc::write(exec_write, errno.as_ptr().cast(), 4);
-        libc::_exit(127)
-    }
-}
-
 /// Waits for the first run's readiness: ready, or the error for the caller.
-/// Out of line, as [`absolute`].
+/// Out of line, as `absolute` in supervised.rs.
 #[inline(never)]
 fn await_first_ready(
     program: &Program,
@@ -791,63 +290,6 @@ fn await_first_ready(
                 });
             }
         }
-    }
-}
-
-/// What one read from the readiness channel brought.
-enum Heard {
-    /// Closed (or unreadable): it will never say more.
-    Closed,
-    /// Not yet the word.
-    Nothing,
-    Ready,
-    /// `ERRNO=`: the program failed to start.
-    Failed(Errno),
-}
-
-/// One read from readiness channel `fd`. Out of line: its page-sized
-/// buffer is on the stack only while a message is read, not under the
-/// supervisor's loop for its life (a frame that size touches its pages as
-/// the function is entered).
-#[inline(never)]
-fn hear(channel: &Channel, fd: RawFd) -> Heard {
-    let mut buf = [0u8; 4096];
-    // SAFETY: reads into our buffer.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    match usize::try_from(n) {
-        Ok(n) if n > 0 => said_ready(channel, &buf[..n.min(buf.len())]),
-        _ => Heard::Closed,
-    }
-}
-
-/// What a readiness message says: ready, failed (`ERRNO=`), or nothing yet.
-fn said_ready(channel: &Channel, said: &[u8]) -> Heard {
-    let heard = match channel {
-        Channel::Fd(_) => said.contains(&b'\n').then_some(Heard::Ready),
-        Channel::Socket { .. } => said.split(|&b| b == b'\n').find_map(|line| {
-            if line == b"READY=1" {
-                return Some(Heard::Ready);
-            }
-            let errno = line
-                .strip_prefix(b"ERRNO=")
-                .and_then(|digits| sys::parse_u64(digits, 4095))?;
-            Some(Heard::Failed(Errno::from_raw_os_error(errno as i32)))
-        }),
-        Channel::None => Some(Heard::Ready),
-    };
-    heard.unwrap_or(Heard::Nothing)
-}
-
-/// The error for program `pid` that ended (raw wait status) before it was ready.
-fn exited(pid: i32, raw: i32) -> Error {
-    let status = if libc::WIFSIGNALED(raw) {
-        ExitStatus::Signal(libc::WTERMSIG(raw))
-    } else {
-        ExitStatus::Code(libc::WEXITSTATUS(raw))
-    };
-    Error::Exited {
-        pid: daemonic::Pid::from_raw(pid),
-        status,
     }
 }
 
@@ -1147,7 +589,7 @@ impl<'p> Loop<'p> {
 }
 
 /// The delay before this restart and the one after it: `current`, doubling
-/// up to `cap` (`--restart=DELAY:MAX`, default [`RESTART_CAP`]); a run of
+/// up to `cap` (`--restart=DELAY:MAX`, default [`RESTART_CAP`](crate::supervised::RESTART_CAP)); a run of
 /// [`STABLE_RUN`] or more starts over at `first`.
 fn restart_delays(
     current: Duration,
@@ -1266,44 +708,12 @@ fn forward(pid: i32, signal: i32) {
     unsafe { libc::kill(pid, signal) };
 }
 
-fn reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: as above, blocking.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-}
-
 /// A shell-style exit code: the code, or 128 + the signal.
 fn exit_code(status: i32) -> i32 {
     if libc::WIFSIGNALED(status) {
         128 + libc::WTERMSIG(status)
     } else {
         libc::WEXITSTATUS(status)
-    }
-}
-
-fn write_child_pid_file(program: &Program, pid: i32) {
-    let Some(path) = &program.child_pid_file else {
-        return;
-    };
-    // SAFETY: open/write/close on a prepared C string and a stack buffer.
-    unsafe {
-        let fd = libc::open(
-            path.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o644,
-        );
-        if fd >= 0 {
-            let text = Decimal::new(u64::from(pid.unsigned_abs()));
-            libc::write(fd, text.line().as_ptr().cast(), text.line().len());
-            libc::close(fd);
-        }
-    }
-}
-
-fn remove_child_pid_file(program: &Program) {
-    if let Some(path) = &program.child_pid_file {
-        // SAFETY: unlink reads a prepared C string.
-        unsafe { libc::unlink(path.as_ptr()) };
     }
 }
 
@@ -1335,13 +745,10 @@ fn tell(pump: &mut Option<Pump>, line: &mut Line) {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervised::RESTART_CAP;
 
     #[test]
     fn restart_delays_double_to_the_cap_and_start_over_after_a_stable_run() {

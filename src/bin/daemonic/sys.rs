@@ -302,6 +302,13 @@ pub fn parse_pid(digits: &[u8]) -> Option<i32> {
     parse_u64(digits, i32::MAX as u64).map(|n| n as i32)
 }
 
+/// A close-on-exec pipe:
+/// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html).
+#[cfg(feature = "supervise")]
+pub fn pipe() -> Result<(daemonic::fd::OwnedFd, daemonic::fd::OwnedFd), Errno> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
