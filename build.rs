@@ -348,10 +348,10 @@ const RESIDENT: &[&str] = &[
 /// Named as [`RESIDENT`] names them.
 const PID1_START: &[&str] = &[
     "5parse",
-    "4args5Start3env",
-    "4args5Start7listens",
-    "4args5Start8keep_fds",
-    "4args5Start9env_files",
+    "7request5Start3env",
+    "7request5Start7listens",
+    "7request5Start8keep_fds",
+    "7request5Start9env_files",
     "4args6Parser5short",
     "4args6Parser9following",
     "5start3run",

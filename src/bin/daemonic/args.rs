@@ -11,174 +11,18 @@ use core::ffi::CStr;
 use core::time::Duration;
 
 use crate::out::Line;
+use crate::request::{
+    Command, DEFAULT_START_LIMIT, DEFAULT_STOP_TIMEOUT, DEFAULT_WAIT, Start, Usage,
+};
+#[cfg(feature = "supervise")]
+use crate::request::{DEFAULT_RESTART_DELAY, MIN_RESTART_DELAY};
 use crate::schedule::Schedule;
-pub use crate::values::Usage;
-use crate::values::seconds;
-use crate::{signame, sys};
-
-/// What the command line asks for.
-pub enum Command {
-    /// A start, as the [`Start`] given to [`parse`] now says.
-    Start,
-    /// `--stop`: signal by the schedule, until the daemon is gone.
-    Stop {
-        pid_file: &'static CStr,
-        schedule: Schedule,
-        trust: bool,
-        /// `--runtime-dir NAME`: removed once the daemon is gone.
-        runtime_dir: Option<&'static CStr>,
-    },
-    /// `--signal SIG` alone: send it, and wait up to `timeout` for the
-    /// daemon to take it; the daemon runs on (a reload).
-    Signal {
-        pid_file: &'static CStr,
-        signal: i32,
-        timeout: Duration,
-        trust: bool,
-    },
-    Status {
-        pid_file: &'static CStr,
-        trust: bool,
-    },
-    Help,
-    Version,
-}
-
-/// Everything `daemonic [OPTIONS] -- PROGRAM [ARGS...]` takes. Filled in
-/// place by [`parse`] and used in place: moving it about costs a static
-/// binary hundreds of bytes of copies.
-#[derive(Default)]
-pub struct Start {
-    pub pid_file: Option<&'static CStr>,
-    pub child_pid_file: Option<&'static CStr>,
-    pub chdir: Option<&'static CStr>,
-    pub umask: Option<u32>,
-    pub stdout: Option<&'static CStr>,
-    pub stderr: Option<&'static CStr>,
-    /// `-u USER[:GROUP]`'s user, as given.
-    pub user: Option<&'static [u8]>,
-    pub group: Option<&'static [u8]>,
-    pub chroot: Option<&'static CStr>,
-    /// `--keep-fd`s, with five slots spare for the supervisor's socket and
-    /// its two output pipes.
-    pub keep_fds: &'static mut [i32],
-    pub kept: usize,
-    /// `--env`s, `KEY=VALUE` as given.
-    pub env: &'static mut [&'static CStr],
-    pub env_count: usize,
-    pub clear_env: bool,
-    pub nice: Option<i32>,
-    /// `--wait-ready`: how long to wait for the program's readiness.
-    pub wait_ready: Option<Duration>,
-    pub ready_fd: Option<i32>,
-    pub supervise: bool,
-    /// `--restart`: the first delay.
-    pub restart: Option<Duration>,
-    /// `--timeout` with `--supervise`: how long a stopping program gets
-    /// before SIGKILL.
-    pub stop_timeout: Duration,
-    /// `--restart=DELAY:MAX`: the longest delay (default a minute).
-    #[cfg(feature = "supervise")]
-    pub restart_cap: Option<Duration>,
-    /// `--start-limit BURST[/SECS]`: at most BURST starts within SECS (0:
-    /// no limit).
-    pub start_limit: (u32, Duration),
-    /// `--stop-signal SIG`: what a stop request sends the program's tree.
-    pub stop_signal: i32,
-    /// `--watchdog SECS`: how often the program must say `WATCHDOG=1`.
-    #[cfg(feature = "supervise")]
-    pub watchdog: Option<Duration>,
-    /// `--success-exit N`s: bit N set for each program status that counts
-    /// as 0 (tini's `-e`).
-    pub success_exits: [u64; 4],
-    /// `--rotate SIZE[:COUNT]`: bytes per file, files kept.
-    pub rotate: Option<(u64, u32)>,
-    /// `--timestamps`.
-    pub timestamps: bool,
-    /// `--syslog[=FACILITY.PRIORITY]`: `<PRI>`'s number.
-    pub syslog: Option<u8>,
-    /// `--syslog-tag TAG` (default: the program's name).
-    pub syslog_tag: Option<&'static [u8]>,
-    /// `--syslog-stderr SEVERITY`: standard error's `<PRI>`.
-    pub syslog_stderr: Option<u8>,
-    /// `--syslog-socket PATH` (default `/dev/log`).
-    pub syslog_socket: Option<&'static CStr>,
-    /// `--cap`s: the capabilities kept.
-    #[cfg(feature = "harden")]
-    pub caps: Option<daemonic::Capabilities>,
-    #[cfg(feature = "harden")]
-    pub no_new_privs: bool,
-    /// `--runtime-dir NAME`: `/run/NAME`.
-    pub runtime_dir: Option<&'static CStr>,
-    /// `--limit`s, in order.
-    #[cfg(feature = "harden")]
-    pub limits: &'static mut [daemonic::Limit],
-    #[cfg(feature = "harden")]
-    pub limit_count: usize,
-    /// `--listen`s, in order (checked by `listen::parse`).
-    #[cfg(feature = "harden")]
-    pub listens: &'static mut [&'static CStr],
-    #[cfg(feature = "harden")]
-    pub listen_count: usize,
-    /// `--env-file`s, in order.
-    #[cfg(feature = "harden")]
-    pub env_files: &'static mut [&'static CStr],
-    #[cfg(feature = "harden")]
-    pub env_file_count: usize,
-    pub foreground: bool,
-    /// The program and its arguments: `argv[0]` first, never empty.
-    pub program: &'static [&'static CStr],
-}
-
-impl Start {
-    pub fn keep_fds(&self) -> &[i32] {
-        &self.keep_fds[..self.kept]
-    }
-
-    pub fn env(&self) -> &[&'static CStr] {
-        &self.env[..self.env_count]
-    }
-
-    /// `entry` before the environment's other entries, so that an `--env`
-    /// for the same name replaces it (the last one wins).
-    #[cfg(any(feature = "harden", feature = "supervise"))]
-    pub fn prepend_env(&mut self, entry: &'static CStr) -> Result<(), daemonic::Errno> {
-        let entries = sys::slab(self.env_count + 1, entry)?;
-        entries[1..].copy_from_slice(self.env());
-        self.env_count = entries.len();
-        self.env = entries;
-        Ok(())
-    }
-
-    #[cfg(feature = "harden")]
-    pub fn limits(&self) -> &[daemonic::Limit] {
-        &self.limits[..self.limit_count]
-    }
-
-    #[cfg(feature = "harden")]
-    pub fn listens(&self) -> &[&'static CStr] {
-        &self.listens[..self.listen_count]
-    }
-
-    #[cfg(feature = "harden")]
-    pub fn env_files(&self) -> &[&'static CStr] {
-        &self.env_files[..self.env_file_count]
-    }
-}
-
-/// How long `--wait-ready` waits without a value, and `--stop` before SIGKILL.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// The first restart delay without a value (FreeBSD daemon(8)'s `-r`).
+use crate::sys;
+#[cfg(feature = "logs")]
+use crate::values::rotation;
+use crate::values::{check_open, fd_limit, octal, seconds, signal_number};
 #[cfg(feature = "supervise")]
-pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
-/// At most 5 starts within 10 s, then the supervisor gives up (systemd's
-/// `StartLimitBurst=` and `StartLimitIntervalSec=` defaults).
-pub const DEFAULT_START_LIMIT: (u32, Duration) = (5, Duration::from_secs(10));
-/// The shortest restart delay: a program failing at once must not make the
-/// supervisor spin.
-#[cfg(feature = "supervise")]
-pub const MIN_RESTART_DELAY: Duration = Duration::from_millis(100);
+use crate::values::{restart_delays, start_limit};
 
 /// The options: long name, short letter (or 0), whether a value follows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -871,26 +715,6 @@ fn regular_or_absent(path: &CStr) -> bool {
     })
 }
 
-fn octal(text: &[u8], line: &mut Line) -> Result<u32, Usage> {
-    let mut mask = 0u32;
-    for &d in text {
-        if !(b'0'..=b'7').contains(&d) || mask > 0o777 {
-            mask = u32::MAX;
-            break;
-        }
-        mask = mask * 8 + u32::from(d - b'0');
-    }
-    if text.is_empty() || mask > 0o777 {
-        let error = &mut *line;
-        error
-            .text(b"--umask ")
-            .text(text)
-            .text(b": expected an octal mask from 0 to 777");
-        return Err(Usage);
-    }
-    Ok(mask)
-}
-
 /// A whole number, with an optional sign.
 fn number(text: &[u8], option: Name, line: &mut Line) -> Result<i32, Usage> {
     let (negative, digits) = match text.split_first() {
@@ -912,72 +736,6 @@ fn number(text: &[u8], option: Name, line: &mut Line) -> Result<i32, Usage> {
             Err(Usage)
         }
     }
-}
-
-/// `SIZE[:COUNT]`: bytes (`k` and `M` suffixes: KiB, MiB) per file, at
-/// least 1 KiB, and how many earlier files to keep (default 10, at most
-/// 1000).
-#[cfg(feature = "logs")]
-fn rotation(text: &[u8], line: &mut Line) -> Result<(u64, u32), Usage> {
-    let (size, count) = match text.iter().position(|&b| b == b':') {
-        Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
-        None => (text, None),
-    };
-    let (digits, unit) = match size.last() {
-        Some(b'k' | b'K') => (&size[..size.len() - 1], 1024),
-        Some(b'M') => (&size[..size.len() - 1], 1024 * 1024),
-        _ => (size, 1),
-    };
-    let bytes = sys::parse_u64(digits, u64::MAX / (1024 * 1024)).map(|n| n * unit);
-    let count = match count {
-        Some(count) => sys::parse_u64(count, 1000).map(|n| n as u32),
-        None => Some(crate::pump::DEFAULT_ROTATE_COUNT),
-    };
-    match (bytes, count) {
-        (Some(bytes), Some(count)) if bytes >= 1024 => Ok((bytes, count)),
-        _ => {
-            line.text(b"--rotate ").text(text).text(
-                b": expected SIZE[:COUNT], SIZE at least 1024 (k, M: KiB, MiB), COUNT up to 1000",
-            );
-            Err(Usage)
-        }
-    }
-}
-
-/// An fd the daemon is to keep must be open here: a closed number would be
-/// "kept" as nothing, or as whatever the daemon opens there next.
-fn check_open(fd: i32, text: &[u8], line: &mut Line) -> Result<(), Usage> {
-    let error = &mut *line;
-    error.text(b"--keep-fd ").text(text);
-    if fd < 0 {
-        error.text(b": expected a whole number from 3 up");
-        return Err(Usage);
-    }
-    // SAFETY: F_GETFD only asks about the fd number; EBADF if not open.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        error.text(b": fd ").text(text).text(b" is not open");
-        return Err(Usage);
-    }
-    Ok(())
-}
-
-/// The soft `RLIMIT_NOFILE`: no fd at or above it can be opened or made.
-fn fd_limit() -> i64 {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    limit
-        .current
-        .map_or(i64::from(i32::MAX), |n| n.min(i32::MAX as u64) as i64)
-}
-
-/// A signal by name (`TERM`, `SIGTERM`) or number, for `option`.
-fn signal_number(text: &[u8], option: &[u8], line: &mut Line) -> Result<i32, Usage> {
-    signame::by_name(text).ok_or_else(|| {
-        line.text(option)
-            .text(b" ")
-            .text(text)
-            .text(b": unknown signal");
-        Usage
-    })
 }
 
 /// `--stop`'s schedule: `--retry`'s, or `--signal` then SIGKILL after
@@ -1002,51 +760,6 @@ fn stop_schedule(
             Err(Usage)
         }
         (Some(text), None) => Schedule::retry(text, first, line),
-    }
-}
-
-/// `--restart=DELAY[:MAX]`: the first delay, at least 0.1 s, and the
-/// longest one it doubles up to (systemd's `RestartMaxDelaySec=`).
-#[cfg(feature = "supervise")]
-fn restart_delays(text: &[u8], line: &mut Line) -> Result<(Duration, Option<Duration>), Usage> {
-    let (first, cap) = match text.iter().position(|&b| b == b':') {
-        Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
-        None => (text, None),
-    };
-    let delay = seconds(first, b"--restart", line)?;
-    let cap = match cap {
-        Some(cap) => Some(seconds(cap, b"--restart", line)?),
-        None => None,
-    };
-    if delay < MIN_RESTART_DELAY || cap.is_some_and(|cap| cap < delay) {
-        line.text(b"--restart=")
-            .text(text)
-            .text(b": the delay must be at least 0.1 s, and MAX at least the delay");
-        return Err(Usage);
-    }
-    Ok((delay, cap))
-}
-
-/// `--start-limit BURST[/SECS]`: at most BURST starts within SECS
-/// (default 10 s); a BURST of 0 never gives up.
-#[cfg(feature = "supervise")]
-fn start_limit(text: &[u8], line: &mut Line) -> Result<(u32, Duration), Usage> {
-    let (burst, secs) = match text.iter().position(|&b| b == b'/') {
-        Some(slash) => (&text[..slash], Some(&text[slash + 1..])),
-        None => (text, None),
-    };
-    let interval = match secs {
-        Some(secs) => seconds(secs, b"--start-limit", line)?,
-        None => DEFAULT_START_LIMIT.1,
-    };
-    match sys::parse_u64(burst, 1_000_000) {
-        Some(burst) if interval > Duration::ZERO || burst == 0 => Ok((burst as u32, interval)),
-        _ => {
-            line.text(b"--start-limit ")
-                .text(text)
-                .text(b": expected BURST[/SECS], BURST a whole number (0: no limit), SECS above 0");
-            Err(Usage)
-        }
     }
 }
 

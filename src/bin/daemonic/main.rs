@@ -33,6 +33,7 @@ mod outcome;
 mod pinned;
 mod procfs;
 mod program;
+mod request;
 mod schedule;
 mod sigconf;
 mod signame;
@@ -76,8 +77,8 @@ mod rundir;
 
 use core::ffi::{CStr, c_char, c_int};
 
-use args::Command;
 use out::Line;
+use request::Command;
 
 // Without std, the libc crate declares C functions but links no C library.
 #[cfg(not(feature = "std"))]
@@ -186,7 +187,7 @@ fn run(args: &'static [&'static CStr]) -> i32 {
             activated::run(rest);
         }
     }
-    let mut start = args::Start::default();
+    let mut start = request::Start::default();
     match parse(args, &mut start) {
         None => exit::USAGE,
         Some(Command::Help) => print_help(),
@@ -235,11 +236,11 @@ fn print_help() -> i32 {
 /// the stack only while the message is made, not under a supervisor that
 /// stays for months (its stack pages would stay resident).
 #[inline(never)]
-fn parse(args: &'static [&'static CStr], start: &mut args::Start) -> Option<Command> {
+fn parse(args: &'static [&'static CStr], start: &mut request::Start) -> Option<Command> {
     let mut usage = Line::daemonic();
     match args::parse(args, start, &mut usage) {
         Ok(command) => Some(command),
-        Err(args::Usage) => {
+        Err(request::Usage) => {
             usage.text(b" (see daemonic --help)").eprint();
             None
         }

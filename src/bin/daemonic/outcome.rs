@@ -5,11 +5,11 @@ use core::ffi::CStr;
 
 use daemonic::{Errno, Error, Plan, Step};
 
-use crate::args::Start;
 use crate::exit;
 use crate::inspect::{Holder, inspect};
 use crate::out::Line;
 use crate::program::Unfit;
+use crate::request::Start;
 
 /// Says why the program cannot be executed.
 #[inline(never)]

@@ -8,7 +8,7 @@ use daemonic::decimal::Decimal;
 use daemonic::{CStrArray, Environment, Errno, Exec};
 use rustix::fs::{Access, FileType, Mode};
 
-use crate::args::Start;
+use crate::request::Start;
 use crate::sys;
 
 /// What becomes of `NOTIFY_SOCKET` in the program's environment.

@@ -7,11 +7,11 @@ use core::ffi::CStr;
 use daemonic::Errno;
 use daemonic::{Error, ProgramReadiness, Started, Step};
 
-use crate::args::{DEFAULT_WAIT, Start};
 use crate::ids::{self, Ids};
 use crate::out::Line;
 use crate::outcome::{refused, report, unfit_program};
 use crate::program::{self, Notify};
+use crate::request::{DEFAULT_WAIT, Start};
 use crate::startplan::plan;
 #[cfg(feature = "supervise")]
 use crate::supervise;

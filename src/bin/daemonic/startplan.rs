@@ -4,8 +4,8 @@
 
 use daemonic::{Detach, Plan, Stdio};
 
-use crate::args::Start;
 use crate::ids::Ids;
+use crate::request::Start;
 
 /// The daemon's description: everything but what to execute.
 pub fn plan<'a>(start: &'a Start, ids: &'a Ids) -> Plan<'a> {

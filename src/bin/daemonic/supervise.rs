@@ -14,10 +14,10 @@ use core::time::Duration;
 use daemonic::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use daemonic::{Daemon, Errno, Error, Readiness, Started, Step};
 
-use crate::args::Start;
 use crate::ids::Ids;
 use crate::out::Line;
 use crate::pump::Pump;
+use crate::request::Start;
 use crate::spawn::{Child, Heard, exited, hear, remove_child_pid_file, spawn};
 use crate::supervised::{Channel, OutputPipe, Prepare, Program};
 use crate::watchdog::{self, Ping};

@@ -9,13 +9,13 @@ use core::time::Duration;
 use daemonic::fd::{OwnedFd, RawFd};
 use daemonic::{Errno, Error, Exec, Step};
 
-use crate::args::{DEFAULT_WAIT, Start};
 use crate::childenv::ChildExec;
 use crate::ids::Ids;
 #[cfg(feature = "logs")]
 use crate::logfile;
 use crate::program::{self, Notify};
 use crate::pump;
+use crate::request::{DEFAULT_WAIT, Start};
 use crate::sigconf::{self, Inherited};
 use crate::sys;
 use crate::watchdog;
