@@ -410,8 +410,11 @@ impl Drop for Daemon<'_> {
     /// and may not write the file's directory), says so on its standard
     /// error instead of leaving the file silently.
     fn drop(&mut self) {
-        if let Err(errno) = self.remove_pid_file() {
-            self.say_pid_file_left(errno);
+        match self.remove_pid_file() {
+            // Gone already (removed by hand or by `daemonic --stop`): nothing
+            // is left to speak of.
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(errno) => self.say_pid_file_left(errno),
         }
     }
 }
