@@ -285,6 +285,8 @@ const RESIDENT: &[&str] = &[
     // The start, which the daemon's side of a fork returns through.
     "5start38_*5start",
     "5start38_*8detaches",
+    // Whether the plan executes a program: asked in every daemon.
+    "9execpaths2of",
     // The steps after the fork.
     "4fork4fork",
     "4fork8exit_now",

@@ -10,7 +10,8 @@ use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
 
 use crate::error::{Error, ExitStatus, Step};
-use crate::notify::{self, Said};
+use crate::execpaths;
+use crate::notify::{self, Heard, Said};
 use crate::plan::{Plan, ProgramReadiness};
 use crate::report::{self, CONTEXT_LEN, RECORD_LEN, Record};
 use crate::setup::Setup;
@@ -239,10 +240,10 @@ impl Wait<'_, '_> {
     }
 
     /// Reads the program's readiness channel, through
-    /// [`ExecPaths`](crate::start::ExecPaths) (only an executed program
+    /// [`ExecPaths`](crate::execpaths::ExecPaths) (only an executed program
     /// has one).
     fn read_program(&mut self) -> Option<Event> {
-        let (fd, (_, paths)) = (self.program.as_ref()?, self.plan.exec?);
+        let (fd, (_, paths)) = (self.program.as_ref()?, execpaths::of(self.plan)?);
         match (paths.hear_program)(self.plan, fd) {
             Heard::Nothing => None,
             Heard::Said(said) => Some(Event::Program(said)),
@@ -306,14 +307,6 @@ impl Wait<'_, '_> {
             }
         }
     }
-}
-
-/// What the program's readiness channel held.
-pub(crate) enum Heard {
-    Nothing,
-    Said(Said),
-    /// The program closed it.
-    Closed,
 }
 
 /// Reads the program's readiness channel: a datagram on the socket, or

@@ -115,6 +115,7 @@ mod daemon;
 pub mod decimal;
 mod error;
 mod exec;
+mod execpaths;
 #[doc(hidden)]
 pub mod fds;
 mod fork;

@@ -102,6 +102,14 @@ pub(crate) enum Said {
     Other,
 }
 
+/// What the program's readiness channel held, at one read.
+pub(crate) enum Heard {
+    Nothing,
+    Said(Said),
+    /// The program closed it.
+    Closed,
+}
+
 /// Reads an `sd_notify` datagram's lines, most decisive first: a failure
 /// (`ERRNO=`), readiness (`READY=1`), more time (`EXTEND_TIMEOUT_USEC=`).
 pub(crate) fn parse(datagram: &[u8]) -> Said {

@@ -13,7 +13,6 @@ use crate::fds::InheritedFds;
 use crate::message::{Described, Subject};
 use crate::privileges::Credentials;
 use crate::resources::Limit;
-use crate::start::{EXEC_PATHS, ExecPaths};
 use crate::stdio::Stdio;
 
 /// When the daemon tells the caller it is ready.
@@ -137,8 +136,9 @@ pub struct Plan<'a> {
     pub(crate) no_new_privileges: bool,
     /// The code of the two above, once either is asked for.
     pub(crate) privilege_steps: Option<&'static capabilities::Steps>,
-    /// The program, and the code that executes it (see [`ExecPaths`]).
-    pub(crate) exec: Option<(Exec<'a>, &'static ExecPaths)>,
+    /// The program, and the code that executes it: `execpaths::ExecPaths`,
+    /// held as `dyn Any` (see execpaths.rs) and set by [`Plan::exec`].
+    pub(crate) exec: Option<(Exec<'a>, &'static (dyn core::any::Any + Send + Sync))>,
     pub(crate) detach: Detach,
     pub(crate) allow_threads: bool,
     pub(crate) readiness: Readiness,
@@ -368,14 +368,6 @@ impl<'a> Plan<'a> {
         if set {
             self.privilege_steps = Some(&capabilities::STEPS);
         }
-        self
-    }
-
-    /// Makes the daemon execute a program as its last step (default: none,
-    /// and `start` returns in the daemon). A failed exec reaches the caller
-    /// as [`Step::Exec`] with its errno.
-    pub const fn exec(mut self, exec: Exec<'a>) -> Self {
-        self.exec = Some((exec, &EXEC_PATHS));
         self
     }
 

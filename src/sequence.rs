@@ -15,6 +15,7 @@ use rustix::process::{Pid, WaitOptions};
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::exec::{self, Exec};
+use crate::execpaths;
 use crate::fds::{self, KeepList, Strategy};
 #[cfg(daemonic_clone_vm)]
 use crate::fork::{ChildStack, vfork_on};
@@ -46,7 +47,7 @@ pub(crate) fn run_detached<'a>(plan: &Plan<'a>, report: OwnedFd, mut setup: Setu
     if let Err(failure) = daemon_steps(plan, &mut setup, Some(&report), pid) {
         failed(&setup, failure);
     }
-    if let Some((program, paths)) = &plan.exec {
+    if let Some((program, paths)) = execpaths::of(plan) {
         let failure = (paths.exec)(plan, program, &mut setup, Some(&report), pid);
         failed(&setup, failure);
     }
@@ -138,7 +139,7 @@ pub(crate) fn run_in_place<'a>(plan: &Plan<'a>, mut setup: Setup) -> Result<Daem
         Error::Os { step, errno }
     };
     daemon_steps(plan, &mut setup, None, pid).map_err(|failure| failed(&setup, failure))?;
-    if let Some((program, paths)) = &plan.exec {
+    if let Some((program, paths)) = execpaths::of(plan) {
         let failure = (paths.exec)(plan, program, &mut setup, None, pid);
         return Err(failed(&setup, failure));
     }

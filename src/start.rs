@@ -5,15 +5,20 @@
 //! the bottom (one module each), the description ([`Plan`]) above them,
 //! this on top.
 
+#[cfg(daemonic_clone_vm)]
 use rustix::fd::OwnedFd;
 use rustix::fs::FileType;
+#[cfg(daemonic_clone_vm)]
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-use crate::caller::{self, Heard};
+use crate::caller;
 use crate::daemon::Daemon;
 use crate::error::{Error, Step};
 use crate::exec::Exec;
+use crate::execpaths::ExecPaths;
+#[cfg(daemonic_clone_vm)]
+use crate::execpaths::{self, StartVforked};
 use crate::fork::{Forked, fork};
 use crate::plan::{Detach, Plan};
 use crate::progress::Progress;
@@ -163,7 +168,7 @@ impl<'a> Plan<'a> {
     /// caller suspended).
     #[cfg(daemonic_clone_vm)]
     fn vforks(&self) -> Option<StartVforked> {
-        let (_, paths) = self.exec?;
+        let (_, paths) = execpaths::of(self)?;
         (self.reset_signals && self.program_readiness.is_none()).then_some(paths.start_vforked)
     }
 
@@ -181,6 +186,15 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// Makes the daemon execute a program as its last step (default: none,
+    /// and `start` returns in the daemon). A failed exec reaches the caller
+    /// as [`Step::Exec`] with its errno. (Here, not in plan.rs: the code
+    /// that executes it, `EXEC_PATHS`, is this module's.)
+    pub const fn exec(mut self, exec: Exec<'a>) -> Self {
+        self.exec = Some((exec, &EXEC_PATHS));
+        self
+    }
+
     /// Whether this start forks, deciding [`Detach::Auto`].
     pub(crate) fn detaches(&self) -> bool {
         match self.detach {
@@ -191,38 +205,9 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// What only a plan that executes a program runs. [`Plan::exec`] stores a
-/// reference to [`EXEC_PATHS`], and nothing else refers to these functions:
-/// a program that never calls `exec` (a daemon running its own code, as most
-/// library users' are) links none of this code, the clone path above all
-/// (about 3 KB of a static no_std daemon, measured with `bash ci/size`).
-pub(crate) struct ExecPaths {
-    /// The daemon's last steps: the fds the program keeps, then `execve`.
-    /// Returns only on failure, with the step that failed.
-    pub(crate) exec: ExecProgram,
-    /// The caller's read of the program's readiness channel
-    /// ([`Plan::program_readiness`], which needs `exec`).
-    pub(crate) hear_program: fn(&Plan<'_>, &OwnedFd) -> Heard,
-    /// The clone path's start, see [`Plan::vforks`].
-    #[cfg(daemonic_clone_vm)]
-    pub(crate) start_vforked: StartVforked,
-}
-
-/// A plan's `Debug` shows the program; the table's addresses say nothing.
-impl core::fmt::Debug for ExecPaths {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("ExecPaths")
-    }
-}
-
-type ExecProgram = fn(&Plan<'_>, &Exec<'_>, &mut Setup, Option<&OwnedFd>, Pid) -> (Step, Errno);
-
-/// The session leader's PID, or its error; `None` when this system will
-/// not (stacks cannot be mapped, `clone` refused as unknown or forbidden):
-/// then `fork` it is.
-#[cfg(daemonic_clone_vm)]
-type StartVforked = fn(&Plan<'_>, &OwnedFd, &Setup) -> Option<rustix::io::Result<Pid>>;
-
+/// The code only a plan that executes a program runs ([`ExecPaths`]):
+/// [`Plan::exec`] stores a reference to it, and nothing else refers to
+/// these functions, so a program that never calls `exec` links none of them.
 pub(crate) const EXEC_PATHS: ExecPaths = ExecPaths {
     exec: sequence::exec_program,
     hear_program: caller::hear_program,
