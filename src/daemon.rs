@@ -429,28 +429,11 @@ impl Daemon<'_> {
         let Some(path) = self.pid_path.as_ref() else {
             return;
         };
-        let mut line = [0u8; 4096 + 256];
-        let mut len = 0;
-        let mut put = |bytes: &[u8], line: &mut [u8]| {
-            let n = bytes.len().min(line.len() - len);
-            line[len..len + n].copy_from_slice(&bytes[..n]);
-            len += n;
-        };
-        put(b"daemonic: PID file ", &mut line);
-        put(path.as_c_str().to_bytes(), &mut line);
-        put(b" left behind: ", &mut line);
-        // The OS error as the library's messages say it: with std in the C
-        // library's words, without as its name (its texts weigh 3 KB).
-        let mut words = [0u8; 192];
-        #[cfg(feature = "std")]
-        let words = crate::message::write_os_error(errno, &mut words);
-        #[cfg(not(feature = "std"))]
-        let words = crate::message::write_errno_name(errno, &mut words);
-        put(words, &mut line);
-        put(b"\n", &mut line);
+        let mut buf = [0u8; 4096 + 256];
+        let line = crate::message::write_pid_file_left(path.as_c_str().to_bytes(), errno, &mut buf);
         // SAFETY: fd 2 is the daemon's standard error, which the sequence
         // set up (at worst /dev/null); it is only borrowed for the write.
         let stderr = unsafe { rustix::fd::BorrowedFd::borrow_raw(2) };
-        let _ = rustix::io::write(stderr, &line[..len]);
+        let _ = rustix::io::write(stderr, line);
     }
 }

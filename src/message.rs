@@ -320,11 +320,18 @@ pub fn write_os_error(errno: Errno, buf: &mut [u8]) -> &[u8] {
     ByteOut::<true>::render(buf, |out| out.errno(errno))
 }
 
-/// An OS error as its name and number (`EACCES (os error 13)`), as
-/// [`Error::write_message`] writes it: no C library texts linked.
-#[cfg(not(feature = "std"))]
-pub(crate) fn write_errno_name(errno: Errno, buf: &mut [u8]) -> &[u8] {
-    ByteOut::<false>::render(buf, |out| out.errno(errno))
+/// `daemonic: PID file PATH left behind: OS ERROR` and a newline, into
+/// `buf`: the line a daemon's handle says when it cannot remove its PID
+/// file. The OS error as the library's messages say it: with std in the C
+/// library's words, without by its name (those texts weigh 3 KB).
+pub(crate) fn write_pid_file_left<'b>(path: &[u8], errno: Errno, buf: &'b mut [u8]) -> &'b [u8] {
+    ByteOut::<{ cfg!(feature = "std") }>::render(buf, |out| {
+        out.text("daemonic: PID file ");
+        out.bytes(path);
+        out.text(" left behind: ");
+        out.errno(errno);
+        out.text("\n");
+    })
 }
 
 /// The C library's words for `errno`, into `buf`:
