@@ -284,7 +284,6 @@ const DISCARD_UNWIND_TABLES: &str = "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtb
 const RESIDENT: &[&str] = &[
     // The start, which the daemon's side of a fork returns through.
     "5start38_*5start",
-    "5start38_*8detaches",
     // Whether the plan executes a program: asked in every daemon.
     "9execpaths2of",
     // The steps after the fork.

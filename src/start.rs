@@ -92,7 +92,9 @@ impl<'a> Plan<'a> {
     /// ended since): the builder returns the first and reports the second.
     pub(crate) fn start_telling_when(&self) -> Result<Started<'a>, Failed> {
         self.check()?;
-        self.check_threads()?;
+        // Decided once: with Detach::Auto it asks the system.
+        let detaches = self.detaches();
+        self.check_threads(detaches)?;
         // Where a cloned daemon records its step: declared before `setup`,
         // which points at it, so that it outlives it.
         #[cfg(daemonic_clone_vm)]
@@ -102,7 +104,7 @@ impl<'a> Plan<'a> {
             setup.remove_pid_file(self);
             return Err(error.into());
         }
-        if !self.detaches() {
+        if !detaches {
             return Ok(Started::Daemon(sequence::run_in_place(self, setup)?));
         }
         // Until the fork, a failure leaves the PID file to this process.
@@ -176,8 +178,8 @@ impl<'a> Plan<'a> {
     /// process with other threads, unless allowed
     /// ([`Plan::allow_threads`]): counted from `/proc/self/stat` (where
     /// there is no `/proc`, nothing is refused).
-    fn check_threads(&self) -> Result<(), Error> {
-        if self.allow_threads || self.exec.is_some() || !self.detaches() {
+    fn check_threads(&self, detaches: bool) -> Result<(), Error> {
+        if self.allow_threads || self.exec.is_some() || !detaches {
             return Ok(());
         }
         match crate::fork::threads() {
